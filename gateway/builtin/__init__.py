@@ -1,0 +1,1 @@
+"""Data folders shipped with the package (mapped from the repository top level)."""

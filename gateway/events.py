@@ -1,0 +1,48 @@
+"""Live event bus: the pipeline thread publishes, each SSE client reads its own bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+QUEUE_SIZE = 1000  # a slow dashboard loses old events, never slows the gateway down
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
+
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        with self._lock:
+            self._subscribers.append((asyncio.get_running_loop(), queue))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        with self._lock:
+            self._subscribers = [(lp, q) for lp, q in self._subscribers if q is not queue]
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        """Thread-safe; cheap when nobody listens."""
+        if not self._subscribers:
+            return
+        event = {"type": kind, "data": data}
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for loop, queue in subscribers:
+            try:
+                loop.call_soon_threadsafe(_offer, queue, event)
+            except RuntimeError:  # loop closed: the client is gone
+                self.unsubscribe(queue)
+
+
+def _offer(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(event)

@@ -1,0 +1,186 @@
+"""Group commit, ack-after-commit, redelivery dedup, consumer snapshots and replay."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.deadletters import DeadLetters
+from gateway.metrics import Metrics
+from gateway.model import Decoded, RawMessage, Reading, Rejection
+from gateway.pipeline import Inbound, Pipeline, Processed
+from gateway.registry import Registry
+from gateway.statedb import StateDB
+
+
+class TinyDecoder:
+    """`dev/<id>` with a float payload -> one `value` reading; anything else is rejected."""
+
+    def decode(self, msg: RawMessage) -> Decoded:
+        parts = msg.topic.split("/")
+        if len(parts) != 2 or parts[0] != "dev":
+            return Decoded(rejections=[Rejection("unknown_topic", msg.topic)])
+        try:
+            value = float(msg.payload)
+        except ValueError:
+            return Decoded(device=parts[1], rejections=[Rejection("wrong_type", "not a number")])
+        return Decoded(profile="tiny", device=parts[1],
+                       readings=[Reading(parts[1], "value", value, None, msg.received_at)])
+
+
+class Recorder:
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.restored: Any = None
+
+    def handle(self, batch: Sequence[Processed]) -> None:
+        self.seen.extend(p.seq for p in batch)
+
+    def tick(self, now: datetime) -> None:
+        pass
+
+    def snapshot(self) -> Any:
+        return {"count": len(self.seen)}
+
+    def restore(self, state: Any) -> None:
+        self.restored = state
+
+
+def make(tmp: Path, acked: list[int] | None = None) -> Pipeline:
+    sink: list[int] = [] if acked is None else acked
+    db = StateDB(tmp / "state.db")
+    registry = Registry({}, heartbeat={})
+    registry.load(db.writer)
+    return Pipeline(db, TinyDecoder(), registry, metrics=Metrics(), deadletters=DeadLetters(max_rows=100),
+                    ack=lambda batch: sink.extend(i.mid for i in batch), snapshot_interval=0)
+
+
+def msg(n: int, *, dev: str = "a", dup: bool = False, conn: int = 1, payload: bytes | None = None) -> Inbound:
+    return Inbound(f"dev/{dev}", payload if payload is not None else str(n).encode(), 1_700_000_000 + n,
+                   mid=n, qos=1, dup=dup, conn=conn)
+
+
+def test_batch_is_journaled_before_it_is_acked(tmp_path: Path) -> None:
+    acked: list[int] = []
+    p = make(tmp_path, acked)
+    seen_in_journal: list[int] = []
+
+    def ack(batch: Sequence[Inbound]) -> None:
+        # At ack time the rows must already be committed (visible to another connection).
+        seen_in_journal.append(p.db.reader().execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+        acked.extend(i.mid for i in batch)
+
+    p.ack = ack
+    p.process([msg(1), msg(2), msg(3)])
+    assert seen_in_journal == [3]
+    assert acked == [1, 2, 3]
+
+
+def test_redelivered_message_is_acked_but_not_counted_twice(tmp_path: Path) -> None:
+    acked: list[int] = []
+    p = make(tmp_path, acked)
+    p.process([msg(1, conn=1), msg(2, conn=1)])
+    # After a reconnect the broker resends message 2 with the dup flag: same id, topic, payload.
+    out = p.process([msg(2, dup=True, conn=2), msg(3, conn=2)])
+    assert [x.msg.payload for x in out] == [b"3"]
+    assert acked == [1, 2, 2, 3]
+    view = p.registry.view("a", datetime.now(UTC))
+    assert view is not None and view["messages"] == 3
+
+
+def test_dup_flag_without_a_journaled_original_is_processed(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    out = p.process([msg(7, dup=True, conn=2)])
+    assert len(out) == 1
+
+
+def test_bad_messages_are_dead_lettered_with_reason_and_still_acked(tmp_path: Path) -> None:
+    acked: list[int] = []
+    p = make(tmp_path, acked)
+    p.process([Inbound("junk/topic", b"\xff\x00", 1_700_000_000.0, mid=5, qos=1, conn=1),
+               msg(6, payload=b"abc")])
+    assert acked == [5, 6]
+    letters = p.deadletters.list(p.db.reader())
+    assert [(d["topic"], d["reason"]) for d in letters] == [("dev/a", "wrong_type"), ("junk/topic", "unknown_topic")]
+    text = p.metrics.render().decode()
+    assert 'sitegate_messages_rejected_total{reason="unknown_topic"} 1.0' in text
+
+
+def test_registry_and_journal_survive_restart_together(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    p.process([msg(i, dev=f"d{i % 3}") for i in range(30)])
+    p.db.close()
+    q = make(tmp_path)
+    counts = {v["id"]: v["messages"] for v in q.registry.views(datetime.now(UTC))}
+    assert counts == {"d0": 10, "d1": 10, "d2": 10}
+    assert q._next_seq == 31
+
+
+def test_consumer_restart_restores_snapshot_and_replays_the_rest(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    first = Recorder()
+    p.add_consumer(first)
+    p.process([msg(i) for i in range(1, 6)])  # snapshot taken at the start of each commit
+    p.process([msg(i) for i in range(6, 9)])  # this commit stores the snapshot covering seq 1..5
+    p.db.close()  # "crash": seq 6..8 were handled but no snapshot covers them
+    q = make(tmp_path)
+    second = Recorder()
+    q.add_consumer(second)
+    assert second.restored == {"count": 5}
+    assert second.seen == [6, 7, 8]
+
+
+def test_submit_blocks_when_pending_is_full_and_resumes_after_drain(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    p.max_pending = 3
+    for i in range(3):
+        p.submit(msg(i))
+    done = threading.Event()
+
+    def producer() -> None:
+        p.submit(msg(99))
+        done.set()
+
+    t = threading.Thread(target=producer)
+    t.start()
+    assert not done.wait(0.3)  # blocked: memory stays bounded
+    p.start()
+    assert done.wait(5)
+    assert p.wait_idle(5)
+    p.stop()
+    t.join()
+    assert p.processed == 4
+
+
+def test_storage_failure_holds_the_batch_until_the_database_is_writable(tmp_path: Path) -> None:
+    acked: list[int] = []
+    p = make(tmp_path, acked)
+    real = p.db.writer
+    calls = {"n": 0}
+
+    class Failing:
+        """Fails the first two transactions like a full disk would."""
+
+        in_transaction = False
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql == "BEGIN" and calls["n"] < 2:
+                calls["n"] += 1
+                import sqlite3
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *args)
+
+        def executemany(self, sql: str, rows: Any) -> Any:
+            return real.executemany(sql, rows)
+
+    p.db.writer = Failing()  # type: ignore[assignment]
+    p.process([msg(1)])
+    assert calls["n"] == 2
+    assert acked == [1]
+    assert p.storage_error is None
+    assert p.metrics.storage_errors._value.get() == 2

@@ -1,0 +1,93 @@
+"""Device registry: latest values, online state from signals and silence, discovery bound, health."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.model import Availability, Decoded, DeviceInfo, Reading, Tap
+from gateway.registry import DeviceLimitReached, DeviceState, MetricValue, Registry, health_score
+from gateway.statedb import SCHEMA
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def reading(dev: str, metric: str, value: float | bool, ts: datetime = T0) -> Decoded:
+    return Decoded(profile="p", device=dev, readings=[Reading(dev, metric, value, None, ts)])
+
+
+def test_inventory_devices_keep_kind_and_zone_and_start_unknown_online() -> None:
+    reg = Registry({"ext-1": DeviceInfo("ext-1", kind="extinguisher", zone="b1")}, heartbeat={})
+    view = reg.view("ext-1", T0)
+    assert view is not None
+    assert (view["kind"], view["zone"], view["online"], view["last_seen"]) == ("extinguisher", "b1", None, None)
+
+
+def test_newer_value_wins_and_an_older_buffered_value_does_not_overwrite_it() -> None:
+    reg = Registry({}, heartbeat={})
+    reg.apply(reading("d", "pressure_mpa", 1.2, T0 + timedelta(minutes=5)), T0 + timedelta(minutes=5))
+    reg.apply(reading("d", "pressure_mpa", 0.7, T0), T0 + timedelta(minutes=6))
+    view = reg.view("d", T0)
+    assert view is not None and view["metrics"]["pressure_mpa"] == 1.2
+
+
+def test_availability_then_traffic_then_silence_drive_online_state() -> None:
+    reg = Registry({"s": DeviceInfo("s", kind="smoke_detector")},
+                   heartbeat={"smoke_detector": timedelta(hours=1)})
+    events = reg.apply(Decoded(profile="p", device="s", availability=Availability("s", False, T0)), T0)
+    assert events[0]["change"] == "offline"
+    events = reg.apply(reading("s", "smoke", False), T0 + timedelta(minutes=1))
+    assert events[0]["change"] == "online" and events[0]["source"] == "traffic"
+    assert reg.sweep(T0 + timedelta(minutes=30)) == []
+    gone = reg.sweep(T0 + timedelta(minutes=62))
+    assert [e["device"] for e in gone] == ["s"]
+    view = reg.view("s", T0)
+    assert view is not None and view["online"] is False and view["online_source"] == "silence"
+
+
+def test_discovered_devices_get_a_kind_from_what_they_report() -> None:
+    reg = Registry({}, heartbeat={})
+    reg.apply(reading("z", "smoke", False), T0)
+    reg.apply(reading("door", "door_open", True), T0)
+    reg.apply(Decoded(profile="native", device="cp-1", taps=[Tap("cp-1", "G1", T0, T0)]), T0)
+    kinds = {v["id"]: v["kind"] for v in reg.views(T0)}
+    assert kinds == {"z": "smoke_detector", "door": "fire_door", "cp-1": "checkpoint_reader"}
+
+
+def test_discovery_stops_at_the_device_bound_but_inventory_devices_still_update() -> None:
+    reg = Registry({"known": DeviceInfo("known")}, heartbeat={}, max_devices=2)
+    reg.apply(reading("new-1", "signal", 50), T0)
+    with pytest.raises(DeviceLimitReached, match="ingest.max_devices"):
+        reg.apply(reading("new-2", "signal", 50), T0)
+    reg.apply(reading("known", "signal", 60), T0)
+    assert len(reg) == 2
+
+
+def test_state_round_trips_through_the_database_and_inventory_wins_on_reload() -> None:
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    reg = Registry({}, heartbeat={})
+    reg.apply(reading("d", "pressure_mpa", 1.1), T0)
+    db.executemany("INSERT INTO devices(id, state) VALUES(?, ?)", reg.dirty_rows())
+    assert reg.dirty_rows() == []
+    again = Registry({"d": DeviceInfo("d", kind="hydrant", zone="ring")}, heartbeat={})
+    assert again.load(db) == 1
+    view = again.view("d", T0)
+    assert view is not None
+    assert (view["kind"], view["zone"], view["metrics"], view["messages"]) == (
+        "hydrant", "ring", {"pressure_mpa": 1.1}, 1)
+
+
+def test_health_is_zero_offline_and_loses_points_for_battery_signal_and_tickets() -> None:
+    state = DeviceState(info=DeviceInfo("d"), online=True, last_seen=T0)
+    hb = timedelta(hours=1)
+    assert health_score(state, T0, hb, {}) == 1.0
+    state.metrics["battery_pct"] = MetricValue(12, "%", T0)
+    assert health_score(state, T0, hb, {}) == pytest.approx(0.7)
+    state.metrics["signal"] = MetricValue(10, None, T0)
+    assert health_score(state, T0, hb, {}) == pytest.approx(0.6)
+    assert health_score(state, T0, hb, {"major": 1}) == pytest.approx(0.2)
+    state.online = False
+    assert health_score(state, T0, hb, {}) == 0.0

@@ -1,0 +1,37 @@
+# The two commands: `make demo` and `make test`. Both set up .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit system-deps bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/sitegate demo
+
+system-deps:
+	scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict gateway
+
+unit: $(STAMP) system-deps
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,83 @@
+"""The FastAPI application: core endpoints here, feature routers mounted from their packages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sse_starlette.sse import EventSourceResponse
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
+
+SSE_PING_S = 15
+
+
+def create_app(gw: Gateway) -> FastAPI:
+    app = FastAPI(title="Sitegate", version="0.1.0",
+                  description="Edge gateway for property operations: devices, tickets, patrol rounds.")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    @app.get("/api/health", summary="Gateway health")
+    def health() -> dict[str, Any]:
+        return gw.health()
+
+    @app.get("/api/devices", summary="All devices with latest values")
+    def devices(kind: str | None = None, zone: str | None = None,
+                online: bool | None = None) -> list[dict[str, Any]]:
+        out = gw.registry.views(gw.clock.now())
+        return [d for d in out if (kind is None or d["kind"] == kind) and (zone is None or d["zone"] == zone)
+                and (online is None or d["online"] is online)]
+
+    @app.get("/api/devices/{device_id}", summary="One device", responses={404: {"description": "Unknown"}})
+    def device(device_id: str) -> dict[str, Any]:
+        view = gw.registry.view(device_id, gw.clock.now())
+        if view is None:
+            raise HTTPException(404, f"No device '{device_id}' is known; see /api/devices for the list.")
+        return view
+
+    @app.get("/api/deadletters", summary="Rejected messages, newest first")
+    def deadletters(limit: int = Query(100, ge=1, le=10_000),
+                    reason: str | None = None) -> list[dict[str, Any]]:
+        return gw.deadletter_list(limit=limit, reason=reason)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(gw.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/api/events", summary="Live events (Server-Sent Events)")
+    async def events(request: Request) -> EventSourceResponse:
+        queue = gw.bus.subscribe()
+
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            try:
+                yield {"event": "hello", "data": orjson.dumps({"site": gw.site_id}).decode()}
+                while not await request.is_disconnected():
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    yield {"event": event["type"], "data": orjson.dumps(event["data"]).decode()}
+            finally:
+                gw.bus.unsubscribe(queue)
+
+        return EventSourceResponse(stream(), ping=SSE_PING_S)
+
+    @app.exception_handler(ValueError)
+    async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    for router in gw.routers():
+        app.include_router(router)
+    return app

@@ -1,0 +1,213 @@
+"""How a ticket changes, pure: opening from an alert, repeats, a cleared condition, a person's action,
+a deadline passing. Each function takes a ticket and values (time is always passed in) and returns a
+new ticket with the change appended to its history; the caller stores and publishes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from gateway.model import AlertEvent
+from gateway.tickets import lifecycle, sla
+from gateway.tickets.policy import TicketPolicy
+from gateway.tickets.ticket import HistoryEntry, Ticket
+
+SYSTEM = "system"
+SEVERITY_RANK = {"warning": 0, "minor": 1, "major": 2, "critical": 3}
+_REVISIT = re.compile(r"\brevisit\s*[:=]\s*(ok|failed)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A ticket after one change, and what the change was (a history action, or "occurrence")."""
+
+    ticket: Ticket
+    action: str
+
+
+def aware(when: datetime, tz: tzinfo) -> datetime:
+    """Event times without an offset are taken as site time, then everything is shown in site time."""
+    return when.replace(tzinfo=tz) if when.tzinfo is None else when.astimezone(tz)
+
+
+def _edit(t: Ticket) -> Ticket:
+    new = copy.copy(t)
+    new.history = list(t.history)
+    new.labels = dict(t.labels)
+    return new
+
+
+def _log(t: Ticket, at: datetime, action: str, note: str = "", *, actor: str = SYSTEM,
+         from_status: str | None = None) -> None:
+    t.history.append(HistoryEntry(at=at, actor=actor, action=action, note=note,
+                                  from_status=from_status or t.status, to_status=t.status))
+
+
+def _set_phase(t: Ticket, now: datetime, policy: TicketPolicy) -> None:
+    """Point due_at at the deadline the current status works towards, and the escalation clock with it."""
+    if t.status == "open":
+        t.due_at = t.respond_due_at or t.resolve_due_at
+    elif t.status == "acknowledged":
+        t.due_at = t.resolve_due_at
+    elif t.status == "resolved":
+        t.due_at = t.revisit_due_at
+    else:
+        t.due_at = None
+    t.overdue = t.due_at is not None and now >= t.due_at
+    start = t.sla_started_at or t.opened_at
+    if t.status in lifecycle.ACTIVE:
+        t.next_escalation_at = sla.next_escalation(start, t.due_at, t.escalation_level, policy.escalation)
+    else:
+        t.next_escalation_at = None
+
+
+def _set_deadlines(t: Ticket, start: datetime, policy: TicketPolicy) -> None:
+    times = sla.sla_for(policy.sla, rule=t.rule, zone=t.zone, severity=t.severity)
+    t.sla_started_at = start
+    t.respond_due_at = sla.deadline(start, times.respond)
+    t.resolve_due_at = sla.deadline(start, times.resolve)
+
+
+def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) -> Ticket:
+    """A new ticket for a firing event; seq and id come from the store."""
+    at = aware(ev.ts, tz)
+    t = Ticket(
+        site=site, rule=ev.rule, device_id=ev.device, zone=ev.zone, severity=ev.severity, status="open",
+        title=ev.title, opened_at=at, dedup_key=ev.key, description=ev.description, category=ev.category,
+        kind=ev.kind, labels=dict(ev.labels), assignee=policy.owners.owner(ev.zone, ev.labels),
+        occurrences=1, last_value=ev.value, last_seen_at=at, auto_resolve=ev.auto_resolve,
+    )
+    _set_deadlines(t, at, policy)
+    t.history.append(HistoryEntry(at=at, actor=SYSTEM, action="opened", note=ev.description or ev.title,
+                                  from_status=None, to_status="open"))
+    _set_phase(t, at, policy)
+    return t
+
+
+def record_firing(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo) -> Change:
+    """The condition fired again: count it, keep the latest value; note a return or a worse severity."""
+    at = aware(ev.ts, tz)
+    new = _edit(t)
+    new.occurrences += 1
+    new.last_value = ev.value
+    new.last_seen_at = max(at, t.last_seen_at) if t.last_seen_at else at
+    new.auto_resolve = ev.auto_resolve
+    action = "occurrence"
+    if t.condition_cleared:
+        new.condition_cleared = False
+        new.cleared_at = None
+        _log(new, at, "condition_returned", f"the condition is back (value {ev.value})")
+        action = "condition_returned"
+    if SEVERITY_RANK.get(ev.severity, 0) > SEVERITY_RANK.get(t.severity, 0):
+        # A lower pressure than before, say: the faster deadline of the new severity applies.
+        new.severity = ev.severity
+        _set_deadlines(new, new.sla_started_at or new.opened_at, policy)
+        _set_phase(new, at, policy)
+        _log(new, at, "severity_raised", f"{t.severity} -> {ev.severity}")
+        action = "severity_raised"
+    return Change(new, action)
+
+
+def record_cleared(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo) -> Change | None:
+    """The condition cleared: flag it, and resolve the ticket when the rule says the fault fixes itself."""
+    at = aware(ev.ts, tz)
+    resolve = ev.auto_resolve and t.status in ("open", "acknowledged")
+    if t.condition_cleared and not resolve:
+        return None
+    new = _edit(t)
+    if ev.value is not None:
+        new.last_value = ev.value
+    action = "condition_cleared"
+    if not t.condition_cleared:
+        new.condition_cleared = True
+        new.cleared_at = at
+        _log(new, at, "condition_cleared", f"the condition cleared (value {ev.value})")
+    if resolve:
+        new = apply_action(new, "resolve", actor=SYSTEM, note="condition cleared; resolved automatically",
+                           now=at, policy=policy, tz=tz)
+        action = "resolved"
+    return Change(new, action)
+
+
+def revisit_result(note: str) -> str | None:
+    match = _REVISIT.search(note)
+    return match.group(1).lower() if match else None
+
+
+def apply_action(t: Ticket, action: str, *, actor: str, note: str, now: datetime, policy: TicketPolicy,
+                 tz: tzinfo) -> Ticket:
+    """A person (or the system) acts on the ticket; IllegalTransition when the status forbids it."""
+    to = lifecycle.next_status(t.id, t.status, action)
+    now = aware(now, tz)
+    new = _edit(t)
+    before = t.status
+    new.status = to
+    if action == "ack":
+        new.acknowledged_at = now
+        new.escalation_level = 0  # the resolve deadline escalates on its own clock
+    elif action == "resolve":
+        new.resolved_at = now
+        new.escalation_level = 0
+        new.revisit_due_at = sla.revisit_due(now, working_days=policy.revisit.working_days,
+                                             calendar=policy.calendar, tz=tz)
+    elif action == "close":
+        new.closed_at = now
+        new.revisit_result = revisit_result(note)
+    elif action == "reopen":
+        # The fix did not hold: the SLA clock starts again, as for a new fault.
+        _set_deadlines(new, now, policy)
+        new.escalation_level = 0
+        new.acknowledged_at = new.resolved_at = new.closed_at = new.revisit_due_at = None
+        new.revisit_overdue = False
+        new.revisit_result = None
+    elif action == "cancel":
+        new.cancelled_at = now
+    _set_phase(new, now, policy)
+    _log(new, now, lifecycle.ACTION_EVENT[action], note, actor=actor, from_status=before)
+    return new
+
+
+def check_deadlines(t: Ticket, now: datetime, *, policy: TicketPolicy, tz: tzinfo) -> Change | None:
+    """Escalate a ticket whose deadline passed, or flag an overdue revisit; None when nothing is due."""
+    now = aware(now, tz)
+    if t.status == "resolved":
+        if t.revisit_due_at is None or now < t.revisit_due_at or t.revisit_overdue:
+            return None
+        new = _edit(t)
+        new.revisit_overdue = new.overdue = True
+        due_text = f"{t.revisit_due_at.astimezone(tz):%Y-%m-%d %H:%M}"
+        _log(new, now, "revisit_overdue", f"no revisit recorded by {due_text}")
+        return Change(new, "revisit_overdue")
+    if t.status not in lifecycle.ACTIVE or t.due_at is None:
+        return None
+    start = t.sla_started_at or t.opened_at
+    target = sla.level_at(start, t.due_at, now, policy.escalation)
+    becomes_overdue = now >= t.due_at and not t.overdue
+    if target <= t.escalation_level and not becomes_overdue:
+        return None
+    new = _edit(t)
+    new.overdue = new.overdue or now >= t.due_at
+    phase = "respond" if t.status == "open" and t.due_at == t.respond_due_at else "resolve"
+    due_text = f"{t.due_at.astimezone(tz):%Y-%m-%d %H:%M}"
+    for level in range(t.escalation_level + 1, target + 1):
+        who = policy.escalation.notify[level - 1] if level <= len(policy.escalation.notify) else ""
+        note = f"level {level}: {phase} deadline {due_text} passed" + (f"; notify {who}" if who else "")
+        new.escalation_level = level
+        _log(new, now, "escalated", note)
+    if target <= t.escalation_level:
+        _log(new, now, "overdue", f"{phase} deadline {due_text} passed")
+    new.next_escalation_at = sla.next_escalation(start, t.due_at, new.escalation_level, policy.escalation)
+    return Change(new, new.history[-1].action)
+
+
+def note_suppressed(source: Ticket, ev: AlertEvent, *, first: bool, tz: tzinfo) -> Change:
+    """A symptom this ticket explains was muted; the first time for a device it goes in the history."""
+    new = _edit(source)
+    new.suppressed += 1
+    if not first:
+        return Change(new, "occurrence")
+    _log(new, aware(ev.ts, tz), "suppressed", f"muted {ev.rule} on {ev.device}: {ev.title}")
+    return Change(new, "suppressed")

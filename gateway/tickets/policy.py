@@ -1,0 +1,214 @@
+"""The `tickets:` section of the site file: SLA, escalation, owners, inhibition, maintenance, webhooks.
+
+Plain pydantic models, validated with FILE:LINE problems through gateway.yamlsource. The matching
+helpers here are pure: the service asks them "is this event muted, and by what?".
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta, tzinfo
+from fnmatch import fnmatchcase
+from itertools import pairwise
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+Severity = Literal["critical", "major", "minor", "warning"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> Any:
+    """`90s`, `30m`, `1h30m`, `2d` or a number of seconds; anything else is left for pydantic to refuse."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"'{value}' is not a duration; write it like 90s, 30m, 1h30m or 2d")
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlaTimes(_Model):
+    """How long until someone must respond (acknowledge / be on site) and until it must be resolved.
+
+    A field left out falls through to the next level (rule -> zone -> severity -> built-in); an
+    explicit `null` means "no such deadline".
+    """
+
+    respond: Duration | None = None
+    resolve: Duration | None = None
+
+
+class SlaPolicy(_Model):
+    severities: dict[Severity, SlaTimes] = Field(default_factory=dict)
+    zones: dict[str, dict[Severity, SlaTimes]] = Field(default_factory=dict)
+    # Keys are rule ids or glob patterns (`lighting.*`); an exact id wins over a pattern.
+    rules: dict[str, SlaTimes] = Field(default_factory=dict)
+
+
+class EscalationPolicy(_Model):
+    """Level n is reached when `multiples[n-1]` times the SLA window has passed since the ticket opened.
+
+    With the default [1, 2, 3] a critical ticket (respond within 1 h) escalates at 1 h, 2 h and 3 h.
+    """
+
+    multiples: list[float] = Field(default_factory=lambda: [1.0, 2.0, 3.0], min_length=1)
+    # Who each level goes to, written into the history note (e.g. "主管 supervisor").
+    notify: list[str] = Field(default_factory=list)
+
+    @field_validator("multiples")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if any(m <= 0 for m in v) or any(b <= a for a, b in pairwise(v)):
+            raise ValueError("escalation multiples must be positive and increasing, like [1, 2, 3]")
+        return v
+
+
+class OwnerPolicy(_Model):
+    zones: dict[str, str] = Field(default_factory=dict)  # zone -> team
+    default: str | None = None
+
+    def owner(self, zone: str, labels: dict[str, str]) -> str | None:
+        # An explicit owner label (from the inventory's owner column) beats the zone's team.
+        return labels.get("owner") or self.zones.get(zone) or self.default
+
+
+class InhibitRule(_Model):
+    """While a `source_rule` ticket is open, events of `target_rules` with equal labels open no ticket.
+
+    `equal` names fields that must match: zone, device, kind, category or any event label
+    (e.g. circuit). An empty list mutes the targets site-wide.
+    """
+
+    source_rule: str
+    target_rules: list[str] = Field(min_length=1)
+    equal: list[str]
+
+    def targets(self, rule: str) -> bool:
+        return any(fnmatchcase(rule, pattern) for pattern in self.target_rules)
+
+
+class MaintenanceWindow(_Model):
+    """Planned work or a drill: matching events between start and end open no ticket."""
+
+    name: str = ""
+    kind: Literal["maintenance", "drill"] = "maintenance"
+    devices: list[str] = Field(default_factory=list)
+    zones: list[str] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list)  # rule id globs; empty means every rule
+    start: datetime  # without an offset, the site's time zone
+    end: datetime
+    reason: str
+
+    @model_validator(mode="after")
+    def _sane(self) -> MaintenanceWindow:
+        if not (self.devices or self.zones):
+            raise ValueError("a maintenance window needs `devices` or `zones`; list what it covers")
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError("give start and end both with or both without a UTC offset")
+        if self.end <= self.start:
+            raise ValueError("the window's end must be after its start")
+        return self
+
+    def label(self) -> str:
+        return self.name or f"{self.kind} {self.start.isoformat()}"
+
+    def covers(self, *, rule: str, device: str, zone: str, at: datetime, tz: tzinfo) -> bool:
+        start, end = _aware(self.start, tz), _aware(self.end, tz)
+        if not start <= at < end:
+            return False
+        if self.rules and not any(fnmatchcase(rule, p) for p in self.rules):
+            return False
+        return device in self.devices or zone in self.zones
+
+
+def _aware(dt: datetime, tz: tzinfo) -> datetime:
+    return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
+
+
+class WorkCalendar(_Model):
+    """Which days are working days: weekdays, minus holidays, plus make-up working days (调休)."""
+
+    workdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
+    holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list)
+    end_of_day: time = time(18, 0)
+
+
+class RevisitPolicy(_Model):
+    # The standards ask for a follow-up visit within one working day of a repair.
+    working_days: int = Field(default=1, ge=0)
+
+
+class WebhookConfig(_Model):
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    token_env: str | None = None  # sent as `Authorization: Bearer <value of this env var>`
+    timeout: Duration = timedelta(seconds=5)
+    max_attempts: int = Field(default=6, ge=1)
+    backoff: Duration = timedelta(seconds=1)  # first retry delay; doubles up to backoff_max
+    backoff_max: Duration = timedelta(seconds=60)
+    # Which changes to send (history actions, or "occurrence"); empty means every change except
+    # bare occurrence counts, which would flood a chat channel.
+    actions: list[str] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"webhook url '{v}' must start with http:// or https://")
+        return v
+
+    def wants(self, action: str) -> bool:
+        return action in self.actions if self.actions else action != "occurrence"
+
+
+class TicketPolicy(_Model):
+    """Everything under `tickets:` in the site file. Every part has a working default."""
+
+    sla: SlaPolicy = Field(default_factory=SlaPolicy)
+    escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
+    owners: OwnerPolicy = Field(default_factory=OwnerPolicy)
+    inhibit: list[InhibitRule] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    calendar: WorkCalendar = Field(default_factory=WorkCalendar)
+    revisit: RevisitPolicy = Field(default_factory=RevisitPolicy)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    webhook_queue: int = Field(default=1000, ge=1)  # changes waiting for delivery before dropping
+
+    def source_rules(self) -> list[str]:
+        return [r.source_rule for r in self.inhibit]
+
+    def is_inhibit_source(self, rule: str) -> bool:
+        return any(fnmatchcase(rule, r.source_rule) for r in self.inhibit)
+
+    def window_for(self, *, rule: str, device: str, zone: str, at: datetime,
+                   tz: tzinfo) -> MaintenanceWindow | None:
+        for window in self.maintenance:
+            if window.covers(rule=rule, device=device, zone=zone, at=at, tz=tz):
+                return window
+        return None
+
+
+def field_of(name: str, *, rule: str, device: str, zone: str, kind: str, category: str,
+             labels: dict[str, str]) -> str | None:
+    """The value an inhibit rule's `equal` entry refers to, on a ticket or an event."""
+    fixed = {"rule": rule, "device": device, "device_id": device, "zone": zone, "kind": kind,
+             "category": category}
+    return fixed[name] if name in fixed else labels.get(name)

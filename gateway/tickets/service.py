@@ -1,0 +1,314 @@
+"""Alerts in, tickets out: dedup, repeats, cleared conditions, escalation, inhibition, maintenance
+windows, and a notification for every change.
+
+The service is thread-safe (ingest thread, API threads and a timer call it). Each call works in one
+store transaction and publishes only after commit. An in-memory map of active tickets by dedup key
+makes a repeat of an open fault one UPDATE; the store's unique index and revision check stay the
+truth, so a stale entry (another gateway changed the ticket) is noticed and re-read.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from fnmatch import fnmatchcase
+from typing import Any
+
+from gateway.errors import SitegateError
+from gateway.model import AlertEvent, EventSink, Publisher
+from gateway.tickets import changes, lifecycle
+from gateway.tickets.changes import Change
+from gateway.tickets.notify import Notifier
+from gateway.tickets.policy import TicketPolicy, WebhookConfig, field_of
+from gateway.tickets.store import DuplicateActiveTicket, TicketStore, Tx
+from gateway.tickets.ticket import Ticket, localize
+
+log = logging.getLogger(__name__)
+
+_RETRIES = 20  # re-reads after a concurrent change before giving up on one event
+
+
+class TicketNotFound(SitegateError):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"There is no ticket {ticket_id} at this site; check the id (like T-000123).")
+
+
+class TicketConflict(SitegateError):
+    """The action is legal for the status, but the store refused it (another active ticket, a race)."""
+
+
+@dataclass(slots=True)
+class ServiceStats:
+    opened: int = 0
+    suppressed: dict[str, int] = field(default_factory=lambda: {"inhibited": 0, "maintenance": 0, "drill": 0})
+    ignored: int = 0  # events with an unknown state, or clears without a ticket
+    races: int = 0  # another gateway opened or changed the same ticket first; resolved by re-reading
+
+
+@dataclass(frozen=True, slots=True)
+class _Mute:
+    reason: str  # inhibited | maintenance | drill
+    source: str  # ticket id or window label
+    note: str
+    ticket: Ticket | None  # the root-cause ticket, for inhibition
+
+
+class TicketService:
+    def __init__(self, store: TicketStore, *, site_id: str, tz: tzinfo, policy: TicketPolicy,
+                 publisher: Publisher | None = None, events: EventSink | None = None,
+                 webhooks: Sequence[WebhookConfig] = ()) -> None:
+        self.store, self.site, self.tz, self.policy = store, site_id, tz, policy
+        self.stats = ServiceStats()
+        self.notifier = Notifier(site=site_id, tz=tz, publisher=publisher, events=events,
+                                 webhooks=list(webhooks) or policy.webhooks, queue_size=policy.webhook_queue)
+        self._lock = threading.RLock()
+        with store.read() as tx:
+            self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}
+
+    def close(self) -> None:
+        self.notifier.close()
+
+    def set_policy(self, policy: TicketPolicy) -> None:
+        """Take a reloaded `tickets:` section; applies to events and deadlines from now on."""
+        with self._lock:
+            self.policy = policy
+
+    # -- alerts ------------------------------------------------------------------------------------
+
+    def handle(self, events: Sequence[AlertEvent]) -> list[Ticket]:
+        """Apply a batch of alert events; returns the tickets that changed, each once, latest state."""
+        # Root causes first, so a power outage in the same batch mutes the lamp faults it explains.
+        ordered = sorted(events, key=lambda e: 0 if self.policy.is_inhibit_source(e.rule) else 1)
+        with self._lock:
+            done = self._transaction(lambda tx, staged: [self._apply(tx, staged, ev) for ev in ordered])
+        return [self._local(t) for t in _latest(done)]
+
+    def _apply(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
+        if ev.state == "firing":
+            return self._firing(tx, staged, ev)
+        if ev.state == "cleared":
+            return self._cleared(tx, staged, ev)
+        self.stats.ignored += 1
+        log.warning("Alert event for %s on %s has state %r; expected firing or cleared. Ignored.",
+                    ev.rule, ev.device, ev.state)
+        return []
+
+    def _firing(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
+        for _ in range(_RETRIES):
+            current = self._active(tx, staged, ev.key)
+            if current is None:
+                mute = self._mute(tx, staged, ev)
+                if mute is not None:
+                    return self._suppress(tx, staged, ev, mute)
+                try:
+                    fresh = changes.open_ticket(ev, site=self.site, policy=self.policy, tz=self.tz)
+                    opened = tx.insert(fresh)
+                except DuplicateActiveTicket:
+                    self.stats.races += 1
+                    staged.pop(ev.key, None)
+                    self._cache.pop(ev.key, None)
+                    continue  # another gateway opened it a moment ago: count this event on theirs
+                self.stats.opened += 1
+                staged[ev.key] = opened
+                return [Change(opened, "opened")]
+            change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz)
+            saved = self._save(tx, staged, change, current)
+            if saved is not None:
+                return [saved]
+        raise TicketConflict(f"Gave up on {ev.key} after {_RETRIES} concurrent changes; it will be "
+                             "retried with the next event.")
+
+    def _cleared(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
+        for _ in range(_RETRIES):
+            current = self._active(tx, staged, ev.key) or tx.latest_resolved(self.site, ev.key)
+            if current is None:
+                self.stats.ignored += 1  # a condition that cleared while muted or before a ticket
+                return []
+            change = changes.record_cleared(current, ev, policy=self.policy, tz=self.tz)
+            if change is None:
+                return []
+            saved = self._save(tx, staged, change, current)
+            if saved is not None:
+                return [saved]
+        raise TicketConflict(f"Gave up clearing {ev.key} after {_RETRIES} concurrent changes.")
+
+    def _active(self, tx: Tx, staged: dict[str, Ticket], key: str) -> Ticket | None:
+        if key in staged:
+            found: Ticket | None = staged[key]
+            return found if found is not None and found.status in lifecycle.ACTIVE else None
+        found = self._cache.get(key)
+        if found is None:
+            found = tx.find_active(self.site, key)
+            if found is not None:
+                staged[key] = found
+        return found
+
+    def _save(self, tx: Tx, staged: dict[str, Ticket], change: Change, base: Ticket) -> Change | None:
+        """Store a change; None (and the stale copy forgotten) when another writer got there first."""
+        saved = tx.save(change.ticket, base=base)
+        if saved is None:
+            self.stats.races += 1
+            staged.pop(base.dedup_key, None)
+            self._cache.pop(base.dedup_key, None)
+            return None
+        staged[saved.dedup_key] = saved
+        return Change(saved, change.action)
+
+    # -- inhibition and maintenance ---------------------------------------------------------------
+
+    def _mute(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> _Mute | None:
+        at = changes.aware(ev.ts, self.tz)
+        window = self.policy.window_for(rule=ev.rule, device=ev.device, zone=ev.zone, at=at, tz=self.tz)
+        if window is not None:
+            return _Mute(window.kind, window.label(), window.reason, None)
+        rules = [r for r in self.policy.inhibit if r.targets(ev.rule)]
+        if not rules:
+            return None
+        sources = tx.active_sources(self.site, [r.source_rule for r in rules])
+        for source in sources:
+            source = staged.get(source.dedup_key, source)
+            for rule in rules:
+                if not fnmatchcase(source.rule, rule.source_rule) or source.dedup_key == ev.key:
+                    continue
+                if all(_same(name, source, ev) for name in rule.equal):
+                    return _Mute("inhibited", source.id, f"{source.title} ({source.id})", source)
+        return None
+
+    def _suppress(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent, mute: _Mute) -> list[Change]:
+        at = changes.aware(ev.ts, self.tz)
+        first = tx.record_suppression(site=self.site, key=ev.key, rule=ev.rule, device=ev.device,
+                                      zone=ev.zone, reason=mute.reason, source=mute.source, note=mute.note,
+                                      title=ev.title, at=at)
+        self.stats.suppressed[mute.reason] = self.stats.suppressed.get(mute.reason, 0) + 1
+        if mute.ticket is None:
+            return []
+        for _ in range(_RETRIES):
+            base = staged.get(mute.ticket.dedup_key) or tx.find_active(self.site, mute.ticket.dedup_key)
+            if base is None or base.seq != mute.ticket.seq:
+                return []
+            saved = self._save(tx, staged, changes.note_suppressed(base, ev, first=first, tz=self.tz), base)
+            if saved is not None:
+                return [saved]
+        return []
+
+    # -- deadlines and people ---------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> list[Ticket]:
+        """Escalate tickets past a deadline and flag overdue revisits, as of `now`."""
+        with self._lock:
+            def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
+                out: builtins.list[builtins.list[Change]] = []
+                for ticket in tx.due(self.site, now):
+                    change = changes.check_deadlines(ticket, now, policy=self.policy, tz=self.tz)
+                    saved = self._save(tx, staged, change, ticket) if change is not None else None
+                    out.append([saved] if saved is not None else [])
+                return out
+
+            done = self._transaction(work)
+        return [self._local(t) for t in _latest(done)]
+
+    def act(self, ticket_id: str, action: str, *, actor: str, note: str = "", now: datetime) -> Ticket:
+        """ack | resolve | close | reopen | cancel. Raises TicketNotFound, IllegalTransition,
+        UnknownAction or TicketConflict (the API answers 404, 409, 422, 409)."""
+        lifecycle.parse_action(action)
+        with self._lock:
+            def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
+                for _ in range(_RETRIES):
+                    current = tx.get(self.site, ticket_id)
+                    if current is None:
+                        raise TicketNotFound(ticket_id)
+                    updated = changes.apply_action(current, action, actor=actor, note=note, now=now,
+                                                   policy=self.policy, tz=self.tz)
+                    try:
+                        saved = self._save(tx, staged, Change(updated, updated.history[-1].action), current)
+                    except DuplicateActiveTicket:
+                        other = tx.find_active(self.site, current.dedup_key)
+                        holder = other.id if other else "another ticket"
+                        raise TicketConflict(
+                            f"Ticket {ticket_id} cannot be reopened: {holder} is already open for the same"
+                            " rule and device; work on that one instead."
+                        ) from None
+                    if saved is not None:
+                        return [[saved]]
+                raise TicketConflict(f"Ticket {ticket_id} kept changing while saving; try again.")
+
+            done = self._transaction(work)
+        return self._local(done[-1].ticket)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get(self, ticket_id: str) -> Ticket | None:
+        with self.store.read() as tx:
+            found = tx.get(self.site, ticket_id)
+        return self._local(found) if found is not None else None
+
+    def list(self, *, status: str | None = None, device: str | None = None, zone: str | None = None,
+             severity: str | None = None, overdue: bool | None = None, limit: int = 500) -> list[Ticket]:
+        """Newest first. `overdue` means the current deadline passed as of the last tick()."""
+        with self.store.read() as tx:
+            found = tx.search(self.site, status=status, device=device, zone=zone, severity=severity,
+                              overdue=overdue, limit=limit)
+        return [self._local(t) for t in found]
+
+    def open_counts(self) -> dict[str, dict[str, int]]:
+        """Active (open or acknowledged) tickets per device and severity, for health scores."""
+        with self.store.read() as tx:
+            return tx.open_counts(self.site)
+
+    def suppressed(self, limit: int = 500) -> builtins.list[dict[str, Any]]:
+        """Events muted by inhibition or maintenance windows, newest first, with counts."""
+        with self.store.read() as tx:
+            rows = tx.suppressions(self.site, limit)
+        for row in rows:
+            for name in ("first_at", "last_at"):
+                row[name] = row[name].astimezone(self.tz).isoformat()
+            row.pop("site", None)
+        return rows
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _transaction(
+        self, work: Callable[[Tx, dict[str, Ticket]], builtins.list[builtins.list[Change]]]
+    ) -> builtins.list[Change]:
+        """Run `work(tx, staged)` in one write transaction; then refresh the cache and publish.
+
+        Changes are staged per transaction and reach the cache only after commit, so a rollback
+        leaves the cache holding committed tickets only.
+        """
+        staged: dict[str, Ticket] = {}
+        with self.store.write() as tx:
+            groups = work(tx, staged)
+        done = [c for group in groups for c in group]
+        for change in done:
+            ticket = change.ticket
+            if ticket.status in lifecycle.ACTIVE:
+                self._cache[ticket.dedup_key] = ticket
+            elif self._cache.get(ticket.dedup_key, ticket).seq == ticket.seq:
+                self._cache.pop(ticket.dedup_key, None)
+        for change in done:
+            self.notifier.notify(change)
+        return done
+
+    def _local(self, t: Ticket) -> Ticket:
+        """The same ticket with its times in site time, so to_json() shows site time."""
+        return localize(t, self.tz)
+
+
+def _latest(done: list[Change]) -> list[Ticket]:
+    latest: dict[int, Ticket] = {}
+    for change in done:
+        latest[change.ticket.seq] = change.ticket
+    return list(latest.values())
+
+
+def _same(name: str, source: Ticket, ev: AlertEvent) -> bool:
+    mine = field_of(name, rule=source.rule, device=source.device_id, zone=source.zone, kind=source.kind,
+                    category=source.category, labels=source.labels)
+    theirs = field_of(name, rule=ev.rule, device=ev.device, zone=ev.zone, kind=ev.kind,
+                      category=ev.category, labels=ev.labels)
+    # A label missing on either side never matches: an outage with no circuit mutes nothing by circuit.
+    return mine is not None and mine == theirs

@@ -1,0 +1,397 @@
+"""Tickets in SQL (SQLAlchemy 2 Core): SQLite with WAL by default, PostgreSQL when sites share a store.
+
+The database, not memory, is the truth about dedup: a partial unique index allows one active
+(open or acknowledged) ticket per site and dedup key, and every update names the revision it read,
+so two gateways on one store can neither open a duplicate nor overwrite each other's change.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from gateway.errors import SitegateError
+from gateway.tickets.lifecycle import ACTIVE
+from gateway.tickets.ticket import HistoryEntry, Ticket, ticket_seq
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no offset) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("The ticket store only takes timezone-aware times.")
+        value = value.astimezone(UTC)
+        # SQLite compares these as text: store them without an offset so every row sorts alike.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+tickets = Table(
+    "tickets", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("site", String(100), nullable=False),
+    Column("dedup_key", String(400), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("device_id", String(200), nullable=False),
+    Column("zone", String(200), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("category", String(100), nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("assignee", String(200)),
+    Column("occurrences", Integer, nullable=False),
+    Column("last_value", JSON(none_as_null=True)),
+    Column("last_seen_at", UTCDateTime),
+    Column("auto_resolve", Boolean, nullable=False),
+    Column("condition_cleared", Boolean, nullable=False),
+    Column("cleared_at", UTCDateTime),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("sla_started_at", UTCDateTime),
+    Column("respond_due_at", UTCDateTime),
+    Column("resolve_due_at", UTCDateTime),
+    Column("revisit_due_at", UTCDateTime),
+    Column("due_at", UTCDateTime),
+    Column("overdue", Boolean, nullable=False),
+    Column("escalation_level", Integer, nullable=False),
+    Column("next_escalation_at", UTCDateTime),
+    Column("revisit_overdue", Boolean, nullable=False),
+    Column("revisit_result", String(16)),
+    Column("acknowledged_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("cancelled_at", UTCDateTime),
+    Column("suppressed", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    sqlite_autoincrement=True,  # never reuse a number: ticket ids are quoted on the phone and on paper
+)
+_active = tickets.c.status.in_(ACTIVE)
+Index("tickets_one_active_per_key", tickets.c.site, tickets.c.dedup_key, unique=True,
+      sqlite_where=_active, postgresql_where=_active)
+Index("tickets_site_status_due", tickets.c.site, tickets.c.status, tickets.c.due_at)
+Index("tickets_site_device", tickets.c.site, tickets.c.device_id)
+
+history = Table(
+    "ticket_history", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_seq", Integer, ForeignKey("tickets.seq"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16)),
+)
+
+suppressions = Table(
+    "ticket_suppressions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", String(100), nullable=False),
+    Column("dedup_key", String(400), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("device_id", String(200), nullable=False),
+    Column("zone", String(200), nullable=False),
+    Column("reason", String(20), nullable=False),  # inhibited | maintenance | drill
+    Column("source", String(200), nullable=False),  # the muting ticket id, or the window's name
+    Column("note", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    UniqueConstraint("site", "dedup_key", "reason", "source", name="suppressions_one_per_source"),
+)
+
+# Columns written from a Ticket of the same name; seq and site never change after insert.
+_FIELDS = [c.name for c in tickets.columns if c.name not in ("seq",)]
+
+
+# Built once: statements with bound parameters hit SQLAlchemy's compiled cache, which matters on
+# the hot path (a repeat of an open fault is one UPDATE).
+_UPDATE = update(tickets).where(
+    (tickets.c.seq == bindparam("b_seq")) & (tickets.c.revision == bindparam("b_revision")))
+_INSERT = insert(tickets).returning(tickets.c.seq)
+
+
+class DuplicateActiveTicket(SitegateError):
+    """Another active ticket already holds this dedup key (the unique index said so)."""
+
+
+def _row_values(t: Ticket) -> dict[str, Any]:
+    return {name: getattr(t, name) for name in _FIELDS}
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so writes can BEGIN IMMEDIATE: a deferred
+        # transaction that reads and then writes can deadlock against a second writer and fail at
+        # once with "database is locked" instead of waiting its turn.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+
+class TicketStore:
+    """Owns the engine and the schema; hands out transactions (`Tx`) for the service to work in."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database in ("", ":memory:"):
+                # One shared connection, or every pool checkout would see a different empty database.
+                kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+            else:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                kwargs = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        self.url = url
+        self.engine = create_engine(url, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            _sqlite_setup(self.engine)
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One transaction that may write; committed when the block ends without an error."""
+        with self.engine.connect() as conn:
+            conn.execution_options(write=True)
+            with conn.begin():
+                yield Tx(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class Tx:
+    """The repository: every query the ticket service needs, inside one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _load(self, where: Any, *, order: Any = None, limit: int | None = None) -> list[Ticket]:
+        query = select(tickets).where(where)
+        if order is not None:
+            query = query.order_by(*order)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = self.conn.execute(query).mappings().all()
+        found = [Ticket(**row) for row in rows]
+        if found:
+            self._attach_history(found)
+        return found
+
+    def _attach_history(self, found: list[Ticket]) -> None:
+        by_seq = {t.seq: t for t in found}
+        seqs = list(by_seq)
+        # Chunked: SQLite caps bound parameters per statement.
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i:i + 500]
+            rows = self.conn.execute(
+                select(history).where(history.c.ticket_seq.in_(chunk)).order_by(history.c.id)
+            ).mappings().all()
+            for row in rows:
+                by_seq[row["ticket_seq"]].history.append(HistoryEntry(
+                    at=row["at"], actor=row["actor"], action=row["action"], note=row["note"],
+                    from_status=row["from_status"], to_status=row["to_status"]))
+
+    def get(self, site: str, ticket_id: str) -> Ticket | None:
+        seq = ticket_seq(ticket_id)
+        if seq is None:
+            return None
+        found = self._load((tickets.c.seq == seq) & (tickets.c.site == site))
+        return found[0] if found else None
+
+    def find_active(self, site: str, key: str) -> Ticket | None:
+        found = self._load((tickets.c.site == site) & (tickets.c.dedup_key == key) & _active)
+        return found[0] if found else None
+
+    def latest_resolved(self, site: str, key: str) -> Ticket | None:
+        found = self._load((tickets.c.site == site) & (tickets.c.dedup_key == key)
+                           & (tickets.c.status == "resolved"), order=[tickets.c.seq.desc()], limit=1)
+        return found[0] if found else None
+
+    def active(self, site: str) -> list[Ticket]:
+        return self._load((tickets.c.site == site) & _active)
+
+    def active_sources(self, site: str, patterns: Sequence[str]) -> list[Ticket]:
+        """Active tickets whose rule matches one of the glob patterns and whose condition still holds."""
+        rows = self.conn.execute(
+            select(tickets.c.seq, tickets.c.rule).where(
+                (tickets.c.site == site) & _active & tickets.c.condition_cleared.is_(False))
+        ).all()
+        seqs = [seq for seq, rule in rows if any(fnmatchcase(rule, p) for p in patterns)]
+        return self._load(tickets.c.seq.in_(seqs), order=[tickets.c.seq]) if seqs else []
+
+    def due(self, site: str, now: datetime) -> list[Ticket]:
+        """Tickets with a deadline or an escalation step at or before `now` not yet acted on."""
+        newly_overdue = tickets.c.overdue.is_(False) & (tickets.c.due_at <= now)
+        return self._load(
+            (tickets.c.site == site)
+            & tickets.c.status.in_((*ACTIVE, "resolved"))
+            & or_(newly_overdue, tickets.c.next_escalation_at <= now),
+            order=[tickets.c.seq],
+        )
+
+    def search(self, site: str, *, status: str | None = None, device: str | None = None,
+               zone: str | None = None, severity: str | None = None, overdue: bool | None = None,
+               limit: int = 500) -> list[Ticket]:
+        where = tickets.c.site == site
+        for column, value in (("status", status), ("device_id", device), ("zone", zone),
+                              ("severity", severity), ("overdue", overdue)):
+            if value is not None:
+                where = where & (tickets.c[column] == value)
+        return self._load(where, order=[tickets.c.seq.desc()], limit=limit)
+
+    def open_counts(self, site: str) -> dict[str, dict[str, int]]:
+        rows = self.conn.execute(
+            select(tickets.c.device_id, tickets.c.severity, func.count())
+            .where((tickets.c.site == site) & _active)
+            .group_by(tickets.c.device_id, tickets.c.severity)
+        ).all()
+        counts: dict[str, dict[str, int]] = {}
+        for device, severity, n in rows:
+            counts.setdefault(device, {})[severity] = int(n)
+        return counts
+
+    def suppressions(self, site: str, limit: int = 500) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            select(suppressions).where(suppressions.c.site == site)
+            .order_by(suppressions.c.last_at.desc(), suppressions.c.id.desc()).limit(limit)
+        ).mappings().all()
+        return [dict(row) for row in rows]
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def insert(self, t: Ticket) -> Ticket:
+        """Store a new ticket (seq assigned) or raise DuplicateActiveTicket."""
+        try:
+            # A savepoint, so a lost race leaves the surrounding transaction usable (PostgreSQL
+            # aborts the whole transaction on a failed statement otherwise).
+            with self.conn.begin_nested():
+                seq = self.conn.execute(_INSERT, {**_row_values(t), "revision": 1}).scalar_one()
+        except IntegrityError as exc:
+            raise DuplicateActiveTicket(f"An active ticket already exists for {t.dedup_key}.") from exc
+        saved = _copy(t, seq=int(seq), revision=1)
+        self._append_history(saved.seq, saved.history)
+        return saved
+
+    def save(self, t: Ticket, *, base: Ticket) -> Ticket | None:
+        """Write `t` over `base` if nobody changed the row since `base` was read; None if they did.
+
+        Raises DuplicateActiveTicket when the change would make a second active ticket (a reopen).
+        """
+        params = {**_row_values(t), "revision": base.revision + 1,
+                  "b_seq": base.seq, "b_revision": base.revision}
+        if t.status in ACTIVE and base.status not in ACTIVE:
+            # Only a ticket becoming active again can hit the unique index: a savepoint for those.
+            try:
+                with self.conn.begin_nested():
+                    result = self.conn.execute(_UPDATE, params)
+            except IntegrityError as exc:
+                raise DuplicateActiveTicket(f"An active ticket already exists for {t.dedup_key}.") from exc
+        else:
+            result = self.conn.execute(_UPDATE, params)
+        if result.rowcount != 1:
+            return None
+        self._append_history(t.seq, t.history[len(base.history):])
+        return _copy(t, seq=base.seq, revision=base.revision + 1)
+
+    def _append_history(self, seq: int, entries: Sequence[HistoryEntry]) -> None:
+        if entries:
+            self.conn.execute(insert(history), [
+                {"ticket_seq": seq, "at": h.at, "actor": h.actor, "action": h.action, "note": h.note,
+                 "from_status": h.from_status, "to_status": h.to_status} for h in entries])
+
+    def record_suppression(self, *, site: str, key: str, rule: str, device: str, zone: str, reason: str,
+                           source: str, note: str, title: str, at: datetime) -> bool:
+        """Count a muted event; True when it is the first for this key and source."""
+        where = ((suppressions.c.site == site) & (suppressions.c.dedup_key == key)
+                 & (suppressions.c.reason == reason) & (suppressions.c.source == source))
+        when = literal(at, UTCDateTime())
+        latest = func.max if self.conn.dialect.name == "sqlite" else func.greatest  # two-argument max
+        bump = update(suppressions).where(where).values(
+            count=suppressions.c.count + 1, last_at=latest(suppressions.c.last_at, when, type_=UTCDateTime()),
+            note=note, title=title)
+        if self.conn.execute(bump).rowcount:
+            return False
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(suppressions).values(
+                    site=site, dedup_key=key, rule=rule, device_id=device, zone=zone, reason=reason,
+                    source=source, note=note, title=title, first_at=at, last_at=at, count=1))
+            return True
+        except IntegrityError:
+            # Another gateway recorded the first one a moment ago.
+            self.conn.execute(bump)
+            return False
+
+
+def _copy(t: Ticket, *, seq: int, revision: int) -> Ticket:
+    new = copy.copy(t)
+    new.seq, new.revision = seq, revision
+    return new
+

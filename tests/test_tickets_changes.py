@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.model import AlertEvent
+from gateway.tickets.changes import (
+    apply_action,
+    check_deadlines,
+    note_suppressed,
+    open_ticket,
+    record_cleared,
+    record_firing,
+    revisit_result,
+)
+from gateway.tickets.policy import TicketPolicy
+
+TZ = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 23, 21, 0, tzinfo=TZ)
+H = timedelta(hours=1)
+
+
+def ev(state: str = "firing", at: datetime = T0, severity: str = "warning", **kw: object) -> AlertEvent:
+    return AlertEvent(rule="lighting.lamp_out", device="lamp-1", zone="north", state=state, severity=severity,
+                      title="Lamp out", ts=at, **kw)  # type: ignore[arg-type]
+
+
+def test_open_ticket_takes_everything_from_the_event() -> None:
+    t = open_ticket(ev(kind="lamp", category="lighting", labels={"circuit": "C3"}, value=0.0,
+                       description="lamp-1 draws 0.0 A after dusk", dedup_key="custom"),
+                    site="hv", policy=TicketPolicy(), tz=TZ)
+    assert (t.kind, t.category, t.labels) == ("lamp", "lighting", {"circuit": "C3"})
+    assert (t.last_value, t.dedup_key) == (0.0, "custom")
+    assert t.respond_due_at == T0 + 24 * H and t.resolve_due_at == T0 + 72 * H and t.due_at == T0 + 24 * H
+    assert t.next_escalation_at == T0 + 24 * H and not t.overdue
+    assert t.history[0].note == "lamp-1 draws 0.0 A after dusk"
+
+
+def test_event_time_without_offset_is_site_time() -> None:
+    t = open_ticket(ev(at=datetime(2026, 11, 23, 21, 0)), site="hv", policy=TicketPolicy(), tz=TZ)
+    assert t.opened_at == T0 and t.opened_at.tzinfo == TZ
+
+
+def test_changes_leave_the_original_untouched() -> None:
+    policy = TicketPolicy()
+    t = open_ticket(ev(), site="hv", policy=policy, tz=TZ)
+    record_firing(t, ev(at=T0 + H), policy=policy, tz=TZ)
+    record_cleared(t, ev("cleared", at=T0 + H), policy=policy, tz=TZ)
+    apply_action(t, "ack", actor="x", note="", now=T0, policy=policy, tz=TZ)
+    assert (t.occurrences, t.condition_cleared, t.status, len(t.history)) == (1, False, "open", 1)
+
+
+def test_overdue_without_a_new_level_when_the_first_multiple_is_later() -> None:
+    policy = TicketPolicy.model_validate({"escalation": {"multiples": [1.5, 3]}})
+    t = open_ticket(ev(severity="critical"), site="hv", policy=policy, tz=TZ)
+    assert check_deadlines(t, T0 + 59 * timedelta(minutes=1), policy=policy, tz=TZ) is None
+    change = check_deadlines(t, T0 + H, policy=policy, tz=TZ)
+    assert change is not None and change.action == "overdue" and change.ticket.escalation_level == 0
+    assert change.ticket.next_escalation_at == T0 + 1.5 * H
+    later = check_deadlines(change.ticket, T0 + 1.5 * H, policy=policy, tz=TZ)
+    assert later is not None and later.action == "escalated" and later.ticket.escalation_level == 1
+
+
+def test_no_escalation_without_a_deadline() -> None:
+    no_deadlines = {"warning": {"respond": None, "resolve": None}}
+    policy = TicketPolicy.model_validate({"sla": {"severities": no_deadlines}})
+    t = open_ticket(ev(), site="hv", policy=policy, tz=TZ)
+    assert t.due_at is None and check_deadlines(t, T0 + 1000 * H, policy=policy, tz=TZ) is None
+
+
+@pytest.mark.parametrize(("note", "result"), [
+    ("revisit: ok", "ok"), ("checked. Revisit=FAILED, lamp dark", "failed"), ("all good", None),
+    ("revisited ok", None)])
+def test_revisit_result_from_the_close_note(note: str, result: str | None) -> None:
+    assert revisit_result(note) == result
+
+
+def test_suppressed_symptoms_are_logged_once_per_device() -> None:
+    policy = TicketPolicy()
+    t = open_ticket(ev(), site="hv", policy=policy, tz=TZ)
+    first = note_suppressed(t, ev(), first=True, tz=TZ)
+    again = note_suppressed(first.ticket, ev(), first=False, tz=TZ)
+    assert (first.action, again.action, again.ticket.suppressed, len(again.ticket.history)) == \
+        ("suppressed", "occurrence", 2, 2)

@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from gateway.model import AlertEvent
+from gateway.tickets.lifecycle import IllegalTransition
+from gateway.tickets.policy import TicketPolicy
+from gateway.tickets.service import TicketConflict, TicketNotFound, TicketService
+from gateway.tickets.store import TicketStore
+
+TZ = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 23, 21, 0, tzinfo=TZ)  # a Monday evening
+MIN = timedelta(minutes=1)
+H = timedelta(hours=1)
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        assert not retain
+        self.sent.append((topic, orjson.loads(payload)))
+
+    def actions(self) -> list[str]:
+        return [doc["history"][-1]["action"] for _, doc in self.sent]
+
+
+def ev(rule: str = "fire.pressure_low", device: str = "ext-b1-01", *, zone: str = "b1", state: str = "firing",
+       severity: str = "minor", at: datetime = T0, value: float | None = 0.8, **kw: Any) -> AlertEvent:
+    return AlertEvent(rule=rule, device=device, zone=zone, state=state, severity=severity,
+                      title=f"{rule} on {device}", ts=at, value=value, **kw)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[TicketStore]:
+    s = TicketStore(f"sqlite:///{tmp_path}/tickets.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def pub() -> FakePublisher:
+    return FakePublisher()
+
+
+def make(store: TicketStore, pub: FakePublisher | None = None, **policy: Any) -> TicketService:
+    return TicketService(store, site_id="hv", tz=TZ, policy=TicketPolicy.model_validate(policy),
+                         publisher=pub)
+
+
+def test_firing_opens_a_ticket_with_sla_owner_and_publishes_it(store: TicketStore,
+                                                               pub: FakePublisher) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    svc = TicketService(store, site_id="hv", tz=TZ, policy=TicketPolicy.model_validate(
+        {"owners": {"zones": {"b1": "B1 team"}}}), publisher=pub, events=lambda k, d: seen.append((k, d)))
+    [t] = svc.handle([ev(severity="critical", description="pressure 0.8 MPa < 1.0")])
+    assert t.id == "T-000001" and t.status == "open" and t.assignee == "B1 team"
+    doc = t.to_json()
+    assert doc["opened_at"] == "2026-11-23T21:00:00+08:00"
+    assert doc["due_at"] == "2026-11-23T22:00:00+08:00"  # critical: on site within 1 h
+    assert doc["history"][0] | {"at": None} == {"at": None, "actor": "system", "action": "opened",
+                                                 "note": "pressure 0.8 MPa < 1.0", "from": None, "to": "open"}
+    assert pub.sent[0][0] == "sitegate/hv/tickets/T-000001" and pub.sent[0][1]["status"] == "open"
+    assert seen[0][0] == "ticket" and seen[0][1]["change"] == "opened"
+
+
+def test_repeats_count_on_one_ticket_and_keep_the_last_value(store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub)
+    svc.handle([ev(value=0.8)])
+    changed = svc.handle([ev(at=T0 + MIN, value=0.7), ev(at=T0 + 2 * MIN, value=0.6)])
+    assert len(changed) == 1  # each ticket once per batch, latest state
+    [t] = svc.list()
+    assert (t.occurrences, t.last_value, t.last_seen_at) == (3, 0.6, T0 + 2 * MIN)
+    assert [h.action for h in t.history] == ["opened"]  # repeats are counted, not logged
+    assert len(pub.sent) == 3
+
+
+def test_two_services_on_one_database_never_open_a_duplicate(store: TicketStore, tmp_path: Path) -> None:
+    other_store = TicketStore(f"sqlite:///{tmp_path}/tickets.db")
+    a, b = make(store), make(other_store)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def fire(svc: TicketService) -> None:
+        try:
+            barrier.wait(5)
+            for i in range(20):
+                svc.handle([ev(at=T0 + i * MIN)])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fire, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    tickets = a.list()
+    assert len(tickets) == 1 and tickets[0].occurrences == 40
+    other_store.close()
+
+
+def test_a_stale_cache_is_noticed_when_another_gateway_resolved_the_ticket(store: TicketStore,
+                                                                          tmp_path: Path) -> None:
+    a, b = make(store), make(TicketStore(f"sqlite:///{tmp_path}/tickets.db"))
+    [first] = a.handle([ev()])
+    b.act(first.id, "resolve", actor="li", note="refilled", now=T0 + H)
+    [second] = a.handle([ev(at=T0 + 2 * H)])
+    assert second.id != first.id and second.status == "open" and second.occurrences == 1
+    b_view = b.handle([ev(at=T0 + 3 * H)])
+    assert [t.id for t in b_view] == [second.id] and b_view[0].occurrences == 2
+
+
+def test_a_restarted_service_continues_the_open_ticket(store: TicketStore, tmp_path: Path) -> None:
+    make(store).handle([ev()])
+    [t] = make(TicketStore(f"sqlite:///{tmp_path}/tickets.db")).handle([ev(at=T0 + MIN)])
+    assert (t.id, t.occurrences) == ("T-000001", 2)
+
+
+def test_cleared_condition_is_flagged_and_returns(store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub)
+    svc.handle([ev()])
+    [t] = svc.handle([ev(state="cleared", at=T0 + MIN, value=1.2)])
+    assert t.condition_cleared and t.status == "open" and t.last_value == 1.2
+    assert svc.handle([ev(state="cleared", at=T0 + 2 * MIN)]) == []  # nothing new to say
+    [t] = svc.handle([ev(at=T0 + 3 * MIN, value=0.7)])
+    assert not t.condition_cleared and t.occurrences == 2
+    assert [h.action for h in t.history] == ["opened", "condition_cleared", "condition_returned"]
+
+
+def test_auto_resolve_rule_resolves_when_cleared(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev(rule="health.offline", auto_resolve=True)])
+    [t] = svc.handle([ev(rule="health.offline", state="cleared", at=T0 + 5 * MIN, auto_resolve=True)])
+    assert t.status == "resolved" and t.condition_cleared
+    last = t.history[-1]
+    assert (last.actor, last.action) == ("system", "resolved")
+    assert (last.from_status, last.to_status) == ("open", "resolved")
+    # Fires again later: a new ticket, the resolved one keeps its revisit.
+    [again] = svc.handle([ev(rule="health.offline", at=T0 + H, auto_resolve=True)])
+    assert again.id != t.id
+
+
+def test_escalation_levels_with_explicit_now(store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub, escalation={"notify": ["班长 supervisor", "经理 manager", "总经理 GM"]})
+    [t] = svc.handle([ev(severity="critical")])
+    assert svc.tick(T0 + 59 * MIN) == []
+    [t] = svc.tick(T0 + H)
+    assert (t.escalation_level, t.overdue) == (1, True)
+    assert t.history[-1].note == "level 1: respond deadline 2026-11-23 22:00 passed; notify 班长 supervisor"
+    assert svc.tick(T0 + H + MIN) == []
+    [t] = svc.tick(T0 + 2 * H)
+    assert t.escalation_level == 2
+    [t] = svc.tick(T0 + 9 * H)
+    assert t.escalation_level == 3 and svc.tick(T0 + 20 * H) == []
+    assert pub.actions() == ["opened", "escalated", "escalated", "escalated"]
+    assert [t.id for t in svc.list(overdue=True)] == [t.id]
+
+
+def test_late_tick_records_every_level_passed(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev(severity="major")])  # respond within 2 h
+    [t] = svc.tick(T0 + 7 * H)
+    levels = [h.note.split(":")[0] for h in t.history if h.action == "escalated"]
+    assert levels == ["level 1", "level 2", "level 3"]
+
+
+def test_acknowledging_moves_due_to_the_resolve_deadline(store: TicketStore) -> None:
+    svc = make(store)
+    [t] = svc.handle([ev(severity="minor")])  # respond 24 h, resolve 48 h
+    assert t.due_at == T0 + 24 * H
+    t = svc.act(t.id, "ack", actor="wang", note="on it", now=T0 + 30 * H)  # acknowledged late
+    assert t.due_at == T0 + 48 * H and t.escalation_level == 0 and not t.overdue
+    assert svc.tick(T0 + 47 * H) == []
+    [t] = svc.tick(T0 + 48 * H)
+    assert t.escalation_level == 1 and t.history[-1].note.startswith("level 1: resolve deadline")
+
+
+def test_revisit_deadline_after_a_friday_repair_and_overdue_flag(store: TicketStore,
+                                                                pub: FakePublisher) -> None:
+    svc = make(store, pub)
+    [t] = svc.handle([ev()])
+    friday = datetime(2026, 11, 27, 15, 0, tzinfo=TZ)
+    t = svc.act(t.id, "resolve", actor="wang", note="valve replaced", now=friday)
+    assert t.revisit_due_at == datetime(2026, 11, 30, 18, 0, tzinfo=TZ) == t.due_at
+    assert svc.tick(datetime(2026, 11, 30, 17, 59, tzinfo=TZ)) == []
+    [t] = svc.tick(datetime(2026, 11, 30, 18, 0, tzinfo=TZ))
+    assert t.revisit_overdue and t.history[-1].action == "revisit_overdue"
+    assert pub.sent[-1][1]["revisit_overdue"] is True
+    t = svc.act(t.id, "close", actor="zhao", note="Checked on site. revisit: failed", now=friday + 4 * 24 * H)
+    assert (t.status, t.revisit_result, t.revisit_overdue, t.due_at) == ("closed", "failed", True, None)
+
+
+def test_illegal_actions_and_unknown_ids(store: TicketStore) -> None:
+    svc = make(store)
+    [t] = svc.handle([ev()])
+    with pytest.raises(IllegalTransition):
+        svc.act(t.id, "close", actor="x", now=T0)
+    with pytest.raises(TicketNotFound):
+        svc.act("T-999999", "ack", actor="x", now=T0)
+    assert svc.get(t.id) is not None and svc.get("T-999999") is None and svc.get("nonsense") is None
+    assert svc.get(t.id).history[-1].action == "opened"  # type: ignore[union-attr]
+
+
+def test_reopen_is_refused_while_a_newer_ticket_holds_the_fault(store: TicketStore) -> None:
+    svc = make(store)
+    [old] = svc.handle([ev()])
+    svc.act(old.id, "resolve", actor="wang", now=T0 + H)
+    [new] = svc.handle([ev(at=T0 + 2 * H)])
+    with pytest.raises(TicketConflict, match=new.id):
+        svc.act(old.id, "reopen", actor="wang", now=T0 + 3 * H)
+    svc.act(new.id, "cancel", actor="wang", note="duplicate", now=T0 + 3 * H)
+    reopened = svc.act(old.id, "reopen", actor="wang", note="leaks again", now=T0 + 4 * H)
+    assert reopened.status == "open" and reopened.due_at == T0 + 4 * H + 24 * H  # the SLA clock restarts
+
+
+def test_a_worse_severity_tightens_the_deadline(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev(severity="minor")])
+    [t] = svc.handle([ev(severity="critical", at=T0 + 10 * MIN, value=0.3)])
+    assert t.severity == "critical" and t.due_at == T0 + H and t.history[-1].note == "minor -> critical"
+
+
+def test_inhibition_mutes_symptoms_of_an_open_root_cause(store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub, inhibit=[
+        {"source_rule": "power.zone_outage", "target_rules": ["lighting.*"], "equal": ["zone"]}])
+    lamps = [ev("lighting.lamp_out", f"lamp-n-{i:02d}", zone="north", severity="major") for i in range(40)]
+    outage = ev("power.zone_outage", "meter-north", zone="north", severity="critical")
+    # The outage arrives in the same batch, after the lamps: it is handled first anyway.
+    changed = svc.handle([*lamps[:20], outage, *lamps[20:]])
+    assert [t.rule for t in svc.list()] == ["power.zone_outage"]
+    [source] = changed
+    assert source.suppressed == 40 and sum(h.action == "suppressed" for h in source.history) == 40
+    svc.handle(lamps[:5])  # repeats: counted, no new history lines
+    source = svc.get(source.id)  # type: ignore[assignment]
+    assert source.suppressed == 45 and len(source.history) == 41
+    rows = svc.suppressed()
+    assert len(rows) == 40 and {(r["reason"], r["source"]) for r in rows} == {("inhibited", source.id)}
+    assert sum(r["count"] for r in rows) == 45
+    # Another zone is not explained by this outage.
+    [south] = svc.handle([ev("lighting.lamp_out", "lamp-s-01", zone="south", severity="major")])
+    assert south.rule == "lighting.lamp_out"
+    # Power back (condition cleared): lamps that are still out are real faults again.
+    svc.handle([ev("power.zone_outage", "meter-north", zone="north", state="cleared", at=T0 + H)])
+    [lamp] = svc.handle([ev("lighting.lamp_out", "lamp-n-00", zone="north", at=T0 + H + MIN)])
+    assert lamp.rule == "lighting.lamp_out" and lamp.status == "open"
+
+
+def test_inhibition_by_circuit_label(store: TicketStore) -> None:
+    svc = make(store, inhibit=[
+        {"source_rule": "power.circuit_outage", "target_rules": ["lighting.*"], "equal": ["circuit"]}])
+    svc.handle([ev("power.circuit_outage", "breaker-3", zone="north", labels={"circuit": "C3"})])
+    assert svc.handle([ev("lighting.lamp_out", "lamp-1", zone="south", labels={"circuit": "C3"})])[0].rule \
+        == "power.circuit_outage"  # only the source ticket changed (suppressed count)
+    opened = svc.handle([ev("lighting.lamp_out", "lamp-2", zone="north", labels={"circuit": "C4"}),
+                         ev("lighting.lamp_out", "lamp-3", zone="north")])
+    assert sorted(t.device_id for t in opened) == ["lamp-2", "lamp-3"]  # other circuit; no circuit label
+
+
+def test_maintenance_window_and_drill_suppress_and_record(store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub, maintenance=[
+        {"name": "drill-b1", "kind": "drill", "zones": ["b1"], "rules": ["fire.*"],
+         "start": "2026-11-23T20:00:00", "end": "2026-11-23T22:00:00", "reason": "消防演习 fire drill"},
+        {"devices": ["lamp-9"], "start": "2026-11-23T00:00:00+08:00", "end": "2026-11-24T00:00:00+08:00",
+         "reason": "relay replacement"},
+    ])
+    assert svc.handle([ev("fire.smoke", "smoke-b1-1", severity="critical"),
+                       ev("fire.smoke", "smoke-b1-1", severity="critical", at=T0 + MIN),
+                       ev("lighting.lamp_out", "lamp-9", zone="north")]) == []
+    assert svc.list() == [] and pub.sent == []
+    rows = {r["device_id"]: r for r in svc.suppressed()}
+    assert rows["smoke-b1-1"]["reason"] == "drill" and rows["smoke-b1-1"]["count"] == 2
+    assert rows["smoke-b1-1"]["first_at"] == "2026-11-23T21:00:00+08:00"
+    assert rows["lamp-9"]["reason"] == "maintenance" and rows["lamp-9"]["note"] == "relay replacement"
+    assert svc.stats.suppressed == {"inhibited": 0, "maintenance": 1, "drill": 2}
+    # Outside the window, or another zone, or a rule the drill does not cover: tickets open.
+    opened = svc.handle([ev("fire.smoke", "smoke-b1-1", severity="critical", at=T0 + 2 * H),
+                         ev("fire.smoke", "smoke-b2-1", zone="b2", severity="critical"),
+                         ev("health.offline", "smoke-b1-2")])
+    assert len(opened) == 3
+
+
+def test_open_counts_and_filters(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev("a", "d1", severity="critical"), ev("b", "d1", severity="minor"),
+                ev("c", "d1", severity="minor"), ev("a", "d2", zone="b2", severity="warning")])
+    svc.act("T-000004", "ack", actor="x", now=T0)
+    svc.act("T-000003", "resolve", actor="x", now=T0)
+    assert svc.open_counts() == {"d1": {"critical": 1, "minor": 1}, "d2": {"warning": 1}}
+    assert [t.id for t in svc.list(device="d1")] == ["T-000003", "T-000002", "T-000001"]
+    assert [t.id for t in svc.list(status="acknowledged")] == ["T-000004"]
+    assert [t.id for t in svc.list(zone="b2")] == ["T-000004"]
+    assert [t.id for t in svc.list(severity="minor", status="open")] == ["T-000002"]
+    assert len(svc.list(limit=2)) == 2 and svc.list(overdue=True) == []
+
+
+def test_unknown_event_state_is_ignored_and_counted(store: TicketStore) -> None:
+    svc = make(store)
+    assert svc.handle([ev(state="pending")]) == [] and svc.stats.ignored == 1

@@ -63,7 +63,7 @@ def raw_paho(port: int, n: int, *, connect_only: bool = False) -> float:
 
 def mosquitto_sub(port: int, n: int, *, connect_only: bool = False) -> float:
     args = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-c", "-i", "bench-sub", "-q", "1",
-            "-t", TOPIC, "--max-inflight", "1000"]
+            "-t", TOPIC]
     if connect_only:
         subprocess.run([*args, "-E"], check=True)
         return 0.0

@@ -58,6 +58,7 @@ class EmbeddedBroker:
         from amqtt.broker import Broker
 
         self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)  # amqtt looks the loop up from its own thread
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}",
                                       "max_connections": 200}},

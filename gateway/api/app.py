@@ -11,6 +11,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
+from gateway.api.dashboard import make_dashboard_router
+
 if TYPE_CHECKING:
     from gateway.service import Gateway
 
@@ -80,4 +82,5 @@ def create_app(gw: Gateway) -> FastAPI:
 
     for router in gw.routers():
         app.include_router(router)
+    app.include_router(make_dashboard_router())
     return app

@@ -1,0 +1,70 @@
+// The live feed: every event from /api/events as one line, newest first, capped.
+
+import {h} from "./dom.js";
+import {fmtTime, fmtValue, parseTs, pct} from "./format.js";
+import {lang, t, tv} from "./i18n.js";
+import {store} from "./store.js";
+
+const CAP = 80;
+const TYPES = ["reading", "tap", "ticket", "device", "round", "hello"];
+
+export function createFeed(list, pauseButton) {
+  let paused = false;
+  const held = []; // events that came while paused, shown on resume (capped too)
+
+  pauseButton.addEventListener("click", () => {
+    paused = !paused;
+    pauseButton.setAttribute("aria-pressed", String(paused));
+    relabel();
+    if (!paused) {
+      for (const e of held.splice(0)) show(e);
+    }
+  });
+
+  function add(type, data) {
+    const entry = {type, data, at: Date.now()};
+    if (paused) {
+      held.push(entry);
+      if (held.length > CAP) held.shift();
+    } else {
+      show(entry);
+    }
+  }
+
+  function show({type, data, at}) {
+    const when = parseTs(data.ts) || at;
+    list.prepend(h("li", {class: `feed-${TYPES.includes(type) ? type : "other"}`, dataset: {type}},
+      h("time", {}, fmtTime(when, store.tz, lang(), true)), " ",
+      h("span", {class: "badge"}, tv("event", type)), " ",
+      h("span", {class: "what"}, describe(type, data))));
+    while (list.children.length > CAP) list.lastElementChild.remove();
+  }
+
+  function relabel() {
+    pauseButton.textContent = t(paused ? "feed.resume" : "feed.pause");
+  }
+
+  relabel();
+  return {add, relabel};
+}
+
+/** One line of words for an event (its fields as CONTRACT.md and the gateway send them). */
+export function describe(type, d) {
+  switch (type) {
+    case "reading":
+      return `${d.device}: ${Object.entries(d.metrics || {}).slice(0, 4)
+        .map(([k, v]) => `${tv("metric", k)} ${fmtValue(v)}`).join(", ")}`;
+    case "tap":
+      return [d.checkpoint || d.tag || "?", d.route, tv("tap_result", d.result)].filter(Boolean).join(" · ");
+    case "ticket":
+      return `${tv("action", d.change || "changed")}: ${d.title || d.id} (${tv("severity", d.severity)}, ${d.device_id || "–"})`;
+    case "device":
+      return `${d.device} ${tv("device_change", d.change)}`;
+    case "round":
+      return `${d.route_name || d.route} ${tv("round_change", d.change)} ${pct(d.coverage)}`;
+    case "hello":
+      return t("feed.hello", {site: d.site || ""});
+    default:
+      return JSON.stringify(d).slice(0, 200);
+  }
+}

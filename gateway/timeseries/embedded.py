@@ -1,0 +1,319 @@
+"""The embedded time-series store: one SQLite file (WAL) in the data directory, zero setup.
+
+Writes: the ingest thread hands points to a bounded inbox; one writer thread commits them in
+batches (everything queued, up to `batch_max_points`, in one transaction). A point is stored as
+one row per field in `raw` (microsecond timestamps); booleans are stored as 1/0, like
+VictoriaMetrics and InfluxQL charts read them; strings are kept in `raw` only.
+
+Downsampling is incremental: each batch adds its new numeric rows to the 1-minute and 1-hour
+rollups (sum, min, max, count). A point written again with the same series and timestamp replaces
+the old value (InfluxDB's rule; patrol rounds rely on it), and the rollup buckets it touched are
+recomputed from `raw`, so a redelivered point is never counted twice.
+
+Retention: a sweep every `sweep_every` deletes raw rows older than `retention.raw`, 1-minute
+rollups older than `retention.minute` and 1-hour rollups older than `retention.hour`.
+
+Full policy: when the inbox is full (SQLite cannot keep up, or the disk fails), new batches are
+refused whole and counted in `dropped()`; the ingest journal still holds the raw messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from gateway.clock import Clock, SystemClock
+from gateway.timeseries.inbox import Inbox
+from gateway.timeseries.point import Point, epoch_us
+from gateway.timeseries.query import SeriesAnswer, SeriesQuery
+from gateway.timeseries.writer import SinkState
+
+log = logging.getLogger(__name__)
+
+MINUTE_US = 60_000_000
+HOUR_US = 3_600_000_000
+
+
+def _bucket_sql(col: str, width: int) -> str:
+    """Floor of `col` to a multiple of `width` (also right before 1970, where % is negative)."""
+    return f"({col} - ((({col} % {width}) + {width}) % {width}))"
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    measurement TEXT NOT NULL,
+    field TEXT NOT NULL,
+    tags TEXT NOT NULL,            -- canonical JSON of all tags, sorted
+    device TEXT,                   -- copies of two tags, indexed for the series API
+    zone TEXT,
+    kind TEXT NOT NULL,            -- "number" or "string" (from the first value)
+    UNIQUE (measurement, field, tags)
+);
+CREATE INDEX IF NOT EXISTS series_device ON series(measurement, field, device);
+CREATE INDEX IF NOT EXISTS series_zone ON series(measurement, field, zone);
+CREATE TABLE IF NOT EXISTS raw (
+    series INTEGER NOT NULL,
+    ts INTEGER NOT NULL,           -- microseconds since the Unix epoch, UTC
+    value,                         -- no affinity: REAL, INTEGER (bools as 1/0) or TEXT as written
+    PRIMARY KEY (series, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_1m (
+    series INTEGER NOT NULL, bucket INTEGER NOT NULL,
+    vsum REAL NOT NULL, vmin REAL NOT NULL, vmax REAL NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (series, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_1h (
+    series INTEGER NOT NULL, bucket INTEGER NOT NULL,
+    vsum REAL NOT NULL, vmin REAL NOT NULL, vmax REAL NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (series, bucket)
+) WITHOUT ROWID;
+"""
+
+_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS batch (
+    series INTEGER NOT NULL, ts INTEGER NOT NULL, value, existed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (series, ts)
+);
+"""
+
+_NUMERIC = "typeof(value) IN ('integer', 'real')"
+
+
+def _add_new(table: str, width: int) -> str:
+    b = _bucket_sql("ts", width)
+    return f"""
+    INSERT INTO {table} (series, bucket, vsum, vmin, vmax, n)
+    SELECT series, {b}, sum(value), min(value), max(value), count(*) FROM temp.batch
+    WHERE existed = 0 AND {_NUMERIC} GROUP BY series, {b}
+    ON CONFLICT (series, bucket) DO UPDATE SET vsum = vsum + excluded.vsum,
+        vmin = min(vmin, excluded.vmin), vmax = max(vmax, excluded.vmax), n = n + excluded.n
+    """
+
+
+def _recompute(table: str, width: int, source: str) -> list[str]:
+    """Rebuild the buckets of `table` that a replaced point touched, from the finer `source`."""
+    b = _bucket_sql("ts", width)
+    touched = f"SELECT DISTINCT series, {b} AS bucket FROM temp.batch WHERE existed = 1"
+    if source == "raw":
+        agg = (f"SELECT s.series, k.bucket, sum(s.value), min(s.value), max(s.value), count(*) FROM raw s "
+               f"JOIN ({touched}) k ON s.series = k.series "
+               f"AND s.ts >= k.bucket AND s.ts < k.bucket + {width} "
+               f"WHERE typeof(s.value) IN ('integer', 'real') GROUP BY s.series, k.bucket")
+    else:
+        agg = (f"SELECT s.series, k.bucket, sum(s.vsum), min(s.vmin), max(s.vmax), sum(s.n) FROM {source} s "
+               f"JOIN ({touched}) k ON s.series = k.series AND s.bucket >= k.bucket "
+               f"AND s.bucket < k.bucket + {width} GROUP BY s.series, k.bucket")
+    return [f"DELETE FROM {table} WHERE (series, bucket) IN ({touched})",
+            f"INSERT INTO {table} (series, bucket, vsum, vmin, vmax, n) {agg}"]
+
+
+_COMMIT_SQL = [
+    "UPDATE temp.batch SET existed = 1 WHERE EXISTS "
+    "(SELECT 1 FROM raw r WHERE r.series = batch.series AND r.ts = batch.ts)",
+    "INSERT OR REPLACE INTO raw (series, ts, value) SELECT series, ts, value FROM temp.batch",
+    _add_new("rollup_1m", MINUTE_US),
+    _add_new("rollup_1h", HOUR_US),
+    *_recompute("rollup_1m", MINUTE_US, "raw"),
+    *_recompute("rollup_1h", HOUR_US, "rollup_1m"),
+    "DELETE FROM temp.batch",
+]
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long each resolution is kept."""
+
+    raw: timedelta = timedelta(days=7)
+    minute: timedelta = timedelta(days=90)
+    hour: timedelta = timedelta(days=730)
+
+    def __post_init__(self) -> None:
+        for name in ("raw", "minute", "hour"):
+            keep = getattr(self, name)
+            if keep <= timedelta(0):
+                raise ValueError(f"Retention '{name}' must be a positive duration; got {keep}.")
+
+
+class EmbeddedStore:
+    """The default time-series sink and the source of `GET /api/series`."""
+
+    name = "embedded"
+
+    def __init__(self, path: Path, *, retention: RetentionPolicy = RetentionPolicy(),
+                 clock: Clock | None = None, queue_max_points: int = 200_000,
+                 batch_max_points: int = 20_000, sweep_every: timedelta = timedelta(minutes=10),
+                 synchronous: str = "NORMAL") -> None:
+        """`path` is the database file (created with its folder). `synchronous=NORMAL` in WAL mode
+        keeps every commit across a process crash; only a power cut can lose the last ones."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.retention = retention
+        self.clock: Clock = clock or SystemClock()
+        self.batch_max_points = batch_max_points
+        self.sweep_every = sweep_every
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        self._conn.executescript(SCHEMA + _TEMP)
+        self._write_lock = threading.Lock()  # the writer thread and sweep() share one connection
+        # (measurement, field, sorted tag items) -> series id; built without JSON on the hot path.
+        self._series: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
+        self._failing = False
+        self._stored_rows = 0
+        self._inbox: Inbox[Point] = Inbox(queue_max_points)
+        self._stop = threading.Event()
+        self._next_sweep = self.clock.now()
+        self.queries = SeriesQuery(path)
+        self._thread = threading.Thread(target=self._run, name="ts-embedded", daemon=True)
+        self._thread.start()
+
+    # --- Sink -------------------------------------------------------------------------------
+    def write(self, points: Sequence[Point]) -> None:
+        if not self._inbox.put(points):
+            log.warning("The embedded time-series store is behind; %d points dropped (total %d).",
+                        len(points), self._inbox.dropped)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self._inbox.wait_done(timeout)
+
+    def durable(self, timeout: float = 10.0) -> bool:
+        """The same as flush: a committed point survives kill -9."""
+        return self.flush(timeout)
+
+    def close(self) -> None:
+        self._inbox.close()
+        self._thread.join()
+        with self._write_lock:
+            self._conn.close()
+
+    def status(self) -> SinkState:
+        if self._failing or not self._thread.is_alive():
+            return "down"
+        return "buffering" if len(self._inbox) > self._inbox.max_items // 2 else "ok"
+
+    def backlog(self) -> int:
+        return self._inbox.accepted - self._inbox.done
+
+    def dropped(self) -> int:
+        return self._inbox.dropped
+
+    @property
+    def stored_rows(self) -> int:
+        """Field values committed by this instance (one point of three fields is three rows)."""
+        return self._stored_rows
+
+    # --- reading ----------------------------------------------------------------------------
+    def query(self, measurement: str, field: str, *, device: str | None = None, zone: str | None = None,
+              start: datetime, end: datetime, step: timedelta | None = None, limit: int = 10_000,
+              agg: str = "avg") -> SeriesAnswer:
+        """See SeriesQuery.run: raw points without `step`, one aggregate per step with it."""
+        return self.queries.run(measurement, field, device=device, zone=zone, start=start, end=end,
+                                step=step, limit=limit, agg=agg)
+
+    # --- the writer thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self._inbox.take(self.batch_max_points, timeout=1.0)
+            if batch is None:
+                return
+            if self.clock.now() >= self._next_sweep:  # before the commit, so flush() also waits for it
+                try:
+                    self.sweep()
+                except sqlite3.Error as exc:
+                    log.error("The retention sweep of %s failed (%s); it runs again later.", self.path, exc)
+                    self._next_sweep = self.clock.now() + self.sweep_every
+            if batch:
+                self._commit_retrying(batch)
+
+    def _commit_retrying(self, batch: list[Point]) -> None:
+        delay = 0.1
+        try:
+            while True:
+                try:
+                    self._commit(batch)
+                    self._failing = False
+                    return
+                except sqlite3.OperationalError as exc:  # locked, disk full, I/O: may heal, keep the batch
+                    if not self._failing:
+                        log.error("The embedded time-series store cannot write to %s (%s); retrying.",
+                                  self.path, exc)
+                    self._failing = True
+                    if self._stop.wait(delay):
+                        return
+                    delay = min(delay * 2, 5.0)
+                except Exception as exc:  # will not heal (a bug, a bad value): give the batch up
+                    log.error("The embedded time-series store refused a batch of %d points (%s); "
+                              "it is dropped.", len(batch), exc)
+                    self._inbox.dropped += len(batch)
+                    return
+        finally:
+            self._inbox.finished(len(batch))
+
+    def _series_id(self, measurement: str, field: str, tags: tuple[tuple[str, str], ...], is_text: bool) -> int:
+        key = (measurement, field, tags)
+        sid = self._series.get(key)
+        if sid is None:
+            tags_json = json.dumps(dict(tags), separators=(",", ":"), ensure_ascii=False)
+            cur = self._conn.execute(
+                "INSERT INTO series (measurement, field, tags, device, zone, kind) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (measurement, field, tags) DO UPDATE SET kind = kind RETURNING id",
+                (measurement, field, tags_json, dict(tags).get("device"), dict(tags).get("zone"),
+                 "string" if is_text else "number"))
+            sid = int(cur.fetchone()[0])
+            self._series[key] = sid
+        return sid
+
+    def _commit(self, batch: list[Point]) -> None:
+        with self._write_lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = []
+                for p in batch:
+                    ts = epoch_us(p.ts)
+                    tags = tuple(sorted((k, v) for k, v in p.tags.items() if v))
+                    for field, value in p.fields.items():
+                        sid = self._series_id(p.measurement, field, tags, isinstance(value, str))
+                        rows.append((sid, ts, int(value) if isinstance(value, bool) else value))
+                conn.executemany("INSERT OR REPLACE INTO temp.batch (series, ts, value) VALUES (?, ?, ?)",
+                                 rows)
+                for sql in _COMMIT_SQL:
+                    conn.execute(sql)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._series.clear()  # ids created in the rolled-back transaction are gone
+                raise
+            self._stored_rows += len(rows)
+
+    def sweep(self) -> dict[str, int]:
+        """Apply the retention policy now; answers the rows deleted per table."""
+        now_us = epoch_us(self.clock.now())
+        r = self.retention
+        limits = {"raw": r.raw, "rollup_1m": r.minute, "rollup_1h": r.hour}
+        deleted: dict[str, int] = {}
+        with self._write_lock:
+            ids = [row[0] for row in self._conn.execute("SELECT id FROM series")]
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table, keep in limits.items():
+                    cutoff = now_us - int(keep.total_seconds() * 1_000_000)
+                    col = "ts" if table == "raw" else "bucket"
+                    n = 0
+                    for sid in ids:  # per series: a range delete on the primary key, no extra index
+                        n += self._conn.execute(f"DELETE FROM {table} WHERE series = ? AND {col} < ?",
+                                                (sid, cutoff)).rowcount
+                    deleted[table] = n
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        self._next_sweep = self.clock.now() + self.sweep_every
+        return deleted

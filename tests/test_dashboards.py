@@ -1,0 +1,153 @@
+"""Every InfluxQL query in the Grafana dashboards names only CONTRACT.md's measurements, fields and tags.
+
+The dashboards quote every identifier ("name"), so a query is checked by taking it apart: FROM
+names a measurement, every other double-quoted name must be a tag or field of that measurement
+(or an alias the query declares with AS), tag values compared in WHERE must be values the gateway
+writes, and any bare word left over must be an InfluxQL keyword or function (an unquoted
+identifier would slip past the check, so it fails).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.inventory import KINDS
+from gateway.tickets.consumer import RECORDED
+from gateway.timeseries.point import MEASUREMENTS
+from gateway.vocabulary import METRICS
+
+DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards"
+FILES = sorted(DASHBOARDS.glob("*.json"))
+CONTRACT = Path(__file__).resolve().parent.parent.parent / "shared" / "CONTRACT.md"
+
+KEYWORDS = {
+    "select", "from", "where", "and", "or", "group", "by", "time", "fill", "none", "null", "previous",
+    "linear", "as", "show", "tag", "values", "with", "key", "limit", "order", "desc", "asc", "not",
+    "mean", "median", "last", "first", "count", "sum", "min", "max", "spread", "stddev", "percentile",
+    "distinct", "integral", "non_negative_derivative", "derivative", "difference", "true", "false",
+}
+# Tag values the gateway writes that a WHERE clause may compare with: name -> allowed values.
+TAG_VALUES: dict[str, set[str]] = {
+    "kind": set(KINDS),
+    "event": set(RECORDED),
+    "severity": {"critical", "major", "minor", "warning"},
+    "result": {"ok", "unknown_tag", "out_of_order", "duplicate", "off_schedule"},
+    "rule": {"patrol.missed_checkpoint"},
+}
+
+
+def problems(query: str) -> list[str]:
+    """What is wrong with one InfluxQL query, as sentences; empty when it is fine."""
+    found: list[str] = []
+    measurements = re.findall(r'\bFROM\s+"([^"]+)"', query, flags=re.IGNORECASE)
+    if not measurements:
+        return [f"names no measurement in a quoted FROM: {query}"]
+    aliases = set(re.findall(r'\bAS\s+"([^"]+)"', query, flags=re.IGNORECASE))
+    allowed = set(aliases)
+    for m in measurements:
+        if m not in MEASUREMENTS:
+            found.append(f"measurement '{m}' is not in CONTRACT.md")
+            continue
+        tags, fields = MEASUREMENTS[m]
+        allowed |= tags | {m} | (fields if fields is not None else set(METRICS))
+    for name in re.findall(r'"([^"]+)"', query):
+        if name not in allowed:
+            found.append(f"'{name}' is neither a tag nor a field of {', '.join(measurements)}")
+    for tag, value in re.findall(r'"([^"]+)"\s*=\s*\'([^\']*)\'', query):
+        if tag in TAG_VALUES and value not in TAG_VALUES[tag]:
+            found.append(f"tag '{tag}' never has the value '{value}'")
+    for tag, regex in re.findall(r'"([^"]+)"\s*=~\s*/\^\(([^)$]*)\)\$/', query):
+        for value in regex.split("|"):
+            if tag in TAG_VALUES and value not in TAG_VALUES[tag]:
+                found.append(f"tag '{tag}' never has the value '{value}'")
+    bare = re.sub(r'"[^"]*"|\'[^\']*\'|/[^/]*/|\$\w+|\b\d+[a-z]*\b', " ", query)
+    for word in re.findall(r"[A-Za-z_]\w*", bare):
+        if word.lower() not in KEYWORDS:
+            found.append(f"'{word}' is an unquoted identifier or an unknown keyword")
+    return found
+
+
+def queries(dashboard: dict[str, Any]) -> Iterator[str]:
+    for var in dashboard["templating"]["list"]:
+        if var["type"] == "query":
+            yield var["query"]
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            if target.get("datasource", {}).get("type") == "__expr__":
+                continue  # a Grafana math expression over the other targets, no query
+            yield target["query"]
+
+
+def load(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_both_dashboards_are_there() -> None:
+    assert [p.name for p in FILES] == ["equipment-health.json", "patrol-coverage.json"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_query_names_only_contract_measurements_fields_and_tags(path: Path) -> None:
+    dashboard = load(path)
+    checked = 0
+    for query in queries(dashboard):
+        assert problems(query) == [], f"{path.name}: {query}"
+        checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_panel_uses_raw_influxql_through_the_datasource_variable(path: Path) -> None:
+    dashboard = load(path)
+    assert dashboard["uid"].startswith("sitegate-")
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for panel in dashboard["panels"]:
+        assert panel["datasource"] == {"type": "influxdb", "uid": "${datasource}"}, panel["title"]
+        for target in panel["targets"]:
+            if target["datasource"]["type"] != "__expr__":
+                assert target["rawQuery"] is True and "$timeFilter" in target["query"], panel["title"]
+
+
+def test_the_checker_catches_wrong_names() -> None:
+    assert problems('SELECT mean("health") FROM "equipment_health" WHERE $timeFilter') == []
+    assert "not in CONTRACT.md" in problems('SELECT mean("x") FROM "equipment" WHERE $timeFilter')[0]
+    assert "neither a tag nor a field" in problems('SELECT mean("pressure") FROM "reading"')[0]
+    assert "neither a tag nor a field" in problems('SELECT mean("v") FROM "patrol_tap" GROUP BY "zone"')[1]
+    assert "unquoted identifier" in problems('SELECT mean(health) FROM "equipment_health"')[0]
+    assert "never has the value" in problems('SELECT count("ticket_id") FROM "ticket_event" '
+                                             "WHERE \"event\" = 'open'")[0]
+    assert "never has the value" in problems('SELECT mean("pressure_mpa") FROM "reading" '
+                                             'WHERE "kind" =~ /^(extinguisher|hydrnt)$/')[0]
+
+
+def test_the_contract_table_in_code_matches_contract_md() -> None:
+    if not CONTRACT.exists():
+        pytest.skip("shared/CONTRACT.md is not beside this checkout")
+    rows = re.findall(r"^\| `(\w+)` \| `([^|]+)` \| (.+) \|$", CONTRACT.read_text(encoding="utf-8"), re.MULTILINE)
+    table = {m: ({t.strip() for t in tags.replace("`", "").split(",")}, fields) for m, tags, fields in rows}
+    assert set(table) == set(MEASUREMENTS)
+    for m, (tags, fields_text) in table.items():
+        assert tags == MEASUREMENTS[m][0], m
+        declared = MEASUREMENTS[m][1]
+        if declared is not None:
+            assert set(re.findall(r"`(\w+)`", fields_text)) == declared, m
+
+
+def test_provisioning_files_point_at_these_dashboards_and_an_influxql_source() -> None:
+    ds = yaml.safe_load((DASHBOARDS / "provisioning" / "datasource.yaml").read_text(encoding="utf-8"))
+    source = ds["datasources"][0]
+    assert source["type"] == "influxdb" and source["jsonData"]["version"] == "InfluxQL"
+    assert source["secureJsonData"]["httpHeaderValue1"] == "Token ${SITEGATE_INFLUX_TOKEN}"
+    boards = yaml.safe_load((DASHBOARDS / "provisioning" / "dashboards.yaml").read_text(encoding="utf-8"))
+    assert boards["providers"][0]["type"] == "file"
+    for path in FILES:
+        variables = {v["name"]: v for v in load(path)["templating"]["list"]}
+        assert variables["datasource"]["current"]["value"] == source["uid"]

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.auth.cli import token_app
 from gateway.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -61,13 +62,15 @@ def check(config: Annotated[Path, typer.Option("--config", "-c", help="Site file
 
 
 @app.command()
-def demo(http: HttpOpt = None, data: DataOpt = None, log_level: LogOpt = "info") -> None:
+def demo(http: HttpOpt = None, data: DataOpt = None, log_level: LogOpt = "warning",
+         speed: Annotated[float, typer.Option("--speed", help="Site clock speed-up.")] = 60.0,
+         rate: Annotated[float, typer.Option("--rate", help="Baseline messages per second.")] = 40.0) -> None:
     """Zero set-up: embedded broker, the gateway on the demo site, simulated traffic, dashboard."""
     from gateway.demo import run_demo
     from gateway.logs import setup_logging
 
     setup_logging(log_level)
-    run_demo(http=http, data=data)
+    run_demo(http=http, data=data, speed=speed, rate=rate)
 
 
 @app.command()
@@ -82,6 +85,105 @@ def record(mqtt_url: Annotated[str, typer.Option("--mqtt-url", help="Broker to r
 
     n = asyncio.run(do_record(mqtt_url, topic or ["#"], output, limit=count))
     typer.echo(f"recorded {n} messages to {output}")
+
+
+@app.command()
+def simulate(config: Annotated[Path, typer.Option("--config", "-c", help="Site file (YAML).")],
+             mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
+             rate: Annotated[float, typer.Option("--rate", help="Baseline messages per second.")] = 20.0,
+             duration: Annotated[float | None, typer.Option("--duration", help="Seconds to run.")] = None,
+             speed: Annotated[float, typer.Option("--speed", help="Site clock speed-up.")] = 1.0,
+             log_level: LogOpt = "info") -> None:
+    """Publish simulated device traffic (with faults and patrol rounds) for the site to its broker."""
+    from gateway.logs import setup_logging
+    from gateway.simulator.engine import run_simulation
+
+    setup_logging(log_level)
+    site = _load(config, mqtt_url, http, data)
+    url = f"mqtt{'s' if site.mqtt.tls else ''}://{site.mqtt.host}:{site.mqtt.port}"
+    stats = run_simulation(site, mqtt_url=url, rate=rate, speed=speed, duration=duration)
+    typer.echo(f"published {stats.published} messages")
+
+
+@app.command()
+def serial(port: Annotated[str, typer.Option("--port", help="Device path or pyserial URL (loop://).")],
+           reader: Annotated[str, typer.Option("--reader", help="rdm6300 or line.")],
+           device_id: Annotated[str, typer.Option("--device-id", help="The reader's device id.")],
+           config: ConfigOpt = None, mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
+           log_level: LogOpt = "info") -> None:
+    """Bridge a serial checkpoint reader to MQTT as native tap messages."""
+    import signal
+    import threading
+
+    from gateway.logs import setup_logging
+    from gateway.patrol.serial_reader import run_bridge
+    from gateway.serial_bridge import BridgePublisher
+
+    if reader not in ("rdm6300", "line"):
+        typer.echo(f"--reader {reader!r} is not known; use rdm6300 or line.", err=True)
+        raise typer.Exit(2)
+    setup_logging(log_level)
+    site = _load(config, mqtt_url, http, data)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _s, _f: stop.set())
+    with BridgePublisher(site, device_id) as publisher:
+        stats = run_bridge(port, reader=reader, device_id=device_id, site_id=site.site.id,
+                           publisher=publisher, stop=stop)
+    typer.echo(f"bridged {stats}")
+
+
+@app.command()
+def replay(capture: Annotated[Path, typer.Argument(help="Capture file (JSON lines).")],
+           config: ConfigOpt = None, mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
+           until: Annotated[str | None, typer.Option("--until", help="Stop at this time (ISO 8601).")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False) -> None:
+    """Feed recorded traffic through decode, rules and patrol on the recorded clock; print tickets."""
+    from datetime import datetime
+
+    import orjson
+
+    from gateway.replay import replay as do_replay
+
+    site = _load(config, mqtt_url, http, data)
+    stop_at = None
+    if until:
+        try:
+            stop_at = datetime.fromisoformat(until)
+        except ValueError:
+            typer.echo(f"--until {until!r} is not an ISO 8601 time like 2026-11-21T06:00:00+08:00.", err=True)
+            raise typer.Exit(2) from None
+        if stop_at.tzinfo is None:
+            stop_at = stop_at.replace(tzinfo=site.tz)
+    try:
+        result = do_replay(capture, site, until=stop_at)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    typer.echo(f"{result.messages} messages replayed, {result.rejected} rejected")
+    for t in result.tickets:
+        typer.echo(f"{t['id']}  {t['status']:<12} {t['severity']:<8} {t['opened_at']}  {t['rule']}  "
+                   f"{t['device_id']}  {t['title']}")
+    for r in result.rounds:
+        typer.echo(f"round {r['round_id']}  {r['status']}  coverage {r['coverage']:.0%}  missed {r['missed']}")
+
+
+app.add_typer(token_app, name="token")
+
+rules_app = typer.Typer(help="Rule tools.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("test")
+def rules_test(files: Annotated[list[Path], typer.Argument(help="Rule test files.")]) -> None:
+    """Run rule unit-test files (readings at times -> expected alerts); exit 1 on any failure."""
+    from gateway.rules.testing import rules_test_main
+
+    raise typer.Exit(rules_test_main(files))
 
 
 def main() -> None:

@@ -382,7 +382,8 @@ class Site(_Section):
 
 # Top-level sections owned by feature modules: name -> model, or "module:Class" imported only when a
 # site file has that section (so loading a site never imports a feature it does not use).
-_SECTIONS: dict[str, type[BaseModel] | str] = {"tickets": "gateway.tickets.policy:TicketPolicy"}
+_SECTIONS: dict[str, type[BaseModel] | str] = {"tickets": "gateway.tickets.policy:TicketPolicy",
+                                                 "auth": "gateway.auth.config:AuthConfig"}
 
 
 def register_section(name: str, model: type[BaseModel] | str) -> None:

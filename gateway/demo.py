@@ -1,69 +1,64 @@
-"""`sitegate demo`: embedded broker + gateway + traffic, zero set-up."""
+"""`sitegate demo`: embedded broker + gateway on the demo site + simulator + dashboard, zero set-up.
+
+The site clock runs `speed` times faster than real time from 17:30 today (site time), so dusk,
+the night rounds and their faults come within minutes. Gateway and simulator share that clock.
+"""
 
 from __future__ import annotations
 
-import base64
 import logging
+import tempfile
 import threading
-import time
-from pathlib import Path
 
-import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from gateway.api.app import create_app
 from gateway.config import Overrides, Site, load_site
 from gateway.embedded_broker import EmbeddedBroker
 from gateway.httpserver import run_http
 from gateway.paths import demo_site_dir
+from gateway.runner import guarded_app, open_tokens
 from gateway.service import Gateway
+from gateway.simulator.engine import SiteClock, evening_start, run_simulation
 from gateway.wiring import attach_features
 
 log = logging.getLogger("sitegate.demo")
 
 
-def demo_site(http: str | None, data: str | None, mqtt_url: str) -> Site:
-    site_file = demo_site_dir() / "site.yaml"
+def demo_site(http: str | None, data: str, mqtt_url: str) -> Site:
     overrides = Overrides.from_env(mqtt_url=mqtt_url, http=http, data=data)
-    return load_site(site_file if site_file.exists() else None, overrides)
+    return load_site(demo_site_dir() / "site.yaml", overrides)
 
 
-def play_samples(url_port: int, stop: threading.Event) -> None:
-    """Publish the bundled real-world captures so the API has something to show."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sitegate-demo-player")
-    client.connect("127.0.0.1", url_port)
-    client.loop_start()
-    for line in (demo_site_dir() / "samples.jsonl").read_text(encoding="utf-8").splitlines():
-        if stop.is_set():
-            break
-        if not line.strip():
-            continue
-        rec = orjson.loads(line)
-        payload = base64.b64decode(rec["payload_b64"]) if "payload_b64" in rec else rec["payload"].encode()
-        client.publish(rec["topic"], payload, qos=1)
-        time.sleep(0.05)
-    client.disconnect()
-    client.loop_stop()
-
-
-def run_demo(http: str | None = None, data: str | None = None) -> None:
+def run_demo(http: str | None = None, data: str | None = None, *, speed: float = 60.0,
+             rate: float = 40.0) -> None:
     broker = EmbeddedBroker()
     broker.start()
-    data_dir = data or str(Path.cwd() / "data" / "demo")
-    site = demo_site(http, data_dir, broker.url)
-    gw = Gateway(site)
+    scratch = None
+    if data is None:  # a fresh site every time: the simulated night starts again at 17:30
+        scratch = tempfile.TemporaryDirectory(prefix="sitegate-demo-")
+        data = scratch.name
+    site = demo_site(http, data, broker.url)
+    start = evening_start(site.tz)
+    gw = Gateway(site, clock=SiteClock(start, speed))
     attach_features(gw)
-    app = create_app(gw)
+    tokens = open_tokens(site)
+    # Ticket actions need an engineer's token: the demo makes one and prints it.
+    demo_token = tokens.create("demo", "admin").secret
+    app = guarded_app(gw, tokens)
     stop = threading.Event()
     gw.start()
-    player = threading.Thread(target=play_samples, args=(broker.port, stop), daemon=True)
-    player.start()
-    print(f"\n  Sitegate demo is running: open http://{site.http.host}:{site.http.port}/  (Ctrl-C stops)\n",
-          flush=True)
+    sim = threading.Thread(target=run_simulation, name="sitegate-simulator", daemon=True,
+                           kwargs={"site": site, "mqtt_url": broker.url, "rate": rate, "speed": speed,
+                                   "start": start, "stop": stop})
+    sim.start()
+    print(f"\n  Sitegate demo: {site.site.name} — open http://{site.http.host}:{site.http.port}/\n"
+          f"  site clock starts {start:%H:%M} and runs {speed:g}x faster; Ctrl-C stops.\n"
+          f"  token for ticket actions (paste it when the page asks): {demo_token}\n", flush=True)
     try:
         run_http(app, site.http.host, site.http.port)
     finally:
         stop.set()
+        sim.join(3)
         gw.stop()
-        broker.stop()
+        tokens.close()
+        broker.stop(2)
+        if scratch is not None:
+            scratch.cleanup()

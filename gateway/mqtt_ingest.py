@@ -8,6 +8,7 @@ is dropped (paho forgets queued acks on reconnect, and the packet id may since n
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -56,8 +57,10 @@ class MqttIngest:
     """Owns the paho client: subscribe, deliver to `sink`, ack, publish (it is the Publisher too)."""
 
     def __init__(self, settings: MqttSettings, sink: Callable[[Inbound], None],
-                 on_state: Callable[[bool], None] = lambda _c: None) -> None:
+                 on_state: Callable[[bool], None] = lambda _c: None,
+                 now: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self._now = now  # arrival stamp; the demo runs it on the simulated site clock
         self._sink = sink
         self._on_state = on_state
         self._conn = 0
@@ -108,10 +111,8 @@ class MqttIngest:
     def stop(self) -> None:
         if self.connected.is_set():
             info = self.client.publish(self.settings.status_topic, b"offline", qos=1, retain=True)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):  # the connection is already gone
                 info.wait_for_publish(2.0)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()
         self.connected.clear()
@@ -122,8 +123,8 @@ class MqttIngest:
         if reason.is_failure:
             self.last_error = f"broker refused the connection: {reason}"
             if str(reason) in AUTH_FAILURES:
-                log.error("%s: check mqtt.username and the password (or client certificate); "
-                          "retrying every %ds", self.last_error, self.settings.reconnect_max)
+                self.last_error += "; check mqtt.username and the password (or client certificate)"
+                log.error("%s; retrying every %ds", self.last_error, self.settings.reconnect_max)
                 client.reconnect_delay_set(self.settings.reconnect_max, self.settings.reconnect_max)
             else:
                 log.error(self.last_error)
@@ -146,16 +147,24 @@ class MqttIngest:
         if was:
             log.warning("disconnected from the broker (%s); reconnecting with backoff", reason)
             self._on_state(False)
+        elif not (self.last_error or "").startswith("broker refused"):
+            # Closed before CONNACK: typically a broker that wants a client certificate.
+            self.last_error = (f"the broker at {self.settings.host}:{self.settings.port} closed the connection "
+                               f"before accepting it ({reason}); check mqtt.cert_file and mqtt.key_file")
+            log.warning(self.last_error)
 
     def _on_connect_fail(self, _client: mqtt.Client, _ud: object) -> None:
         self.attempts += 1
         self.last_error = f"cannot reach the broker at {self.settings.host}:{self.settings.port}"
+        if self.settings.tls:
+            self.last_error += (" or the TLS handshake failed: check that mqtt.ca_file holds the CA that signed "
+                                "the broker's certificate")
         log.warning("%s (attempt %d); retrying with backoff up to %ds", self.last_error, self.attempts,
                     self.settings.reconnect_max)
 
     def _on_message(self, _client: mqtt.Client, _ud: object, msg: mqtt.MQTTMessage) -> None:
         # Arrival time, connection tag, hand-over. Blocks here under backpressure, on purpose.
-        self._sink(Inbound(msg.topic, bytes(msg.payload), time.time(), msg.mid, msg.qos, bool(msg.dup),
+        self._sink(Inbound(msg.topic, bytes(msg.payload), self._now(), msg.mid, msg.qos, bool(msg.dup),
                            self._conn))
 
     # -- pipeline thread ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from gateway.clock import Clock, SystemClock
 from gateway.deadletters import DeadLetter, DeadLetters
 from gateway.metrics import Metrics
 from gateway.model import Decoded, EventSink, RawMessage, Rejection
@@ -91,8 +92,9 @@ class Pipeline:
                  deadletters: DeadLetters, ack: Callable[[Sequence[Inbound]], None] = lambda _b: None,
                  events: EventSink | None = None, max_pending: int = 20_000, batch_max: int = 1000,
                  tick_interval: float = 1.0, snapshot_interval: float = 2.0,
-                 journal_keep: int = 1_000_000) -> None:
+                 journal_keep: int = 1_000_000, clock: Clock | None = None) -> None:
         self.db = db
+        self.clock: Clock = clock or SystemClock()
         self.decoder = decoder
         self.registry = registry
         self.metrics = metrics
@@ -202,7 +204,7 @@ class Pipeline:
             now = time.monotonic()
             if now - self._last_tick >= self.tick_interval:
                 self._last_tick = now
-                self._tick()
+                self.tick()
             if not batch:
                 with self._lock:
                     self._idle.notify_all()
@@ -210,8 +212,9 @@ class Pipeline:
                 self._commit([], [], snapshot=True)
                 return
 
-    def _tick(self) -> None:
-        now = datetime.now(UTC)
+    def tick(self) -> None:
+        """Run the timers: silence sweep and every consumer's tick, at the clock's now."""
+        now = self.clock.now()
         for event in self.registry.sweep(now):
             self._emit("device", event)
         for consumer in self.consumers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,8 @@ from gateway.decode import Decoder
 from gateway.events import EventBus
 from gateway.inventory import load_inventory
 from gateway.metrics import Metrics
-from gateway.mqtt_ingest import MqttIngest, MqttSettings
 from gateway.model import DeviceInfo
+from gateway.mqtt_ingest import MqttIngest, MqttSettings
 from gateway.paths import devices_dir
 from gateway.pipeline import Consumer, Inbound, Pipeline
 from gateway.profiles import load_profiles
@@ -75,13 +75,18 @@ class Gateway:
         self.deadletters = DeadLetters(max_rows=ing.deadletter_max)
         self.pipeline = Pipeline(self.db, self.decoder, self.registry, metrics=self.metrics,
                                  deadletters=self.deadletters, events=self.bus.publish,
-                                 max_pending=ing.max_pending, batch_max=ing.batch_max)
+                                 max_pending=ing.max_pending, batch_max=ing.batch_max, clock=self.clock)
         self._routers: list[APIRouter] = []
+        # Features hook in here (see wiring.py): health lines, start-up and shutdown steps.
+        self.status_sources: dict[str, Callable[[], str]] = {}
+        self.on_start: list[Callable[[], None]] = []
+        self.on_stop: list[Callable[[], None]] = []
         self._accepting = True
         self.mqtt: MqttIngest | None = None
         if connect_mqtt:
             self.mqtt = MqttIngest(mqtt_settings(site, self.decoder.subscriptions()), self._intake,
-                                   on_state=lambda up: self.metrics.mqtt_connected.set(1 if up else 0))
+                                   on_state=lambda up: self.metrics.mqtt_connected.set(1 if up else 0),
+                                   now=lambda: self.clock.now().timestamp())
             self.pipeline.ack = self.mqtt.ack
         log.info("site %s: %d inventory devices, %d restored from state, %d profiles",
                  self.site_id, len(self.inventory), restored, len(profiles))
@@ -101,6 +106,8 @@ class Gateway:
 
     def start(self) -> None:
         self.pipeline.start()
+        for step in self.on_start:
+            step()
         if self.mqtt:
             self.mqtt.start()
 
@@ -108,6 +115,11 @@ class Gateway:
         """Stop intake, drain and ack what was taken, snapshot, disconnect."""
         self._accepting = False
         self.pipeline.stop()
+        for step in self.on_stop:
+            try:
+                step()
+            except Exception:
+                log.exception("a shutdown step failed")
         if self.mqtt:
             self.mqtt.stop()
         self.db.close()
@@ -123,12 +135,21 @@ class Gateway:
             problems.append(self.mqtt.last_error if self.mqtt and self.mqtt.last_error else "mqtt disconnected")
         if self.pipeline.storage_error:
             problems.append(f"state database not writable: {self.pipeline.storage_error}")
+        extra = {name: source() for name, source in self.status_sources.items()}
+        if extra.get("timeseries", "ok") == "down":
+            problems.append("time-series store down")
+        if extra.get("rules", "ok") != "ok":
+            problems.append(f"rules: {extra['rules']}")
         return {
             "status": "degraded" if problems else "ok",
             "mqtt": mqtt_state,
             "timeseries": "ok",
+            **extra,
             "storage": "error" if self.pipeline.storage_error else "ok",
             "site": self.site_id,
+            "site_name": self.site.site.name,
+            "timezone": self.site.site.timezone,
+            "now": self.clock.now().astimezone(self.tz).isoformat(),
             "devices": len(self.registry),
             "pending": self.pipeline.pending,
             "problems": problems,

@@ -59,7 +59,7 @@ def test_discovered_devices_get_a_kind_from_what_they_report() -> None:
 def test_discovery_stops_at_the_device_bound_but_inventory_devices_still_update() -> None:
     reg = Registry({"known": DeviceInfo("known")}, heartbeat={}, max_devices=2)
     reg.apply(reading("new-1", "signal", 50), T0)
-    with pytest.raises(DeviceLimitReached, match="ingest.max_devices"):
+    with pytest.raises(DeviceLimitReached, match=r"ingest\.max_devices"):
         reg.apply(reading("new-2", "signal", 50), T0)
     reg.apply(reading("known", "signal", 60), T0)
     assert len(reg) == 2

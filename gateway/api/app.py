@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -12,6 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
 from gateway.api.dashboard import make_dashboard_router
+from gateway.auth.api import make_auth_router
+from gateway.auth.headers import install_security_headers
+from gateway.auth.policy import protect
+from gateway.auth.tokens import TokenStore
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -19,17 +23,12 @@ if TYPE_CHECKING:
 SSE_PING_S = 15
 
 
-def create_app(gw: Gateway) -> FastAPI:
+def create_app(gw: Gateway, *, tokens: TokenStore | None = None, read_open: bool = True,
+               cors_origins: Sequence[str] = ()) -> FastAPI:
+    """The whole HTTP surface. With `tokens`, every route is guarded by role (gateway/auth/policy.py);
+    without (in-process tests), headers are still set and nothing is guarded."""
     app = FastAPI(title="Sitegate", version="0.1.0",
                   description="Edge gateway for property operations: devices, tickets, patrol rounds.")
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
 
     @app.get("/api/health", summary="Gateway health")
     def health() -> dict[str, Any]:
@@ -83,4 +82,9 @@ def create_app(gw: Gateway) -> FastAPI:
     for router in gw.routers():
         app.include_router(router)
     app.include_router(make_dashboard_router())
+    if tokens is not None:
+        app.include_router(make_auth_router(tokens))
+        protect(app, tokens, read_open=read_open, cors_origins=cors_origins)
+    else:
+        install_security_headers(app)
     return app

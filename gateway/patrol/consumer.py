@@ -1,0 +1,86 @@
+"""Patrol in the running gateway: taps from the pipeline -> tracker -> ack, tickets, points, events.
+
+The tracker is pure and not thread-safe; the pipeline thread drives it and the HTTP API reads it, so
+both go through one lock here. The reader's ack is published as soon as the tap's batch is
+journaled (the ack says whether the tap counted; a guard waits for it at the checkpoint).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from gateway.model import AlertEvent, EventSink, Publisher
+from gateway.patrol.rounds import RoundView
+from gateway.patrol.tracker import PatrolChange, PatrolTracker, TapOutcome
+from gateway.pipeline import Processed
+from gateway.timeseries.point import Point
+
+ROUND_END = {"round_completed", "round_incomplete", "round_revised"}
+
+
+class PatrolConsumer:
+    name = "patrol"
+
+    def __init__(self, tracker: PatrolTracker, *, site_id: str, publisher: Publisher | None,
+                 alerts: Callable[[Sequence[AlertEvent]], None], points: Callable[[Sequence[Point]], None],
+                 events: EventSink | None = None) -> None:
+        self.tracker = tracker
+        self.site_id = site_id
+        self.publisher = publisher
+        self.alerts = alerts
+        self.points = points
+        self.events = events
+        self._lock = threading.Lock()
+
+    def handle(self, batch: Sequence[Processed]) -> None:
+        for p in batch:
+            for tap in p.decoded.taps:
+                with self._lock:
+                    outcome = self.tracker.on_tap(tap, p.msg.received_at)
+                self._outcome(outcome)
+
+    def tick(self, now: datetime) -> None:
+        with self._lock:
+            changes = self.tracker.tick(now)
+        self._changes(changes)
+
+    def snapshot(self) -> Any:
+        with self._lock:
+            return self.tracker.snapshot()
+
+    def restore(self, state: Any) -> None:
+        with self._lock:
+            self.tracker.restore(state)
+
+    def rounds(self, day: date) -> list[RoundView]:
+        with self._lock:
+            return self.tracker.rounds(day)
+
+    def _outcome(self, o: TapOutcome) -> None:
+        if self.publisher is not None:
+            self.publisher.publish(o.ack_topic, o.ack_payload, qos=1)
+        tags = {"site": self.site_id, **{k: v for k, v in o.point_tags.items() if v}}
+        self.points([Point("patrol_tap", tags, dict(o.point_fields), o.ts)])
+        if o.alerts:
+            self.alerts(o.alerts)
+        if self.events is not None:
+            self.events("tap", {**o.ack, "ts": o.ts.isoformat()})
+        self._changes(o.changes)
+
+    def _changes(self, changes: Sequence[PatrolChange]) -> None:
+        alerts = [c.alert for c in changes if c.alert is not None]
+        if alerts:
+            self.alerts(alerts)
+        points = []
+        for c in changes:
+            if c.kind in ROUND_END:
+                # Written at the scheduled start: a revision overwrites the round's point.
+                points.append(Point("patrol_round", {"site": self.site_id, "route": c.route, "round": c.round_id},
+                                    dict(c.round_fields), datetime.fromisoformat(c.round.scheduled_start)))
+            if self.events is not None:
+                self.events("round", {"change": c.kind, "checkpoint": c.checkpoint, **c.round.to_dict()})
+        if points:
+            self.points(points)

@@ -23,10 +23,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.traffic import publish, zigbee_lines  # noqa: E402
-from gateway.config import Overrides, load_site  # noqa: E402
-from gateway.service import Gateway  # noqa: E402
-from tests.support.mosquitto import SITE_SETTINGS, mosquitto  # noqa: E402
+from bench.traffic import publish, zigbee_lines
+from gateway.config import Overrides, load_site
+from gateway.service import Gateway
+from tests.support.mosquitto import SITE_SETTINGS, mosquitto
 
 TOPIC = "zigbee2mqtt/#"
 

@@ -109,3 +109,12 @@ def test_an_appended_batch_survives_kill_9_of_the_process(tmp_path: Path) -> Non
     assert proc.returncode == -9
     spool = Spool(tmp_path / "s.db", max_points=100_000)
     assert drain(spool, 5000) == lines(0, 20_000)
+
+
+def test_a_line_already_waiting_is_not_queued_twice(tmp_path: Path) -> None:
+    # After a crash the gateway replays its journal and re-encodes byte-identical points.
+    spool = Spool(tmp_path / "s.db", max_points=1000)
+    spool.append(lines(0, 10))
+    spool.append(lines(5, 15))
+    assert len(spool) == 15
+    assert drain(spool) == lines(0, 15)

@@ -15,6 +15,8 @@ Full policy (explicit, chosen at construction, counted either way):
   what people look at; the gap is at the start of the outage.
 - "drop_newest": new points are refused while the spool is full; the gap is at the end.
 Every point dropped is added to a counter kept in the spool file, so it survives restarts.
+
+Idempotent: a line identical to one still waiting is ignored (see the unique index).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ FullPolicy = Literal["drop_oldest", "drop_newest"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, line BLOB NOT NULL);
+-- A line already waiting is not queued twice: after a crash the gateway replays its journal and
+-- re-encodes byte-identical points (same series, fields and time), which InfluxDB would overwrite anyway.
+CREATE UNIQUE INDEX IF NOT EXISTS spool_line ON spool(line);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('dropped', 0);
 """
@@ -85,14 +90,16 @@ class Spool:
                 if evict:
                     self._conn.execute("DELETE FROM spool WHERE seq IN "
                                        "(SELECT seq FROM spool ORDER BY seq LIMIT ?)", (evict,))
-                self._conn.executemany("INSERT INTO spool (line) VALUES (?)", [(line,) for line in keep])
+                before = self._conn.total_changes
+                self._conn.executemany("INSERT OR IGNORE INTO spool (line) VALUES (?)", [(line,) for line in keep])
+                inserted = self._conn.total_changes - before
                 if dropped:
                     self._conn.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (dropped,))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._count += len(keep) - evict
+            self._count += inserted - evict
             self._dropped += dropped
             return dropped
 

@@ -1,0 +1,405 @@
+"""The rules engine: readings, availability and time in; AlertEvents (firing / cleared) out.
+
+Per (rule, device) a condition signal rises and falls (gateway/rules/conditions.py). A rising
+signal is pending; once it has held for the rule's `for` it fires, stamped with the exact time it
+became due (not the time a late tick noticed), so replay and restart give the same tickets. A
+falling signal clears a firing alert, or silently drops a pending one.
+
+Pure: time comes only from the `now` arguments. Timers live in one heap with at most one live
+entry per track (stale entries are skipped when popped), so a reading costs a dict lookup for the
+rules of its (device, metric), and the heap is touched only when a deadline moves earlier.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import heapq
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.model import AlertEvent, Availability, DeviceInfo, Reading, Value
+from gateway.rules.conditions import (
+    ANY_METRIC,
+    RESTORE_GRACE,
+    AbsentEval,
+    Evaluator,
+    Track,
+    make_evaluator,
+)
+from gateway.rules.schema import AbsentCondition, Bounds, Rule, StateCondition, render
+
+SNAPSHOT_VERSION = 1
+_STEP = timedelta(seconds=1)
+
+# Sensible heartbeats per kind for a site config to start from (how long a healthy device of that
+# kind can stay quiet). Kinds not listed (and without a "default" key) are not watched.
+DEFAULT_HEARTBEAT: dict[str, timedelta] = {
+    "lamp": timedelta(minutes=15),
+    "power_meter": timedelta(minutes=15),
+    "lux_sensor": timedelta(hours=2),
+    "extinguisher": timedelta(hours=6),
+    "hydrant": timedelta(hours=1),
+    "sprinkler": timedelta(hours=1),
+    "smoke_detector": timedelta(hours=6),
+    "fire_door": timedelta(hours=3),
+}
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """Where and when the site is: its time zone, its sky, and each kind's heartbeat."""
+
+    tz: str | tzinfo = "UTC"
+    latitude: float = 0.0
+    longitude: float = 0.0
+    heartbeat: Mapping[str, timedelta] = field(default_factory=dict)  # kind (or "default") -> period
+
+    @property
+    def tzinfo(self) -> tzinfo:
+        return ZoneInfo(self.tz) if isinstance(self.tz, str) else self.tz
+
+    def heartbeat_of(self, kind: str) -> timedelta | None:
+        return self.heartbeat.get(kind) or self.heartbeat.get("default")
+
+
+class _Compiled:
+    """One rule ready to run, with the tracks of the devices it has seen."""
+
+    def __init__(self, rule: Rule, ev: Evaluator) -> None:
+        self.rule = rule
+        self.ev = ev
+        self.for_ = rule.for_
+        self.tracks: dict[str, Track] = {}
+        self.schedule_due: datetime | None = None
+        self.threshold = _threshold(rule)
+        self.labels = rule.labels.as_dict()
+        m = rule.match
+        self.kinds = frozenset(m.kind) if m.kind else None
+        self.zones = frozenset(m.zone) if m.zone else None
+        self.globs = tuple(m.device) if m.device else None
+
+    def matches(self, info: DeviceInfo) -> bool:
+        return ((self.kinds is None or info.kind in self.kinds)
+                and (self.zones is None or info.zone in self.zones)
+                and (self.globs is None or any(fnmatch.fnmatchcase(info.id, g) for g in self.globs)))
+
+
+def _threshold(rule: Rule) -> Any:
+    """What {threshold} shows: the firing bound, or the silence period of an absent rule."""
+    cond = rule.condition
+    if isinstance(cond, Bounds):
+        return cond.threshold()
+    if isinstance(cond, StateCondition):
+        return cond.terms[0].threshold()
+    if isinstance(cond, AbsentCondition):
+        return cond.after
+    return None
+
+
+class RuleEngine:
+    def __init__(self, rules: Sequence[Rule], *, site: SiteContext) -> None:
+        self._site = site
+        self._tz = site.tzinfo
+        self._devices: dict[str, DeviceInfo] = {}
+        self._latest: dict[str, dict[str, Value]] = {}  # device -> metric -> value (state rules)
+        self._heap: list[tuple[datetime, str, str, int]] = []  # (due, rule id, device or "", seq)
+        self._seq = 0
+        self._now: datetime | None = None
+        self._unbaselined: set[str] = set()
+        self._rules: dict[str, _Compiled] = {}
+        self._install(rules)
+
+    # -- rules and devices ------------------------------------------------------------------
+
+    def _install(self, rules: Sequence[Rule]) -> None:
+        old = self._rules
+        self._rules = {}
+        for rule in rules:
+            cr = _Compiled(rule, make_evaluator(rule, self._tz, self._site.latitude, self._site.longitude))
+            previous = old.get(rule.id)
+            if previous is not None and previous.rule.condition.type == rule.condition.type:
+                cr.tracks = {d: t for d, t in previous.tracks.items() if cr.matches(self._info(d))}
+            self._rules[rule.id] = cr
+        self._by_metric: dict[str, list[_Compiled]] = {}
+        self._on_availability: list[_Compiled] = []
+        self._latest_metrics: set[str] = set()
+        for cr in self._rules.values():
+            for metric in cr.ev.metrics:
+                self._by_metric.setdefault(metric, []).append(cr)
+            if cr.ev.availability:
+                self._on_availability.append(cr)
+            if cr.rule.condition.type == "state":
+                self._latest_metrics |= cr.ev.metrics
+        self._forget_matches()
+        self._unbaselined = set(self._devices)
+        self._reschedule_all()
+
+    def _forget_matches(self) -> None:
+        self._reading_cache: dict[tuple[str, str], tuple[_Compiled, ...]] = {}
+        self._availability_cache: dict[str, tuple[_Compiled, ...]] = {}
+
+    def replace_rules(self, rules: Sequence[Rule]) -> None:
+        """Live reload: rules whose id (and condition type) is unchanged keep their state."""
+        self._install(rules)
+
+    def set_devices(self, devices: Mapping[str, DeviceInfo]) -> None:
+        """Kinds and zones of known devices; heartbeats of new ones start at the next call with a time."""
+        self._devices = dict(devices)
+        self._forget_matches()
+        self._unbaselined = set(self._devices)
+
+    def _info(self, device: str) -> DeviceInfo:
+        return self._devices.get(device) or DeviceInfo(device)
+
+    def _heartbeat(self, cr: _Compiled, device: str) -> timedelta | None:
+        if not cr.ev.needs_heartbeat:
+            return None
+        return self._site.heartbeat_of(self._info(device).kind)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _see(self, now: datetime) -> list[AlertEvent]:
+        """Move the engine's clock to `now`: baseline new devices, then run every timer due."""
+        if now.tzinfo is None:
+            raise ValueError("RuleEngine needs timezone-aware times.")
+        if self._now is None:
+            self._now = now
+            self._schedule_rules()
+        elif now > self._now:
+            self._now = now
+        if self._unbaselined:
+            self._baseline(now)
+        if self._heap and self._heap[0][0] <= now:
+            return self._advance(now)
+        return []
+
+    def on_reading(self, r: Reading, now: datetime) -> list[AlertEvent]:
+        events = self._see(now)
+        device, metric = r.device, r.metric
+        latest = self._latest.get(device)
+        if metric in self._latest_metrics:
+            if latest is None:
+                latest = self._latest[device] = {}
+            latest[metric] = r.value
+        rules = self._reading_cache.get((device, metric))
+        if rules is None:
+            info = self._info(device)
+            candidates = self._by_metric.get(metric, []) + self._by_metric.get(ANY_METRIC, [])
+            rules = self._reading_cache[(device, metric)] = tuple(c for c in candidates if c.matches(info))
+        for cr in rules:
+            t = cr.tracks.get(device)
+            if t is None:
+                t = cr.tracks[device] = Track()
+            was = t.active
+            cr.ev.reading(t, metric, r.value, now, latest or {})
+            self._settle(cr, device, t, was, now, events)
+        return events
+
+    def on_availability(self, a: Availability, now: datetime) -> list[AlertEvent]:
+        events = self._see(now)
+        rules = self._availability_cache.get(a.device)
+        if rules is None:
+            info = self._info(a.device)
+            rules = self._availability_cache[a.device] = tuple(c for c in self._on_availability if c.matches(info))
+        for cr in rules:
+            t = cr.tracks.get(a.device)
+            if t is None:
+                t = cr.tracks[a.device] = Track()
+            was = t.active
+            cr.ev.on_availability(t, a.online, now)
+            self._settle(cr, a.device, t, was, now, events)
+        return events
+
+    def tick(self, now: datetime) -> list[AlertEvent]:
+        """Run timers due at or before `now`: for-durations, heartbeats, schedules, windows."""
+        return self._see(now)
+
+    def next_deadline(self) -> datetime | None:
+        """When tick next has something to do (None: nothing until the next input)."""
+        while self._heap:
+            due, rule_id, device, _ = self._heap[0]
+            if self._live(due, rule_id, device):
+                return due
+            heapq.heappop(self._heap)
+        return None
+
+    # -- the state machine ------------------------------------------------------------------
+
+    def _settle(self, cr: _Compiled, device: str, t: Track, was: bool, at: datetime,
+                events: list[AlertEvent]) -> None:
+        if t.active:
+            if not was or t.since is None:
+                t.since = at
+            if not t.firing and at >= t.since + cr.for_:
+                t.firing = True
+                t.fired_at = t.since + cr.for_
+                events.append(self._event(cr, device, t, "firing", t.fired_at))
+        elif was or t.firing:
+            if t.firing:
+                events.append(self._event(cr, device, t, "cleared", at))
+            t.firing, t.since, t.fired_at = False, None, None
+        self._schedule(cr, device, t)
+
+    def _schedule(self, cr: _Compiled, device: str, t: Track) -> None:
+        due = cr.ev.deadline(t, self._heartbeat(cr, device))
+        if t.active and not t.firing and t.since is not None:
+            pending = t.since + cr.for_
+            due = pending if due is None else min(due, pending)
+        # Only an earlier deadline needs a new heap entry: a later one is found when the old fires.
+        if due is not None and (t.timer_due is None or due < t.timer_due):
+            t.timer_due = due
+            self._push(due, cr.rule.id, device)
+
+    def _push(self, due: datetime, rule_id: str, device: str) -> None:
+        # Timers due at the same instant run in (rule, device) order, whatever order they were
+        # armed in, so a replay or a restart produces the same events in the same order.
+        self._seq += 1
+        heapq.heappush(self._heap, (due, rule_id, device, self._seq))
+
+    def _live(self, due: datetime, rule_id: str, device: str) -> bool:
+        cr = self._rules.get(rule_id)
+        if cr is None:
+            return False
+        if not device:
+            return cr.schedule_due == due
+        t = cr.tracks.get(device)
+        return t is not None and t.timer_due == due
+
+    def _advance(self, now: datetime) -> list[AlertEvent]:
+        events: list[AlertEvent] = []
+        while self._heap and self._heap[0][0] <= now:
+            due, rule_id, device, _ = heapq.heappop(self._heap)
+            if not self._live(due, rule_id, device):
+                continue
+            cr = self._rules[rule_id]
+            if not device:  # a schedule boundary (dusk, dawn, hours): every device of the rule
+                for dev, t in list(cr.tracks.items()):
+                    self._run_timer(cr, dev, t, due, events)
+                if cr.ev.schedule is not None:
+                    cr.schedule_due = cr.ev.schedule.next_change(due)
+                    self._push(cr.schedule_due, rule_id, "")
+                continue
+            t = cr.tracks[device]
+            t.timer_due = None
+            if not cr.matches(self._info(device)):
+                del cr.tracks[device]  # the device moved out of the rule's match
+                continue
+            self._run_timer(cr, device, t, due, events)
+        return events
+
+    def _run_timer(self, cr: _Compiled, device: str, t: Track, at: datetime, events: list[AlertEvent]) -> None:
+        was = t.active
+        cr.ev.at(t, at, self._latest.get(device, {}), self._heartbeat(cr, device))
+        self._settle(cr, device, t, was, at, events)
+        if t.timer_due is not None and t.timer_due <= at:
+            # A timer must move time forward; re-arming at the same instant would spin forever.
+            t.timer_due = at + _STEP
+            self._push(t.timer_due, cr.rule.id, device)
+
+    def _schedule_rules(self) -> None:
+        if self._now is None:
+            return
+        for cr in self._rules.values():
+            if cr.ev.schedule is not None:
+                cr.schedule_due = cr.ev.schedule.next_change(self._now)
+                self._push(cr.schedule_due, cr.rule.id, "")
+
+    def _reschedule_all(self) -> None:
+        self._heap = []
+        for cr in self._rules.values():
+            for device, t in cr.tracks.items():
+                t.timer_due = None
+                self._schedule(cr, device, t)
+        self._schedule_rules()
+
+    def _baseline(self, now: datetime) -> None:
+        """Devices known from the inventory but never heard: silence counts from now."""
+        watchers = [cr for cr in self._rules.values() if isinstance(cr.ev, AbsentEval)]
+        for device in sorted(self._unbaselined):
+            info = self._info(device)
+            for cr in watchers:
+                if device not in cr.tracks and cr.matches(info):
+                    t = cr.tracks[device] = Track(last_seen=now)
+                    self._schedule(cr, device, t)
+        self._unbaselined.clear()
+
+    def _event(self, cr: _Compiled, device: str, t: Track, state: str, ts: datetime) -> AlertEvent:
+        info = self._info(device)
+        rule = cr.rule
+        fields: dict[str, Any] = {
+            **rule.params, "rule": rule.id, "device": device, "zone": info.zone, "kind": info.kind,
+            "metric": t.metric or rule.metric, "value": t.value,
+            "threshold": cr.threshold if cr.threshold is not None else self._heartbeat(cr, device),
+            "severity": rule.labels.severity, "location": info.location or "", "for": rule.for_,
+            "last_seen": t.last_seen.astimezone(self._tz).strftime("%Y-%m-%d %H:%M") if t.last_seen else None,
+        }
+        return AlertEvent(
+            rule=rule.id, device=device, zone=info.zone, state=state, severity=rule.labels.severity,
+            title=render(rule.annotations.title, fields), ts=ts,
+            description=render(rule.annotations.description, fields), category=rule.labels.category,
+            value=t.value, kind=info.kind, auto_resolve=rule.auto_resolve, labels=dict(cr.labels),
+        )
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def firing(self) -> list[tuple[str, str]]:
+        """(rule, device) of every alert firing now."""
+        return sorted((rid, d) for rid, cr in self._rules.items() for d, t in cr.tracks.items() if t.firing)
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state: signals, pending timers, last-seen, windows, the firing set."""
+        tracks = []
+        for rule_id, cr in self._rules.items():
+            for device, t in cr.tracks.items():
+                tracks.append({
+                    "rule": rule_id, "device": device, "type": cr.rule.condition.type,
+                    "active": t.active, "since": _iso(t.since), "firing": t.firing, "fired_at": _iso(t.fired_at),
+                    "value": t.value, "metric": t.metric, "last": t.last, "last_seen": _iso(t.last_seen),
+                    "events": [e.isoformat() for e in t.events], "samples": [list(s) for s in t.samples],
+                })
+        return {"version": SNAPSHOT_VERSION, "now": _iso(self._now), "tracks": tracks,
+                "latest": {d: dict(m) for d, m in self._latest.items()}}
+
+    def restore(self, state: dict[str, Any], now: datetime) -> None:
+        """Take back a snapshot after a restart; timers due meanwhile run at the next tick, once."""
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"rule state version {state.get('version')!r} is not {SNAPSHOT_VERSION}; "
+                             "delete the saved rule state to start fresh")
+        for compiled in self._rules.values():
+            compiled.tracks = {}
+        for item in state.get("tracks", []):
+            cr = self._rules.get(item["rule"])
+            if cr is None or item.get("type") != cr.rule.condition.type:
+                continue  # the rule was removed or changed its nature while we were down
+            t = Track(active=item["active"], since=_dt(item["since"]), firing=item["firing"],
+                      fired_at=_dt(item["fired_at"]), value=item["value"], metric=item["metric"],
+                      last=item["last"], last_seen=_dt(item["last_seen"]),
+                      events=deque(d for e in item["events"] if (d := _dt(e)) is not None),
+                      samples=deque((float(x), float(y)) for x, y in item["samples"]))
+            cr.tracks[item["device"]] = t
+            heartbeat = self._heartbeat(cr, item["device"])
+            if isinstance(cr.ev, AbsentEval) and not t.active and t.last_seen is not None:
+                period = cr.ev.period(heartbeat)
+                if period is not None and t.last_seen + period < now:
+                    t.grace_until = now + min(period, RESTORE_GRACE)
+        self._latest = {d: dict(m) for d, m in state.get("latest", {}).items()}
+        saved_now = _dt(state.get("now"))
+        self._now = max(now, saved_now) if saved_now else now
+        self._unbaselined = set(self._devices)
+        self._forget_matches()
+        self._reschedule_all()
+
+
+def _iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def _dt(s: str | None) -> datetime | None:
+    if s is None:
+        return None
+    d = datetime.fromisoformat(s)
+    return d if d.tzinfo is not None else d.replace(tzinfo=UTC)

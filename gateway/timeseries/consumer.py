@@ -63,6 +63,7 @@ class TimeSeriesConsumer:
                 if value is not None:
                     by_ts.setdefault(r.ts, {})[r.metric] = value
             points.extend(Point("reading", tags, fields, ts) for ts, fields in by_ts.items())
+        log.debug("%d reading points from %d messages", len(points), len(batch))
         self.writer.write(points)
 
     def tick(self, now: datetime) -> None:

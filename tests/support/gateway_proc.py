@@ -44,7 +44,8 @@ class GatewayProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "run", "--config", str(self.site),
-                 "--http", f"127.0.0.1:{self.port}"], stdout=log, stderr=log, env=self.env)
+                 "--http", f"127.0.0.1:{self.port}", "--log-level", os.environ.get("SITEGATE_TEST_LOG", "info")],
+                stdout=log, stderr=log, env=self.env)
         wait_for(lambda: self.get("/api/health")["mqtt"] == "connected", 30, "gateway connected")
 
     def get(self, path: str, **params: Any) -> Any:

@@ -341,8 +341,19 @@ class RuleEngine:
             rule=rule.id, device=device, zone=info.zone, state=state, severity=rule.labels.severity,
             title=render(rule.annotations.title, fields), ts=ts,
             description=render(rule.annotations.description, fields), category=rule.labels.category,
-            value=t.value, kind=info.kind, auto_resolve=rule.auto_resolve, labels=dict(cr.labels),
+            value=t.value, kind=info.kind, auto_resolve=rule.auto_resolve, labels=self._labels(cr, info),
         )
+
+    @staticmethod
+    def _labels(cr: _Compiled, info: DeviceInfo) -> dict[str, str]:
+        # The inventory's owner and circuit travel with the alert: tickets are assigned by owner, and
+        # a circuit outage inhibits the lamp faults of the same circuit.
+        labels = dict(cr.labels)
+        if info.owner:
+            labels.setdefault("owner", info.owner)
+        if info.circuit:
+            labels.setdefault("circuit", info.circuit)
+        return labels
 
     # -- persistence ------------------------------------------------------------------------
 

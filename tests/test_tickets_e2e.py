@@ -1,0 +1,128 @@
+"""Faults through real mosquitto become tickets with the right SLA, owner and dedup, over the API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.api.app import create_app
+from gateway.config import Overrides, load_site
+from gateway.service import Gateway
+from gateway.simulator.engine import SiteClock
+from gateway.wiring import attach_features
+from tests.support.mosquitto import Broker
+
+TZ = ZoneInfo("Asia/Shanghai")
+SPEED = 120.0  # one real second is two site minutes
+
+ASSETS = """device_id,kind,zone,owner,circuit
+ext-1,extinguisher,b1,,
+lamp-1,lamp,north,,AL1-W1
+smoke-1,smoke_detector,b2,,
+door-1,fire_door,b3,,
+"""
+
+SITE = """site: {{id: e2e, name: 测试 Test, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}}
+mqtt: {{url: "{url}"}}
+inventory: assets.csv
+tickets:
+  owners:
+    zones: {{b1: 1号楼 B1 team, north: 北区 North team}}
+    default: 工程部 Engineering
+"""
+
+
+@pytest.fixture
+def site_gw(broker: Broker, tmp_path: Path) -> Iterator[tuple[Gateway, SiteClock, TestClient]]:
+    (tmp_path / "assets.csv").write_text(ASSETS)
+    (tmp_path / "site.yaml").write_text(SITE.format(url=broker.url))
+    site = load_site(tmp_path / "site.yaml", Overrides(data=str(tmp_path / "data")))
+    # 19:00 in Shanghai in late November: long after dusk, lamps must be lit.
+    start = datetime.now(TZ).replace(hour=19, minute=0, second=0, microsecond=0)
+    clock = SiteClock(start, SPEED)
+    gw = Gateway(site, clock=clock)
+    attach_features(gw)
+    gw.start()
+    assert gw.mqtt is not None and gw.mqtt.connected.wait(10)
+    with TestClient(create_app(gw)) as api:
+        yield gw, clock, api
+    gw.stop()
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise TimeoutError(f"waited {timeout}s for {what}")
+
+
+def open_ticket(api: TestClient, rule: str, device: str) -> dict[str, Any] | None:
+    found = [t for t in api.get("/api/tickets", params={"device": device}).json()
+             if t["rule"] == rule and t["status"] in ("open", "acknowledged")]
+    assert len(found) <= 1, f"duplicate open tickets for {rule} on {device}: {found}"
+    return found[0] if found else None
+
+
+def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
+        broker: Broker, site_gw: tuple[Gateway, SiteClock, TestClient]) -> None:
+    gw, clock, api = site_gw
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-devices")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+
+    def send(topic: str, payload: str) -> None:
+        pub.publish(topic, payload.encode(), qos=1).wait_for_publish(5)
+
+    # A pressure drop that recovers and drops again (one ticket, two occurrences), a lamp that is on but draws nothing after
+    # dusk, a detector whose availability says offline, a fire door left open.
+    send("sitegate/e2e/ext-1/telemetry", '{"pressure_mpa": 1.21}')
+    send("sitegate/e2e/ext-1/telemetry", '{"pressure_mpa": 0.82}')
+    send("sitegate/e2e/ext-1/telemetry", '{"pressure_mpa": 1.15}')
+    send("sitegate/e2e/ext-1/telemetry", '{"pressure_mpa": 0.79}')
+    send("tele/lamp-1/STATE", '{"POWER": "ON"}')
+    send("tele/lamp-1/SENSOR", '{"ENERGY": {"Power": 0, "Voltage": 229, "Current": 0.000}}')
+    send("zigbee2mqtt/smoke-1", '{"smoke": false, "battery": 80}')
+    send("zigbee2mqtt/smoke-1/availability", '{"state": "offline"}')
+    send("zigbee2mqtt/door-1", '{"contact": false, "battery": 90}')
+
+    ext = wait_until(lambda: open_ticket(api, "fire.extinguisher_low", "ext-1"), 10, "extinguisher ticket")
+    assert (ext["severity"], ext["zone"], ext["assignee"]) == ("major", "b1", "1号楼 B1 team")
+    opened = datetime.fromisoformat(ext["opened_at"])
+    assert datetime.fromisoformat(ext["due_at"]) - opened == timedelta(hours=2)  # normal response: 2 h
+    again = wait_until(lambda: (open_ticket(api, "fire.extinguisher_low", "ext-1") or {}).get("occurrences") == 2
+                       and open_ticket(api, "fire.extinguisher_low", "ext-1"), 10, "the repeat as an occurrence")
+    assert again["id"] == ext["id"]
+
+    # Timed rules fire on the site clock: lamp out after 10 min, offline after 5 min, door after 300 s.
+    lamp = wait_until(lambda: open_ticket(api, "lighting.lamp_out", "lamp-1"), 30, "lamp ticket")
+    assert (lamp["severity"], lamp["assignee"]) == ("minor", "北区 North team")
+    assert datetime.fromisoformat(lamp["due_at"]) - datetime.fromisoformat(lamp["opened_at"]) == timedelta(hours=24)
+    smoke = wait_until(lambda: open_ticket(api, "health.offline", "smoke-1"), 30, "offline ticket")
+    assert smoke["assignee"] == "工程部 Engineering"
+    door = wait_until(lambda: open_ticket(api, "fire.door_held_open", "door-1"), 30, "door ticket")
+    assert door["severity"] == "major"
+
+    # An engineer acknowledges over the API; the history keeps who, when and the note.
+    acked = api.post(f"/api/tickets/{ext['id']}/ack", json={"note": "on my way 马上到"}).json()
+    assert acked["status"] == "acknowledged"
+    assert acked["history"][-1]["note"] == "on my way 马上到"
+    assert api.post(f"/api/tickets/{ext['id']}/close", json={"note": "too early"}).status_code == 409
+
+    # The door is closed: that rule resolves its ticket by itself.
+    send("zigbee2mqtt/door-1", '{"contact": true, "battery": 90}')
+    wait_until(lambda: api.get(f"/api/tickets/{door['id']}").json()["status"] == "resolved", 10, "door resolved")
+    pub.loop_stop()
+    pub.disconnect()
+    assert clock.now().hour >= 19

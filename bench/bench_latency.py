@@ -10,6 +10,7 @@ the broker round trip that any gateway pays).
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
 import sys
 import tempfile
@@ -43,6 +44,11 @@ routes:
 """
 
 
+def no_delay(client: mqtt.Client) -> None:
+    """The same socket option the gateway sets (see gateway/mqtt_ingest.py), for a fair baseline."""
+    client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -56,6 +62,7 @@ class RoundTrip:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_message = lambda *_a: self.got.set()
         self.client.connect("127.0.0.1", port)
+        no_delay(self.client)
         self.client.subscribe(reply_filter, 1)
         self.client.loop_start()
         time.sleep(0.3)
@@ -77,6 +84,7 @@ def echo_baseline(port: int, n: int) -> list[float]:
     echo = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-echo")
     echo.on_message = lambda c, _u, m: c.publish("echo/out", m.payload, qos=1)
     echo.connect("127.0.0.1", port)
+    no_delay(echo)
     echo.subscribe("echo/in", 1)
     echo.loop_start()
     rt = RoundTrip(port, "echo/out", "bench-echo-probe")

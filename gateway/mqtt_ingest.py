@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -131,6 +132,7 @@ class MqttIngest:
             return
         self._conn = time.time_ns()
         self.last_error = None
+        _no_delay(client)
         client.reconnect_delay_set(self.settings.reconnect_min, self.settings.reconnect_max)
         log.info("connected to the broker (session present: %s) after %d attempt(s)",
                  flags.session_present, self.attempts)
@@ -177,3 +179,12 @@ class MqttIngest:
     # -- Publisher ------------------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=qos, retain=retain)
+
+
+def _no_delay(client: mqtt.Client) -> None:
+    """Send small packets (PUBACKs, a reader's ack) at once instead of waiting for Nagle's algorithm,
+    which with the peer's delayed ACK costs ~40 ms per hop on loopback."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

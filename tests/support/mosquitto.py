@@ -77,7 +77,9 @@ class Broker:
 
 
 # What a site should run: deep queues so a restarting gateway loses nothing (see README).
-SITE_SETTINGS = "max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 1000\n"
+SITE_SETTINGS = ("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 1000\n"
+                 # Without it, small packets wait for Nagle + delayed ACK (~40 ms each way here).
+                 "set_tcp_nodelay true\n")
 
 
 @contextmanager

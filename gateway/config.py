@@ -214,7 +214,7 @@ class MqttConfig(_Section):
     tls_insecure: bool = False
     keepalive_s: Seconds = 30
     reconnect_min_s: Seconds = 1
-    reconnect_max_s: Seconds = 60
+    reconnect_max_s: Seconds = 4  # a broker that returns is found within seconds
     receive_maximum: int = Field(default=1000, ge=1, le=65535)
     session_expiry_s: Seconds = 7 * 24 * 3600
     topics: list[str] | None = None

@@ -27,6 +27,8 @@ from gateway.pipeline import Inbound
 
 log = logging.getLogger("sitegate.mqtt")
 
+AUTH_RETRY_S = 60
+
 # CONNACK reasons that retrying cannot fix: back off to the longest delay and say why.
 AUTH_FAILURES = {"Bad user name or password", "Not authorized", "Client identifier not valid",
                  "Banned", "Bad authentication method"}
@@ -49,7 +51,7 @@ class MqttSettings:
     password: str | None = field(default=None, repr=False)
     keepalive: int = 30
     reconnect_min: int = 1
-    reconnect_max: int = 60
+    reconnect_max: int = 4
     receive_maximum: int = 1000
     session_expiry: int = 7 * 24 * 3600
 
@@ -124,9 +126,11 @@ class MqttIngest:
         if reason.is_failure:
             self.last_error = f"broker refused the connection: {reason}"
             if str(reason) in AUTH_FAILURES:
+                # Retrying soon cannot fix credentials: slow down, so the broker's log is not flooded.
+                slow = max(AUTH_RETRY_S, self.settings.reconnect_max)
                 self.last_error += "; check mqtt.username and the password (or client certificate)"
-                log.error("%s; retrying every %ds", self.last_error, self.settings.reconnect_max)
-                client.reconnect_delay_set(self.settings.reconnect_max, self.settings.reconnect_max)
+                log.error("%s; retrying every %ds", self.last_error, slow)
+                client.reconnect_delay_set(slow, slow)
             else:
                 log.error(self.last_error)
             return

@@ -226,9 +226,13 @@ class LuxSensor(Device):
         super().__init__(spec, encoder, rng)
         self.shade = rng.uniform(0.55, 1.0)  # trees and buildings
         self.battery = rng.randint(60, 100)
+        # Lux sensors watch lit areas: after dark the area's lamps give it 12-30 lx (the rule
+        # lighting.lux_dark fires below 5 lx, when the lamps there are out).
+        self.lamp_lux = rng.uniform(12.0, 30.0)
 
     def state(self, world: World) -> State:
-        lux = max(0.0, world.outdoor_lux * self.shade * (1 + self.rng.gauss(0, 0.04)))
+        lamps = self.lamp_lux if world.dark and not world.faults_on(self.id) else 0.0
+        lux = max(0.0, (world.outdoor_lux * self.shade + lamps) * (1 + self.rng.gauss(0, 0.04)))
         state: State = {"illuminance_lux": round(lux)}
         if self.spec.convention == ZIGBEE2MQTT:
             state["battery_pct"] = self.battery

@@ -5,7 +5,7 @@ session first, then N QoS1 messages are published while all are offline, then ea
 queue in turn and is timed. The gateway's number includes decode, the device registry, the SQLite
 journal (group commit) and the ack after commit.
 
-    .venv/bin/python bench/bench_ingest.py [--messages 100000] [--rounds 1]
+    .venv/bin/python bench/bench_ingest.py [--messages 100000] [--rounds 1] [--features]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.traffic import publish, zigbee_lines
 from gateway.config import Overrides, load_site
 from gateway.service import Gateway
+from gateway.wiring import attach_features
 from tests.support.mosquitto import SITE_SETTINGS, mosquitto
 
 TOPIC = "zigbee2mqtt/#"
@@ -72,9 +73,11 @@ def mosquitto_sub(port: int, n: int, *, connect_only: bool = False) -> float:
     return time.perf_counter() - started
 
 
-def gateway(port: int, data: Path, n: int, *, connect_only: bool = False) -> float:
+def gateway(port: int, data: Path, n: int, *, connect_only: bool = False, features: bool = False) -> float:
     site = load_site(None, Overrides(mqtt_url=f"mqtt://127.0.0.1:{port}", data=str(data)))
     gw = Gateway(site)
+    if features:  # rules -> tickets, time series (embedded store), as `sitegate run` does
+        attach_features(gw)
     gw.start()
     assert gw.mqtt is not None
     gw.mqtt.connected.wait(10)
@@ -91,13 +94,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--features", action="store_true",
+                    help="also run rules, tickets and the embedded time-series store (the whole service)")
     args = ap.parse_args()
     n = args.messages
     with tempfile.TemporaryDirectory() as tmp, mosquitto(Path(tmp) / "mq", extra=SITE_SETTINGS) as broker:
         data = Path(tmp) / "data"
         for connect in (raw_paho, mosquitto_sub):
             connect(broker.port, 0, connect_only=True)
-        gateway(broker.port, data, 0, connect_only=True)
+        gateway(broker.port, data, 0, connect_only=True, features=args.features)
         results: dict[str, list[float]] = {"mosquitto_sub": [], "raw paho": [], "sitegate": []}
         for r in range(args.rounds):
             t0 = time.perf_counter()
@@ -106,7 +111,7 @@ def main() -> None:
                   "(all subscribers offline)", flush=True)
             results["mosquitto_sub"].append(n / mosquitto_sub(broker.port, n))
             results["raw paho"].append(n / raw_paho(broker.port, n))
-            results["sitegate"].append(n / gateway(broker.port, data, n))
+            results["sitegate"].append(n / gateway(broker.port, data, n, features=args.features))
         raw = max(results["raw paho"])
         print(f"\n{'subscriber':<15}{'msg/s (best)':>14}{'vs raw paho':>14}")
         for name, rates in results.items():

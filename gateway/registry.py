@@ -30,6 +30,9 @@ KIND_HINTS: tuple[tuple[str, str], ...] = (
     ("current_a", "lamp"),
 )
 
+# Pressure transmitters look alike; the name installers give a hydrant or sprinkler one says which.
+PRESSURE_KIND_BY_NAME: tuple[tuple[str, str], ...] = (("hydrant", "hydrant"), ("sprinkler", "sprinkler"))
+
 # Below these a radio link is weak: Zigbee linkquality is 0..255; Tasmota reports Wi-Fi RSSI in %.
 WEAK_SIGNAL = 30
 
@@ -74,6 +77,17 @@ class DeviceState:
                      for k, v in data["metrics"].items()},
             messages=int(data["messages"]),
         )
+
+
+def guess_kind(device: str, metrics: Mapping[str, object]) -> str | None:
+    """The kind of a device nobody put in the inventory (the inventory is the real answer)."""
+    for metric, kind in KIND_HINTS:
+        if metric in metrics:
+            if kind == "extinguisher":
+                name = device.lower()
+                return next((k for word, k in PRESSURE_KIND_BY_NAME if word in name), kind)
+            return kind
+    return None
 
 
 OpenTickets = Callable[[str], Mapping[str, int]]  # device id -> {severity: count}
@@ -158,10 +172,9 @@ class Registry:
             if decoded.taps and state.info.kind == "unknown":
                 state.info = replace(state.info, kind="checkpoint_reader")
             if state.discovered and state.info.kind == "unknown":
-                for metric, kind in KIND_HINTS:
-                    if metric in state.metrics:
-                        state.info = replace(state.info, kind=kind)
-                        break
+                kind = guess_kind(decoded.device, state.metrics)
+                if kind is not None:
+                    state.info = replace(state.info, kind=kind)
             events.extend(self._set_online(state, decoded.availability, received_at,
                                            traffic=bool(decoded.readings or decoded.taps)))
             self._dirty.add(decoded.device)

@@ -103,7 +103,7 @@ def test_our_own_settings_have_working_defaults(tmp_path: Path) -> None:
     site = load_site(write(tmp_path, HEAD))
     m = site.mqtt
     assert (m.client_id, m.protocol, m.keepalive_s, m.reconnect_min_s, m.reconnect_max_s) == \
-        ("sitegate-t", "3.1.1", 30, 1, 60)
+        ("sitegate-t", "3.1.1", 30, 1, 4)
     assert (m.receive_maximum, m.session_expiry_s, m.topics, m.tls_insecure) == (1000, 7 * 86400, None, False)
     i = site.ingest
     assert (i.max_payload_bytes, i.max_topic_length) == (65536, 256)

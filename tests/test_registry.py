@@ -52,8 +52,11 @@ def test_discovered_devices_get_a_kind_from_what_they_report() -> None:
     reg.apply(reading("z", "smoke", False), T0)
     reg.apply(reading("door", "door_open", True), T0)
     reg.apply(Decoded(profile="native", device="cp-1", taps=[Tap("cp-1", "G1", T0, T0)]), T0)
+    reg.apply(reading("ext-7", "pressure_mpa", 1.2), T0)
+    reg.apply(reading("hydrant-ring-main", "pressure_mpa", 0.3), T0)
     kinds = {v["id"]: v["kind"] for v in reg.views(T0)}
-    assert kinds == {"z": "smoke_detector", "door": "fire_door", "cp-1": "checkpoint_reader"}
+    assert kinds == {"z": "smoke_detector", "door": "fire_door", "cp-1": "checkpoint_reader",
+                     "ext-7": "extinguisher", "hydrant-ring-main": "hydrant"}
 
 
 def test_discovery_stops_at_the_device_bound_but_inventory_devices_still_update() -> None:

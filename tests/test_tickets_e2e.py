@@ -77,7 +77,7 @@ def open_ticket(api: TestClient, rule: str, device: str) -> dict[str, Any] | Non
 
 def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
         broker: Broker, site_gw: tuple[Gateway, SiteClock, TestClient]) -> None:
-    gw, clock, api = site_gw
+    _gw, clock, api = site_gw
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-devices")
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
@@ -85,8 +85,8 @@ def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
     def send(topic: str, payload: str) -> None:
         pub.publish(topic, payload.encode(), qos=1).wait_for_publish(5)
 
-    # A pressure drop that recovers and drops again (one ticket, two occurrences), a lamp that is on but draws nothing after
-    # dusk, a detector whose availability says offline, a fire door left open.
+    # A pressure drop that recovers and drops again (one ticket, two occurrences), a lamp that is on
+    # but draws nothing after dusk, a detector whose availability says offline, a fire door left open.
     send("sitegate/e2e/ext-1/telemetry", '{"pressure_mpa": 1.21}')
     send("sitegate/e2e/ext-1/telemetry", '{"pressure_mpa": 0.82}')
     send("sitegate/e2e/ext-1/telemetry", '{"pressure_mpa": 1.15}')

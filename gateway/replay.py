@@ -87,8 +87,11 @@ def replay(capture_file: Path, site: Site, *, until: datetime | None = None) -> 
         tickets.sort(key=lambda t: t["id"])
         rounds: list[dict[str, Any]] = []
         if features.patrol is not None:
+            end = clock.now()
             for day in sorted(days):
-                rounds.extend(r.to_dict() for r in features.patrol.rounds(day))
+                # Rounds of the replayed period only, not the rest of the timetable of its last day.
+                rounds.extend(r.to_dict() for r in features.patrol.rounds(day)
+                              if datetime.fromisoformat(r.scheduled_start) <= end)
         gw.stop()
     return ReplayResult(tickets, rounds, rejected, count)
 

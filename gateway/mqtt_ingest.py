@@ -67,6 +67,7 @@ class MqttIngest:
         self._sink = sink
         self._on_state = on_state
         self._conn = 0
+        self._stopping = False
         self.connected = threading.Event()
         self.last_error: str | None = None
         self.attempts = 0
@@ -112,6 +113,7 @@ class MqttIngest:
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         if self.connected.is_set():
             info = self.client.publish(self.settings.status_topic, b"offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):  # the connection is already gone
@@ -150,7 +152,10 @@ class MqttIngest:
                        reason: ReasonCode, _props: Properties | None) -> None:
         was = self.connected.is_set()
         self.connected.clear()
-        if was:
+        if was and self._stopping:
+            log.info("disconnected from the broker")
+            self._on_state(False)
+        elif was:
             log.warning("disconnected from the broker (%s); reconnecting with backoff", reason)
             self._on_state(False)
         elif not (self.last_error or "").startswith("broker refused"):

@@ -6,12 +6,17 @@ import {createFeed} from "./feed.js";
 import {applyI18n, lang, setLang, t} from "./i18n.js";
 import {createOverview} from "./overview.js";
 import {createPatrol} from "./patrol.js";
+import {siteNow} from "./siteclock.js";
 import {applyEvent, loadHealth, onChange, store} from "./store.js";
 import {createTickets} from "./tickets.js";
 import {updateCountdown} from "./widgets.js";
 
 const REFRESH_MS = 30_000; // live events keep most things current; this catches what they do not carry
 const RENDER_GAP_MS = 250; // coalesce bursts of readings into one redraw
+// /api/health carries the gateway's clock: a second reading soon after the first gives its speed
+// (the demo's runs 60x), later ones keep countdowns from drifting.
+const CLOCK_SECOND_READING_MS = 2_000;
+const CLOCK_SYNC_MS = 15_000;
 const PREFS = {large: "sitegate.large", refresh: "sitegate.refresh"};
 
 const $ = (selector) => document.querySelector(selector);
@@ -142,7 +147,10 @@ function start() {
   setLang(lang());
   relabelAll();
   onTokenNeeded(askToken);
-  onChange(scheduleRender);
+  onChange((area) => {
+    if (area === "health") feed.relabel(); // the site's time zone may have just become known
+    scheduleRender(area);
+  });
   setupToggles();
   window.addEventListener("hashchange", showRoute);
   showRoute();
@@ -155,8 +163,10 @@ function start() {
     },
     onState: setLiveState,
   });
+  setTimeout(loadHealth, CLOCK_SECOND_READING_MS);
+  setInterval(loadHealth, CLOCK_SYNC_MS);
   setInterval(() => {
-    const now = Date.now();
+    const now = siteNow();
     for (const el of document.querySelectorAll(".sla[data-due]")) updateCountdown(el, now);
   }, 1000);
 }

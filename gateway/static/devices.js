@@ -4,6 +4,7 @@ import {timeChart} from "./chart.js";
 import {fill, h, options} from "./dom.js";
 import {chartable, fmtDateTime, fmtValue, groupBy, parseTs, pct} from "./format.js";
 import {lang, t, tv} from "./i18n.js";
+import {siteNow} from "./siteclock.js";
 import {failure, loadDevice, loadDevices, loadSeries, store} from "./store.js";
 import {onlineBadge, ratioBar, slotNotice} from "./widgets.js";
 
@@ -142,7 +143,7 @@ function deviceDetail() {
 
   async function drawChart() {
     const ticket = ++drawn; // a newer request wins over a slow older one
-    const to = Date.now(), from = to - range;
+    const to = siteNow(), from = to - range;
     for (const b of rangeButtons) b.setAttribute("aria-pressed", String(RANGES.find(([n]) => n === b.dataset.range)[1] === range));
     chartTitle.textContent = t("devices.history", {metric: tv("metric", metric)});
     note(t("common.loading"));
@@ -172,7 +173,7 @@ function deviceDetail() {
   /** A reading for the charted metric extends the line without asking the server again. */
   function liveEvent(type, data) {
     if (type !== "reading" || !chart || !live || data.device !== id || !(metric in (data.metrics || {}))) return;
-    chart.append(parseTs(data.ts) || Date.now(), data.metrics[metric]);
+    chart.append(parseTs(data.ts) || siteNow(), data.metrics[metric]);
   }
 
   function render() {

@@ -3,6 +3,7 @@
 import {h} from "./dom.js";
 import {fmtTime, fmtValue, parseTs, pct} from "./format.js";
 import {lang, t, tv} from "./i18n.js";
+import {siteNow} from "./siteclock.js";
 import {store} from "./store.js";
 
 const CAP = 80;
@@ -22,7 +23,7 @@ export function createFeed(list, pauseButton) {
   });
 
   function add(type, data) {
-    const entry = {type, data, at: Date.now()};
+    const entry = {type, data, at: siteNow()};
     if (paused) {
       held.push(entry);
       if (held.length > CAP) held.shift();
@@ -34,14 +35,19 @@ export function createFeed(list, pauseButton) {
   function show({type, data, at}) {
     const when = parseTs(data.ts) || at;
     list.prepend(h("li", {class: `feed-${TYPES.includes(type) ? type : "other"}`, dataset: {type}},
-      h("time", {}, fmtTime(when, store.tz, lang(), true)), " ",
+      h("time", {dataset: {ms: String(when)}}, fmtTime(when, store.tz, lang(), true)), " ",
       h("span", {class: "badge"}, tv("event", type)), " ",
       h("span", {class: "what"}, describe(type, data))));
     while (list.children.length > CAP) list.lastElementChild.remove();
   }
 
+  /** Labels in the current language; times again in the site's zone (the first events can come
+   * before /api/health has named it). */
   function relabel() {
     pauseButton.textContent = t(paused ? "feed.resume" : "feed.pause");
+    for (const el of list.querySelectorAll("time[data-ms]")) {
+      el.textContent = fmtTime(Number(el.dataset.ms), store.tz, lang(), true);
+    }
   }
 
   relabel();

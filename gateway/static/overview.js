@@ -3,6 +3,7 @@
 import {fill, h} from "./dom.js";
 import {addDays, compareTickets, coverageSummary, nightOf, pct, SEVERITIES, tonight} from "./format.js";
 import {t, tv} from "./i18n.js";
+import {siteNow} from "./siteclock.js";
 import {loadDevices, loadHealth, loadRounds, loadTickets, store} from "./store.js";
 import {onlineBadge, ratioBar, severityBadge, slaCountdown, slotNotice, statusBadge} from "./widgets.js";
 
@@ -21,7 +22,7 @@ export function createOverview() {
   function refresh() {
     // "Tonight" is a site-local notion: the rounds wait for /api/health, which names the time zone.
     const rounds = loadHealth().then(() => {
-      const night = tonight(Date.now(), store.tz);
+      const night = tonight(siteNow(), store.tz);
       return Promise.all([loadRounds(night), loadRounds(addDays(night, 1))]);
     });
     return Promise.all([rounds, loadDevices(), loadTickets(ACTIVE)]);
@@ -94,7 +95,7 @@ function renderTickets(body) {
 }
 
 function renderPatrol(body) {
-  const night = tonight(Date.now(), store.tz);
+  const night = tonight(siteNow(), store.tz);
   const slots = [store.rounds.get(night), store.rounds.get(addDays(night, 1))].filter(Boolean);
   if (!slots.length) return fill(body, slotNotice({state: "loading"}));
   const missing = slots.find((s) => s.state !== "ok");

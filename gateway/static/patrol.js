@@ -4,7 +4,8 @@ import {timeChart} from "./chart.js";
 import {fill, h} from "./dom.js";
 import {addDays, coverageSummary, fmtTime, parseTs, pct, siteDay} from "./format.js";
 import {lang, t, tv} from "./i18n.js";
-import {loadRounds, store} from "./store.js";
+import {siteNow} from "./siteclock.js";
+import {loadHealth, loadRounds, store} from "./store.js";
 import {ratioBar, slotNotice} from "./widgets.js";
 
 const TREND_DAYS = 7;
@@ -33,8 +34,12 @@ export function createPatrol() {
     refresh();
   }
 
-  function show() {
-    if (!day.value) day.value = today();
+  async function show() {
+    if (!day.value) {
+      // "Today" is the site's day on the gateway's clock: wait for /api/health to say both.
+      if (store.health.state === "loading") await loadHealth();
+      day.value = today();
+    }
     return refresh();
   }
 
@@ -112,7 +117,7 @@ export function createPatrol() {
 }
 
 function today() {
-  return siteDay(Date.now(), store.tz).date;
+  return siteDay(siteNow(), store.tz).date;
 }
 
 function roundCard(r) {

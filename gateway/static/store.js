@@ -3,6 +3,7 @@
 
 import {api, ApiError, query} from "./api.js";
 import {validZone} from "./format.js";
+import {syncSiteClock} from "./siteclock.js";
 
 export const store = {
   site: "",
@@ -33,6 +34,7 @@ export function failure(err) {
 export async function loadHealth() {
   try {
     const data = await api("/api/health");
+    syncSiteClock(data.now);
     store.health = {state: "ok", data};
     store.site = data.site_name || data.site || store.site;
     store.tz = validZone(data.timezone || data.tz) ?? store.tz;

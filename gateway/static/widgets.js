@@ -3,6 +3,7 @@
 import {h} from "./dom.js";
 import {fmtDuration, slaLeft} from "./format.js";
 import {lang, t, tv} from "./i18n.js";
+import {siteNow} from "./siteclock.js";
 
 /** What to show instead of data: null when the slot has data to render. */
 export function slotNotice(slot) {
@@ -28,7 +29,7 @@ export function onlineBadge(online) {
 /** A countdown the app's one-second ticker keeps current (it reads data-due). */
 export function slaCountdown(dueAt) {
   const el = h("span", {class: "sla", dataset: {due: dueAt || ""}});
-  updateCountdown(el, Date.now());
+  updateCountdown(el, siteNow());
   return el;
 }
 

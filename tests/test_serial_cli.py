@@ -51,7 +51,7 @@ def test_frames_on_a_serial_port_become_taps_on_the_broker(broker: Broker, tmp_p
             taps.get(timeout=1.5)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
         sub.loop_stop()
         os.close(master)
         os.close(slave)

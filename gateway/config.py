@@ -38,6 +38,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from gateway.durations import parse_duration
 from gateway.errors import ConfigError, Problem
 from gateway.inventory import id_problem
 from gateway.yamlsource import LineMap, PathKey, load_yaml
@@ -61,21 +62,6 @@ DEFAULT_HEARTBEAT: dict[str, timedelta] = {
     "unknown": timedelta(hours=1),
 }
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """ "90s", "15m", "6h", "1d", "1h30m", or a number of seconds; raises ValueError saying the form."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    text = value.strip().replace(" ", "") if isinstance(value, str) else ""
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{value!r} is not a duration; write it like 90s, 15m, 6h, 1d or 1h30m")
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, bool]:

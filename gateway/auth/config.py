@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from gateway.config import parse_duration
+from gateway.durations import parse_duration
 
 
 def _duration(value: Any) -> Any:

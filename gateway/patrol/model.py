@@ -20,28 +20,22 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from gateway import durations
 from gateway.errors import ConfigError, Problem
 from gateway.patrol.schedule import cron_problem
 from gateway.yamlsource import LineMap, PathKey, load_yaml, validate
 
 _IDENT = re.compile(r"^[A-Za-z0-9_.:-]+$")
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
 
 
 def parse_duration(value: Any) -> timedelta:
-    """'45m' -> 45 minutes. Accepts h, m and s parts in that order; a bare 0 means no time."""
-    if isinstance(value, timedelta):
-        return value
-    if value == 0 and not isinstance(value, bool):
-        return timedelta(0)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match and any(match.groups()):
-            hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-            return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-    raise PydanticCustomError(
-        "duration", "{value} is not a duration; write it with a unit, like 45m, 30s or 1h30m",
-        {"value": repr(value)})
+    """'45m' -> 45 minutes; a unit is required (a bare 45 could mean seconds or minutes), 0 is no time."""
+    try:
+        return durations.parse_duration(value, bare_numbers=False)
+    except ValueError:
+        raise PydanticCustomError(
+            "duration", "{value} is not a duration; write it with a unit, like 45m, 30s or 1h30m",
+            {"value": repr(value)}) from None
 
 
 def norm_tag(value: str) -> str:

@@ -14,28 +14,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
+from gateway import durations
 from gateway.model import Value
 
 Severity = Literal["critical", "major", "minor", "warning"]
 SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "warning")
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
 def parse_duration(value: Any) -> timedelta:
     """`300`, `300s`, `5m`, `1h30m`, `1d` -> timedelta. Numbers are seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip() and (m := _DURATION.match(value.strip().replace(" ", ""))):
-        d, h, mins, s = (float(x) if x else 0.0 for x in m.groups())
-        seconds = d * 86400 + h * 3600 + mins * 60 + s
-    else:
-        raise ValueError(f"{value!r} is not a duration; write it like 300s, 5m, 1h30m or 1d")
-    if seconds < 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
         raise ValueError("a duration cannot be negative")
-    return timedelta(seconds=seconds)
+    return durations.parse_duration(value)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

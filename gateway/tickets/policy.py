@@ -6,7 +6,6 @@ helpers here are pure: the service asks them "is this event muted, and by what?"
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from itertools import pairwise
@@ -14,27 +13,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from gateway import durations
+
 Severity = Literal["critical", "major", "minor", "warning"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value: Any) -> Any:
     """`90s`, `30m`, `1h30m`, `2d` or a number of seconds; anything else is left for pydantic to refuse."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return value
     if isinstance(value, int | float):
         return timedelta(seconds=value)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        parts = _DURATION.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"'{value}' is not a duration; write it like 90s, 30m, 1h30m or 2d")
-        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
-    return value
+    return durations.parse_duration(value)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

@@ -175,8 +175,10 @@ class Pipeline:
             self._has_work.notify_all()
             self._has_room.notify_all()
         if self._thread:
-            self._thread.join(timeout)
+            self._thread.join(timeout)  # the thread drains and takes the final snapshot
             self._thread = None
+        else:  # driven by hand (replay, tests): snapshot here
+            self._commit([], [], snapshot=True)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until nothing is pending (tests and replay)."""

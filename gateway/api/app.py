@@ -63,7 +63,8 @@ def create_app(gw: Gateway, *, tokens: TokenStore | None = None, read_open: bool
 
         async def stream() -> AsyncIterator[dict[str, str]]:
             try:
-                yield {"event": "hello", "data": orjson.dumps({"site": gw.site_id}).decode()}
+                yield {"event": "hello", "data": orjson.dumps({"site": gw.site_id, "timezone": gw.site.site.timezone,
+                                                                 "now": gw.clock.now().isoformat()}).decode()}
                 while not await request.is_disconnected():
                     try:
                         event = await asyncio.wait_for(queue.get(), timeout=1.0)

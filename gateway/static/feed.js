@@ -7,6 +7,9 @@ import {siteNow} from "./siteclock.js";
 import {store} from "./store.js";
 
 const CAP = 80;
+// Readings arrive tens per second on a real site; keep only the newest few so ticket changes, taps
+// and rounds stay in view instead of being pushed out within a second.
+const READINGS_CAP = 20;
 const TYPES = ["reading", "tap", "ticket", "device", "round", "hello"];
 
 export function createFeed(list, pauseButton) {
@@ -38,6 +41,8 @@ export function createFeed(list, pauseButton) {
       h("time", {dataset: {ms: String(when)}}, fmtTime(when, store.tz, lang(), true)), " ",
       h("span", {class: "badge"}, tv("event", type)), " ",
       h("span", {class: "what"}, describe(type, data))));
+    const readings = list.querySelectorAll("li[data-type='reading']");
+    for (let i = READINGS_CAP; i < readings.length; i++) readings[i].remove();
     while (list.children.length > CAP) list.lastElementChild.remove();
   }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from gateway.service import Gateway
 from gateway.simulator.engine import SiteClock
 from gateway.wiring import attach_features
 from tests.support.browser import Browser, available, chromium, dump
+from tests.support.gateway_proc import wait_for
 from tests.support.mosquitto import free_port, mosquitto
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
@@ -113,17 +114,6 @@ class RealSite:
         return found[0] if found else None
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Waited {timeout} s for {what}; it never happened.")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
     """mosquitto -> Gateway (accelerated site clock from 19:00) -> create_app with a TokenStore -> uvicorn."""
@@ -166,9 +156,9 @@ def feed_the_site(real: RealSite) -> None:
     real.send("zigbee2mqtt/lux-1/availability", '{"state": "offline"}')  # door-1 never reports
     real.send("tele/lamp-1/STATE", '{"POWER": "ON"}')
     real.send("tele/lamp-1/SENSOR", '{"ENERGY": {"Power": 28, "Voltage": 229, "Current": 0.125}}')
-    wait_until(lambda: real.open_ticket("fire.extinguisher_low", "ext-1")
+    wait_for(lambda: real.open_ticket("fire.extinguisher_low", "ext-1")
                and real.open_ticket("fire.extinguisher_high", "ext-2"), 10, "the two extinguisher tickets")
-    wait_until(lambda: {d["id"]: d["online"] for d in real.get("/api/devices")}.get("lux-1") is False, 10,
+    wait_for(lambda: {d["id"]: d["online"] for d in real.get("/api/devices")}.get("lux-1") is False, 10,
                "lux-1 to be offline")
 
 
@@ -281,7 +271,7 @@ def left_s(text: str) -> int:
 def test_acknowledging_from_the_page_asks_for_a_token_and_changes_the_ticket_over_the_api(
         browser: Browser, real: RealSite) -> None:
     real.send("zigbee2mqtt/smoke-2", '{"smoke": false, "tamper": true, "battery": 88}')  # major at once
-    ticket = wait_until(lambda: real.open_ticket("fire.detector_tampered", "smoke-2"), 10, "the tamper ticket")
+    ticket = wait_for(lambda: real.open_ticket("fire.detector_tampered", "smoke-2"), 10, "the tamper ticket")
     open_page(browser, real, f"#/tickets/{ticket['id']}")
     browser.wait_text("#ticket-title", "smoke-2")
     note = "去看看 going up with a ladder"
@@ -307,7 +297,7 @@ def test_acknowledging_from_the_page_asks_for_a_token_and_changes_the_ticket_ove
 def test_a_viewer_without_a_token_who_cancels_the_prompt_is_told_why_and_nothing_changes(
         browser: Browser, real: RealSite) -> None:
     real.send("zigbee2mqtt/smoke-3", '{"smoke": false, "tamper": true, "battery": 80}')
-    ticket = wait_until(lambda: real.open_ticket("fire.detector_tampered", "smoke-3"), 10, "the tamper ticket")
+    ticket = wait_for(lambda: real.open_ticket("fire.detector_tampered", "smoke-3"), 10, "the tamper ticket")
     open_page(browser, real, f"#/tickets/{ticket['id']}")
     browser.wait_text("#ticket-title", "smoke-3")
     browser.find("button.action-ack").click()

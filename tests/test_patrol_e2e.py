@@ -15,11 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.api.app import create_app
-from gateway.config import Overrides, load_site
 from gateway.service import Gateway
 from gateway.simulator.engine import SiteClock
-from gateway.wiring import attach_features
+from tests.support.inprocess import site_gateway
 from tests.support.mosquitto import Broker
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -51,16 +49,9 @@ def night(broker: Broker, tmp_path: Path) -> Iterator[tuple[Gateway, SiteClock, 
     (tmp_path / "site.yaml").write_text(
         "site: {id: e2e, name: 测试 Test, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}\n"
         f"mqtt: {{url: \"{broker.url}\"}}\npatrol: patrol.yaml\ntimeseries: {{embedded: true}}\n")
-    site = load_site(tmp_path / "site.yaml", Overrides(data=str(tmp_path / "data")))
     start = datetime.now(TZ).replace(hour=19, minute=59, second=0, microsecond=0)
-    clock = SiteClock(start, SPEED)
-    gw = Gateway(site, clock=clock)
-    attach_features(gw)
-    gw.start()
-    assert gw.mqtt is not None and gw.mqtt.connected.wait(10)
-    with TestClient(create_app(gw)) as api:
-        yield gw, clock, api
-    gw.stop()
+    with site_gateway(tmp_path / "site.yaml", tmp_path / "data", start=start, speed=SPEED) as running:
+        yield running
 
 
 def test_a_night_of_two_rounds_gives_exact_figures_acks_and_a_missed_checkpoint_ticket(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.api.app import create_app
-from gateway.config import Overrides, load_site
 from gateway.service import Gateway
 from gateway.simulator.engine import SiteClock
-from gateway.wiring import attach_features
+from tests.support.gateway_proc import wait_for
+from tests.support.inprocess import site_gateway
 from tests.support.mosquitto import Broker
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -45,27 +43,10 @@ tickets:
 def site_gw(broker: Broker, tmp_path: Path) -> Iterator[tuple[Gateway, SiteClock, TestClient]]:
     (tmp_path / "assets.csv").write_text(ASSETS)
     (tmp_path / "site.yaml").write_text(SITE.format(url=broker.url))
-    site = load_site(tmp_path / "site.yaml", Overrides(data=str(tmp_path / "data")))
     # 19:00 in Shanghai in late November: long after dusk, lamps must be lit.
     start = datetime.now(TZ).replace(hour=19, minute=0, second=0, microsecond=0)
-    clock = SiteClock(start, SPEED)
-    gw = Gateway(site, clock=clock)
-    attach_features(gw)
-    gw.start()
-    assert gw.mqtt is not None and gw.mqtt.connected.wait(10)
-    with TestClient(create_app(gw)) as api:
-        yield gw, clock, api
-    gw.stop()
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise TimeoutError(f"waited {timeout}s for {what}")
+    with site_gateway(tmp_path / "site.yaml", tmp_path / "data", start=start, speed=SPEED) as running:
+        yield running
 
 
 def open_ticket(api: TestClient, rule: str, device: str) -> dict[str, Any] | None:
@@ -97,21 +78,21 @@ def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
     send("zigbee2mqtt/smoke-1/availability", '{"state": "offline"}')
     send("zigbee2mqtt/door-1", '{"contact": false, "battery": 90}')
 
-    ext = wait_until(lambda: open_ticket(api, "fire.extinguisher_low", "ext-1"), 10, "extinguisher ticket")
+    ext = wait_for(lambda: open_ticket(api, "fire.extinguisher_low", "ext-1"), 10, "extinguisher ticket")
     assert (ext["severity"], ext["zone"], ext["assignee"]) == ("major", "b1", "1号楼 B1 team")
     opened = datetime.fromisoformat(ext["opened_at"])
     assert datetime.fromisoformat(ext["due_at"]) - opened == timedelta(hours=2)  # normal response: 2 h
-    again = wait_until(lambda: (open_ticket(api, "fire.extinguisher_low", "ext-1") or {}).get("occurrences") == 2
+    again = wait_for(lambda: (open_ticket(api, "fire.extinguisher_low", "ext-1") or {}).get("occurrences") == 2
                        and open_ticket(api, "fire.extinguisher_low", "ext-1"), 10, "the repeat as an occurrence")
     assert again["id"] == ext["id"]
 
     # Timed rules fire on the site clock: lamp out after 10 min, offline after 5 min, door after 300 s.
-    lamp = wait_until(lambda: open_ticket(api, "lighting.lamp_out", "lamp-1"), 30, "lamp ticket")
+    lamp = wait_for(lambda: open_ticket(api, "lighting.lamp_out", "lamp-1"), 30, "lamp ticket")
     assert (lamp["severity"], lamp["assignee"]) == ("minor", "北区 North team")
     assert datetime.fromisoformat(lamp["due_at"]) - datetime.fromisoformat(lamp["opened_at"]) == timedelta(hours=24)
-    smoke = wait_until(lambda: open_ticket(api, "health.offline", "smoke-1"), 30, "offline ticket")
+    smoke = wait_for(lambda: open_ticket(api, "health.offline", "smoke-1"), 30, "offline ticket")
     assert smoke["assignee"] == "工程部 Engineering"
-    door = wait_until(lambda: open_ticket(api, "fire.door_held_open", "door-1"), 30, "door ticket")
+    door = wait_for(lambda: open_ticket(api, "fire.door_held_open", "door-1"), 30, "door ticket")
     assert door["severity"] == "major"
 
     # An engineer acknowledges over the API; the history keeps who, when and the note.
@@ -122,7 +103,7 @@ def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
 
     # The door is closed: that rule resolves its ticket by itself.
     send("zigbee2mqtt/door-1", '{"contact": true, "battery": 90}')
-    wait_until(lambda: api.get(f"/api/tickets/{door['id']}").json()["status"] == "resolved", 10, "door resolved")
+    wait_for(lambda: api.get(f"/api/tickets/{door['id']}").json()["status"] == "resolved", 10, "door resolved")
     pub.loop_stop()
     pub.disconnect()
     assert clock.now().hour >= 19

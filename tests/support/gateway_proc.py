@@ -72,15 +72,17 @@ class GatewayProcess:
             return -9
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `check` until true; a failing check (server not up yet) counts as false."""
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `check` until it answers something truthy, and return that; a failing check (server not up
+    yet, an answer without the key yet) counts as not yet."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            if check():
-                return
+            result = check()
+            if result:
+                return result
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             last = exc
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise TimeoutError(f"waited {timeout}s for {what}; last error: {last}")

@@ -266,6 +266,18 @@ def test_inhibition_by_circuit_label(store: TicketStore) -> None:
     assert sorted(t.device_id for t in opened) == ["lamp-2", "lamp-3"]  # other circuit; no circuit label
 
 
+def test_a_board_outage_mutes_the_lamps_on_its_ways_but_not_another_board(store: TicketStore) -> None:
+    svc = make(store, inhibit=[
+        {"source_rule": "lighting.circuit_outage", "target_rules": ["lighting.*"], "equal": ["circuit"]}])
+    svc.handle([ev("lighting.circuit_outage", "meter-al5", zone="perimeter", labels={"circuit": "AL5"})])
+    muted = svc.handle([ev("lighting.lamp_out", f"lamp-{i}", zone="perimeter", labels={"circuit": "AL5-WL1"})
+                        for i in range(40)])
+    assert {t.rule for t in muted} == {"lighting.circuit_outage"}  # one ticket, not forty
+    opened = svc.handle([ev("lighting.lamp_out", "lamp-x", zone="perimeter", labels={"circuit": "AL50-WL1"}),
+                         ev("lighting.lamp_out", "lamp-y", zone="perimeter", labels={"circuit": "AL6-WL1"})])
+    assert sorted(t.device_id for t in opened) == ["lamp-x", "lamp-y"]
+
+
 def test_maintenance_window_and_drill_suppress_and_record(store: TicketStore, pub: FakePublisher) -> None:
     svc = make(store, pub, maintenance=[
         {"name": "drill-b1", "kind": "drill", "zones": ["b1"], "rules": ["fire.*"],

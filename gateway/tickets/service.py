@@ -311,4 +311,10 @@ def _same(name: str, source: Ticket, ev: AlertEvent) -> bool:
     theirs = field_of(name, rule=ev.rule, device=ev.device, zone=ev.zone, kind=ev.kind,
                       category=ev.category, labels=ev.labels)
     # A label missing on either side never matches: an outage with no circuit mutes nothing by circuit.
-    return mine is not None and mine == theirs
+    if mine is None or theirs is None:
+        return False
+    if name == "circuit":
+        # Circuits nest: board AL5 feeds ways AL5-WL1, AL5-WL2 (the asset register's naming), so an
+        # outage of the board explains the faults of every lamp on its ways.
+        return theirs == mine or theirs.startswith(f"{mine}-")
+    return mine == theirs

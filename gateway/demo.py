@@ -1,7 +1,7 @@
 """`sitegate demo`: embedded broker + gateway on the demo site + simulator + dashboard, zero set-up.
 
-The site clock runs `speed` times faster than real time from 17:30 today (site time), so dusk,
-the night rounds and their faults come within minutes. Gateway and simulator share that clock.
+The site clock runs `speed` times faster than real time from 19:30 today (site time), so lit
+lamps, the night rounds and their faults come within a minute. Gateway and simulator share that clock.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from datetime import time
 
 from gateway.config import Overrides, Site, load_site
 from gateway.embedded_broker import EmbeddedBroker
@@ -32,11 +33,13 @@ def run_demo(http: str | None = None, data: str | None = None, *, speed: float =
     broker = EmbeddedBroker()
     broker.start()
     scratch = None
-    if data is None:  # a fresh site every time: the simulated night starts again at 17:30
+    if data is None:  # a fresh site every time: the simulated night starts again at 19:30
         scratch = tempfile.TemporaryDirectory(prefix="sitegate-demo-")
         data = scratch.name
     site = demo_site(http, data, broker.url)
-    start = evening_start(site.tz)
+    # 19:30: the lamps are already lit (dusk faults show within seconds) and the 20:00 night rounds
+    # start half a minute after launch, so a new user sees a living site within a minute.
+    start = evening_start(site.tz, at=time(19, 30))
     gw = Gateway(site, clock=SiteClock(start, speed))
     attach_features(gw)
     tokens = open_tokens(site)

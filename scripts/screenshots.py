@@ -32,8 +32,6 @@ if str(ROOT) not in sys.path:  # run as a file, the repository root is not on th
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from gateway.demo import demo_site  # noqa: E402
@@ -43,6 +41,7 @@ from gateway.service import Gateway  # noqa: E402
 from gateway.simulator.engine import SiteClock, evening_start, run_simulation  # noqa: E402
 from gateway.wiring import attach_features  # noqa: E402
 from tests.support.browser import Browser, available, chromium  # noqa: E402
+from tests.support.http_thread import ServerThread  # noqa: E402
 
 SPEED = 60.0
 START = clock_time(19, 40)
@@ -50,26 +49,6 @@ WIDTH, HEIGHT = 1400, 1000
 MIN_TICKETS = 3
 SERIOUS_BY = clock_time(21, 30)  # take the overview by then, serious ticket or not
 FINISHED = ("completed", "incomplete")
-
-
-class Server:
-    """uvicorn in a thread, so this process can drive the browser meanwhile."""
-
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                access_log=False, timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="screenshots-http", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        wait(lambda: self.server.started or not self.thread.is_alive(), 10, "the HTTP server to start")
-        if not self.server.started:
-            raise SystemExit("The HTTP server stopped at once; see the log above for why.")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
 
 
 def wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -95,7 +74,7 @@ def living_demo(data: Path) -> Iterator[tuple[str, Gateway]]:
     gw = Gateway(site, clock=SiteClock(start, SPEED))
     attach_features(gw)
     tokens = open_tokens(site)
-    server = Server(guarded_app(gw, tokens), site.http.host, site.http.port)  # reads open on loopback
+    server = ServerThread(guarded_app(gw, tokens), site.http.host, site.http.port)  # reads open on loopback
     stop = threading.Event()
     sim = threading.Thread(target=run_simulation, name="screenshots-simulator", daemon=True,
                            kwargs={"site": site, "mqtt_url": broker.url, "rate": 40.0, "speed": SPEED,

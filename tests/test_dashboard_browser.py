@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI, HTTPException, Query, Request
 from selenium.webdriver.common.by import By
 from sse_starlette.sse import EventSourceResponse
@@ -26,7 +25,7 @@ from sse_starlette.sse import EventSourceResponse
 from gateway.api.dashboard import make_dashboard_router
 from gateway.events import EventBus
 from tests.support.browser import Browser, available, chromium, dump
-from tests.support.mosquitto import free_port
+from tests.support.http_thread import ServerThread
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
 
@@ -247,38 +246,10 @@ class FakeSite:
         return app
 
 
-class Server:
-    """uvicorn on a free loopback port in a thread."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="dashboard-test-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"The test server did not start on port {self.port} within 10 s.")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[tuple[FakeSite, str]]:
     fake = FakeSite()
-    with Server(fake.app()) as server:
+    with ServerThread(fake.app()) as server:
         yield fake, server.url
 
 

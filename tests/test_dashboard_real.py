@@ -9,7 +9,6 @@ module's temp dir.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 from selenium.webdriver.common.by import By
 
@@ -34,7 +31,8 @@ from gateway.simulator.engine import SiteClock
 from gateway.wiring import attach_features
 from tests.support.browser import Browser, available, chromium, dump
 from tests.support.gateway_proc import wait_for
-from tests.support.mosquitto import free_port, mosquitto
+from tests.support.http_thread import ServerThread
+from tests.support.mosquitto import mosquitto
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
 
@@ -60,34 +58,6 @@ mqtt: {{url: "{url}"}}
 inventory: assets.csv
 timeseries: {{embedded: true}}
 """
-
-
-class Server:
-    """uvicorn on a free loopback port in a thread (the way `sitegate run` serves, minus signals)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                access_log=False, timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="real-dashboard-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"The dashboard server did not start on port {self.port} within 10 s.")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @dataclass
@@ -135,7 +105,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
             assert gw.mqtt is not None and gw.mqtt.connected.wait(10), "the gateway never reached mosquitto"
             devices.connect("127.0.0.1", broker.port)
             devices.loop_start()
-            with Server(app) as server, httpx.Client(base_url=server.url, timeout=5) as api:
+            with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=5) as api:
                 real = RealSite(gw=gw, url=server.url, api=api, engineer_token=engineer, devices=devices)
                 feed_the_site(real)
                 yield real

@@ -4,7 +4,9 @@ loses nothing while the server is down, even across a kill -9 of the gateway."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,8 +53,11 @@ def test_readings_arrive_with_contract_names_tags_and_values(broker: Broker, vm:
         assert sorted(door["values"]) == [0, 1]  # contact true (closed), then false (open)
         assert vm.export('reading_current_a_2{device="panel-b2"}')[0]["values"] == [0]
         # The embedded store answers the same reading over the API.
+        # They were stamped on arrival, so the window is around now, whatever today's date is.
+        now = datetime.now(UTC)
+        window = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
         answer = gw.get("/api/series", measurement="reading", field="pressure_mpa", device="ext-b1-1f-01",
-                        **{"from": "2026-11-20T00:00:00+08:00", "to": "2026-11-30T00:00:00+08:00"})
+                        **window)
         assert [p[1] for p in answer["points"]] == [1.22, 0.71]
         health = gw.get("/api/health")
         assert health["timeseries"] == "ok"
@@ -68,10 +73,13 @@ def test_50000_readings_while_the_server_is_down_with_a_kill_9_arrive_once(
     gw.start()
     done = threading.Event()
 
+    # Each message carries its own time, so each is a distinct sample of its series. The times start
+    # an hour ago (inside the decoder's plausibility window whatever today's date is) and stay unique.
+    first = int(time.time()) - 3600
+
     def stream() -> None:
-        # Each message carries its own time, so each is a distinct sample of its series.
         lines = ((f"sitegate/demo/ext-{i % 20:02d}/telemetry",
-                  f'{{"pressure_mpa": 1.2, "ts": {1_795_000_000 + i // 20}}}'.encode()) for i in range(n))
+                  f'{{"pressure_mpa": 1.2, "ts": {first + i // 20}}}'.encode()) for i in range(n))
         publish(broker.port, lines)
         done.set()
 

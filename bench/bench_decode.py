@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from gateway.decode import Decoder
-from gateway.model import RawMessage
-from gateway.paths import devices_dir
-from gateway.profiles import load_profiles
+from gateway.core.model import RawMessage
+from gateway.core.paths import devices_dir
+from gateway.devices.decoder import Decoder
+from gateway.devices.loader import load_profiles
 
 NOW = datetime(2026, 11, 20, 10, 10, 5, tzinfo=UTC)
 CASES = {

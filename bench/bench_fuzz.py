@@ -34,11 +34,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_crash import metric, metric_by_label
-from gateway.config import Overrides, load_site
-from gateway.decode import Decoder
-from gateway.model import RawMessage
-from gateway.paths import devices_dir
-from gateway.profiles import load_profiles
+from gateway.core.model import RawMessage
+from gateway.core.paths import devices_dir
+from gateway.core.siteload import Overrides, load_site
+from gateway.devices.decoder import Decoder
+from gateway.devices.loader import load_profiles
 from tests.support.gateway_proc import GatewayProcess, wait_for, write_site
 from tests.support.mosquitto import SITE_SETTINGS, mosquitto
 from tests.test_decode_fuzz import KEYS, MAPPED, TOPICS, _nest, json_trees, scalars

@@ -24,9 +24,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.traffic import publish, zigbee_lines
-from gateway.config import Overrides, load_site
-from gateway.service import Gateway
-from gateway.wiring import attach_features
+from gateway.app.features import attach_features
+from gateway.core.siteload import Overrides, load_site
+from gateway.ingest.gateway import Gateway
 from tests.support.mosquitto import SITE_SETTINGS, mosquitto
 
 TOPIC = "zigbee2mqtt/#"

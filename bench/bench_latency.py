@@ -45,7 +45,7 @@ routes:
 
 
 def no_delay(client: mqtt.Client) -> None:
-    """The same socket option the gateway sets (see gateway/mqtt_ingest.py), for a fair baseline."""
+    """The same socket option the gateway sets (see gateway/ingest/mqtt.py), for a fair baseline."""
     client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 

@@ -34,12 +34,12 @@ if str(ROOT) not in sys.path:  # run as a file, the repository root is not on th
 import httpx  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
-from gateway.demo import demo_site  # noqa: E402
-from gateway.embedded_broker import EmbeddedBroker, pick_port  # noqa: E402
-from gateway.runner import guarded_app, open_tokens  # noqa: E402
-from gateway.service import Gateway  # noqa: E402
-from gateway.simulator.engine import SiteClock, evening_start, run_simulation  # noqa: E402
-from gateway.wiring import attach_features  # noqa: E402
+from gateway.app.demo import demo_site  # noqa: E402
+from gateway.app.embedded_broker import EmbeddedBroker, pick_port  # noqa: E402
+from gateway.app.features import attach_features  # noqa: E402
+from gateway.app.runner import guarded_app, open_tokens  # noqa: E402
+from gateway.app.simulator.engine import SiteClock, evening_start, run_simulation  # noqa: E402
+from gateway.ingest.gateway import Gateway  # noqa: E402
 from tests.support.browser import Browser, available, chromium  # noqa: E402
 from tests.support.http_thread import ServerThread  # noqa: E402
 
@@ -79,16 +79,14 @@ def living_demo(data: Path) -> Iterator[tuple[str, Gateway]]:
     sim = threading.Thread(target=run_simulation, name="screenshots-simulator", daemon=True,
                            kwargs={"site": site, "mqtt_url": broker.url, "rate": 40.0, "speed": SPEED,
                                    "start": start, "stop": stop})
-    gw.start()
     try:
+        server.start()  # its lifespan starts the gateway
         sim.start()
-        server.start()
         yield f"http://{http}", gw
     finally:
         stop.set()
-        server.stop()
+        server.stop()  # and stops it
         sim.join(5)
-        gw.stop()
         tokens.close()
         broker.stop(2)
 

@@ -10,10 +10,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.testclient import TestClient
 
-from gateway.auth.api import make_auth_router
-from gateway.auth.deps import caller, require
-from gateway.auth.policy import protect, required_role
 from gateway.auth.tokens import TokenInfo, TokenStore
+from gateway.web.auth_api import make_auth_router
+from gateway.web.deps import caller, require
+from gateway.web.guard import protect, required_role
 
 
 @pytest.fixture

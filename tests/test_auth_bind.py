@@ -8,8 +8,8 @@ import pytest
 from gateway.auth.bind import check_bind
 from gateway.auth.config import AuthConfig, is_loopback, read_open
 from gateway.auth.tokens import TokenStore
-from gateway.config import load_site
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
+from gateway.core.siteload import load_site
 
 
 @pytest.fixture

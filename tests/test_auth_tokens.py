@@ -10,7 +10,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from gateway.auth.tokens import HASHER, TOKEN_LENGTH, TokenError, TokenStore, role_allows, well_formed
-from gateway.clock import FakeClock
+from gateway.core.clock import FakeClock
 
 T0 = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
 

@@ -1,22 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gateway import check
-from gateway.check import check_site, register_checker
-from gateway.config import Overrides, Site
-from gateway.errors import ConfigError, Problem
+from gateway.app import check
+from gateway.app.check import Checker, check_site
+from gateway.core.errors import ConfigError, Problem
+from gateway.core.site import Site
+from gateway.core.siteload import Overrides
 
 REPO = Path(__file__).resolve().parents[1]
 HEAD = "site: {id: t, timezone: UTC}\n"
-
-
-@pytest.fixture(autouse=True)
-def own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test registers checkers on a copy, so the built-in list is never changed for other tests."""
-    monkeypatch.setattr(check, "_CHECKERS", list(check._CHECKERS))
 
 
 def write(path: Path, text: str) -> Path:
@@ -27,6 +23,18 @@ def write(path: Path, text: str) -> Path:
 
 def where(problems: list[Problem]) -> list[tuple[str, int]]:
     return [(Path(p.file).name, p.line) for p in problems]
+
+
+AddChecker = Callable[[Checker], None]
+
+
+@pytest.fixture
+def add_checker(monkeypatch: pytest.MonkeyPatch) -> AddChecker:
+    """Run one more checker after the real ones, for this test only."""
+    extra: list[Checker] = []
+    real = check.checkers
+    monkeypatch.setattr(check, "checkers", lambda: [*real(), *extra])
+    return extra.append
 
 
 def test_the_minimal_example_site_is_valid() -> None:
@@ -90,34 +98,34 @@ def test_overrides_are_checked_too(tmp_path: Path) -> None:
     assert [p.file for p in problems] == ["SITEGATE_MQTT_URL"]
 
 
-def test_a_registered_checker_gets_the_site_and_its_problems_are_reported(tmp_path: Path) -> None:
+def test_a_feature_checker_gets_the_site_and_its_problems_are_reported(add_checker: AddChecker, tmp_path: Path) -> None:
     seen: list[Site] = []
 
     def shifts(site: Site) -> list[Problem]:
         seen.append(site)
         return [site.problem(("site", "timezone"), "night shift needs a time zone east of here")]
 
-    assert register_checker(shifts) is shifts
-    register_checker(shifts)  # twice is still once
+    add_checker(shifts)
     site_file = write(tmp_path / "site.yaml", "site:\n  id: t\n  timezone: UTC\n")
     problems = check_site(site_file)
     assert len(seen) == 1 and seen[0].site.id == "t"
     assert [str(p) for p in problems] == [f"{site_file}:3: night shift needs a time zone east of here"]
 
 
-def test_a_checker_may_raise_config_error_with_its_problems(tmp_path: Path) -> None:
+def test_a_checker_may_raise_config_error_with_its_problems(add_checker: AddChecker, tmp_path: Path) -> None:
     def strict(site: Site) -> list[Problem]:
         raise ConfigError([Problem("patrol.yaml", 9, "a"), Problem("patrol.yaml", 12, "b")])
 
-    register_checker(strict)
+    add_checker(strict)
     assert where(check_site(write(tmp_path / "site.yaml", HEAD))) == [("patrol.yaml", 9), ("patrol.yaml", 12)]
 
 
-def test_a_crashing_checker_is_a_problem_and_the_other_checkers_still_run(tmp_path: Path) -> None:
+def test_a_crashing_checker_is_a_problem_and_the_other_checkers_still_run(add_checker: AddChecker,
+                                                                           tmp_path: Path) -> None:
     def buggy(site: Site) -> list[Problem]:
         raise KeyError("oops")
 
-    register_checker(buggy)
+    add_checker(buggy)
     write(tmp_path / "assets.csv", "device_id,kind,zone\n,lamp,b1\n")
     problems = check_site(write(tmp_path / "site.yaml", HEAD + "inventory: assets.csv\n"))
     assert ("assets.csv", 2) in where(problems)
@@ -125,20 +133,21 @@ def test_a_crashing_checker_is_a_problem_and_the_other_checkers_still_run(tmp_pa
     assert len(crash) == 1 and "KeyError" in crash[0].message and Path(crash[0].file).name == "site.yaml"
 
 
-def test_the_same_problem_found_twice_is_printed_once(tmp_path: Path) -> None:
-    register_checker(lambda site: [Problem("x.yaml", 1, "same")])
-    register_checker(lambda site: [Problem("x.yaml", 1, "same")])
+def test_the_same_problem_found_twice_is_printed_once(add_checker: AddChecker, tmp_path: Path) -> None:
+    add_checker(lambda site: [Problem("x.yaml", 1, "same")])
+    add_checker(lambda site: [Problem("x.yaml", 1, "same")])
     assert where(check_site(write(tmp_path / "site.yaml", HEAD))) == [("x.yaml", 1)]
 
 
-def test_unparseable_site_file_reports_its_syntax_error_and_runs_no_checker(tmp_path: Path) -> None:
+def test_unparseable_site_file_reports_its_syntax_error_and_runs_no_checker(add_checker: AddChecker,
+                                                                            tmp_path: Path) -> None:
     calls: list[Site] = []
 
     def spy(site: Site) -> list[Problem]:
         calls.append(site)
         return []
 
-    register_checker(spy)
+    add_checker(spy)
     problems = check_site(write(tmp_path / "site.yaml", "site: {id: t\n"))
     assert len(problems) == 1 and "invalid YAML" in problems[0].message and calls == []
 
@@ -146,7 +155,7 @@ def test_unparseable_site_file_reports_its_syntax_error_and_runs_no_checker(tmp_
 def test_sitegate_check_prints_file_line_problems_and_exits_1(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from gateway.cli import app
+    from gateway.app.cli import app
 
     write(tmp_path / "assets.csv", "device_id,kind,zone\nlamp-1,lamp,b1\nlamp-1,lamp,b1\n")
     site = write(tmp_path / "site.yaml", HEAD + "inventory: assets.csv\n")

@@ -2,25 +2,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from gateway import config
-from gateway.config import (
-    DEFAULT_HEARTBEAT,
-    NO_OVERRIDES,
-    Overrides,
-    Site,
-    load_site,
-    parse_duration,
-    parse_listen,
-    parse_mqtt_url,
-    parse_site,
-    register_section,
-)
-from gateway.errors import ConfigError, Problem
-from gateway.inventory import KINDS
+from gateway.core import plugins
+from gateway.core.errors import ConfigError, Problem
+from gateway.core.site import DEFAULT_HEARTBEAT, Site, parse_listen, parse_mqtt_url, section_models
+from gateway.core.siteload import NO_OVERRIDES, Overrides, load_site, parse_site
+from gateway.ingest.inventory import KINDS
 
 CONTRACT_EXAMPLE = """\
 site: {id: harbor-view, name: 海景花园 Harbor View, timezone: Asia/Shanghai,
@@ -335,9 +326,16 @@ class _Shifts(BaseModel):
     handover: str = "08:00"
 
 
-def test_a_registered_section_is_validated_at_the_lines_of_the_site_file(
+def with_feature_section(monkeypatch: pytest.MonkeyPatch, key: str, model: type[BaseModel]) -> None:
+    """As if a package gateway/<key>/feature.py declared `SECTION = (key, model)`."""
+    real = plugins.feature_modules()
+    fake = SimpleNamespace(__name__=f"gateway.{key}.feature", ORDER=99, SECTION=(key, model))
+    monkeypatch.setattr(plugins, "feature_modules", lambda: (*real, fake))
+
+
+def test_a_feature_section_is_validated_at_the_lines_of_the_site_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(config._SECTIONS, "shifts", _Shifts)
+    with_feature_section(monkeypatch, "shifts", _Shifts)
     site = load_site(write(tmp_path, HEAD + "shifts: {handover: '07:30'}\n"))
     assert site.section(_Shifts).handover == "07:30"
     assert load_site(write(tmp_path, HEAD)).section(_Shifts).handover == "08:00"
@@ -345,11 +343,10 @@ def test_a_registered_section_is_validated_at_the_lines_of_the_site_file(
     assert problem.line == 4 and "did you mean 'handover'" in problem.message
 
 
-def test_register_section_cannot_take_a_fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "_SECTIONS", dict(config._SECTIONS))
-    register_section("shifts", _Shifts)
+def test_a_feature_cannot_take_a_fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_feature_section(monkeypatch, "mqtt", _Shifts)
     with pytest.raises(ValueError, match="fixed section"):
-        register_section("mqtt", _Shifts)
+        section_models()
 
 
 def test_the_tickets_section_is_validated_by_the_tickets_model(tmp_path: Path) -> None:
@@ -374,18 +371,6 @@ def test_site_is_immutable(tmp_path: Path) -> None:
 
 
 # --- value parsers ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("6h", 21600), ("1d", 86400),
-                                               ("1h30m", 5400), ("500ms", 0.5), (45, 45), ("1.5h", 5400)])
-def test_durations_parse_to_timedeltas(text: str | int, seconds: float) -> None:
-    assert parse_duration(text) == timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize("text", ["soon", "15", "5 minutes", "-5s", "m", "", True, -3, None])
-def test_anything_else_is_not_a_duration_and_the_error_shows_the_form(text: object) -> None:
-    with pytest.raises(ValueError, match="write it like 90s, 15m, 6h, 1d"):
-        parse_duration(text)
 
 
 @pytest.mark.parametrize(("url", "expected"), [

@@ -22,8 +22,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from selenium.webdriver.common.by import By
 from sse_starlette.sse import EventSourceResponse
 
-from gateway.api.dashboard import make_dashboard_router
-from gateway.events import EventBus
+from gateway.core.events import EventBus
+from gateway.web.dashboard import make_dashboard_router
 from tests.support.browser import Browser, available, chromium, dump
 from tests.support.http_thread import ServerThread
 

@@ -23,12 +23,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from selenium.webdriver.common.by import By
 
-from gateway.api.app import create_app
+from gateway.app.features import attach_features
+from gateway.app.simulator.engine import SiteClock
 from gateway.auth.tokens import TokenStore
-from gateway.config import Overrides, load_site
-from gateway.service import Gateway
-from gateway.simulator.engine import SiteClock
-from gateway.wiring import attach_features
+from gateway.core.siteload import Overrides, load_site
+from gateway.ingest.gateway import Gateway
+from gateway.web.app import create_app
 from tests.support.browser import Browser, available, chromium, dump
 from tests.support.gateway_proc import wait_for
 from tests.support.http_thread import ServerThread
@@ -99,20 +99,19 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
         tokens = TokenStore.in_dir(data)
         engineer = tokens.create("night shift", "engineer").secret
         app = create_app(gw, tokens=tokens, read_open=True)
-        gw.start()
         devices = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="real-dashboard-devices")
         try:
-            assert gw.mqtt is not None and gw.mqtt.connected.wait(10), "the gateway never reached mosquitto"
-            devices.connect("127.0.0.1", broker.port)
-            devices.loop_start()
+            # The server's lifespan starts the gateway and stops it when the server stops.
             with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=5) as api:
+                assert gw.mqtt is not None and gw.mqtt.connected.wait(10), "the gateway never reached mosquitto"
+                devices.connect("127.0.0.1", broker.port)
+                devices.loop_start()
                 real = RealSite(gw=gw, url=server.url, api=api, engineer_token=engineer, devices=devices)
                 feed_the_site(real)
                 yield real
         finally:
             devices.loop_stop()
             devices.disconnect()
-            gw.stop()
             tokens.close()
 
 

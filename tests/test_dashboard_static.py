@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.api.dashboard import STATIC_DIR, make_dashboard_router
+from gateway.web.dashboard import STATIC_DIR, make_dashboard_router
 
 ASSETS = sorted(p for p in STATIC_DIR.rglob("*") if p.is_file())
 TEXT_ASSETS = [p for p in ASSETS if p.suffix in (".html", ".js", ".css")]
@@ -100,7 +100,7 @@ def test_nothing_outside_the_static_folder_or_missing_is_served(client: TestClie
 
 
 def test_paths_that_climb_out_are_refused_before_touching_the_disk() -> None:
-    from gateway.api.dashboard import _resolve
+    from gateway.web.dashboard import _resolve
     assert _resolve(STATIC_DIR.resolve(), "app.js") == (STATIC_DIR / "app.js").resolve()
     for bad in ("../api/dashboard.py", "vendor/../../api/dashboard.py", "/etc/passwd", ".git/config"):
         assert _resolve(STATIC_DIR.resolve(), bad) is None, bad

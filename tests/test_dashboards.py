@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.inventory import KINDS
+from gateway.devices.vocabulary import METRICS
+from gateway.ingest.inventory import KINDS
 from gateway.tickets.consumer import RECORDED
 from gateway.timeseries.point import MEASUREMENTS
-from gateway.vocabulary import METRICS
 
 DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards"
 FILES = sorted(DASHBOARDS.glob("*.json"))

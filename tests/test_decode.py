@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.decode import REASONS, Decoder
-from gateway.model import Decoded, RawMessage
-from gateway.profiles import Profile, load_profiles
+from gateway.core.model import Decoded, RawMessage
+from gateway.devices.decoder import REASONS, Decoder
+from gateway.devices.loader import load_profiles
+from gateway.devices.schema import Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import vocabulary
-from gateway.decode import REASONS, Decoder
-from gateway.model import Decoded, RawMessage
-from gateway.profiles import load_profiles
+from gateway.core.model import Decoded, RawMessage
+from gateway.devices import vocabulary
+from gateway.devices.decoder import REASONS, Decoder
+from gateway.devices.loader import load_profiles
 
 DEVICES = Path(__file__).resolve().parent.parent / "devices"
 PROFILES = load_profiles([DEVICES])

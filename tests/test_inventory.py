@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import ConfigError, Problem
-from gateway.inventory import check_inventory, id_problem, load_inventory
-from gateway.model import DeviceInfo
+from gateway.core.errors import ConfigError, Problem
+from gateway.core.model import DeviceInfo
+from gateway.core.validation import id_problem
+from gateway.ingest.inventory import check_inventory, load_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "device_id,kind,zone\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from gateway.paths import dashboards_dir, demo_site_dir, devices_dir, rules_dir
+from gateway.core.paths import dashboards_dir, demo_site_dir, devices_dir, rules_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.clock import FakeClock
-from gateway.model import Tap
+from gateway.core.clock import FakeClock
+from gateway.core.model import Tap
 from gateway.patrol.api import patrol_router
 from gateway.patrol.model import load_plan
 from gateway.patrol.tracker import PatrolTracker

@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.service import Gateway
-from gateway.simulator.engine import SiteClock
+from gateway.app.simulator.engine import SiteClock
+from gateway.ingest.gateway import Gateway
 from tests.support.inprocess import site_gateway
 from tests.support.mosquitto import Broker
 

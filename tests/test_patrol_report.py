@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.model import Tap
+from gateway.core.model import Tap
 from gateway.patrol.model import load_plan
 from gateway.patrol.report import CSV_COLUMNS, DailyReport, daily_report, report_csv
 from gateway.patrol.tracker import PatrolTracker

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.clock import FakeClock
+from gateway.core.clock import FakeClock
 from gateway.patrol.serial_reader import BridgeStats, Debouncer, LineDecoder, Rdm6300Decoder, run_bridge
 
 SAMPLES = Path(__file__).parent / "data" / "rdm6300_frames.txt"

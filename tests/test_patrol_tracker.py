@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.model import Tap
+from gateway.core.model import Tap
 from gateway.patrol.model import PatrolPlan, load_plan
 from gateway.patrol.tracker import PatrolChange, PatrolTracker, TapOutcome
 

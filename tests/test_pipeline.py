@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.deadletters import DeadLetters
-from gateway.metrics import Metrics
-from gateway.model import Decoded, RawMessage, Reading, Rejection
-from gateway.pipeline import Inbound, Pipeline, Processed
-from gateway.registry import Registry
-from gateway.statedb import StateDB
+from gateway.core.metrics import Metrics
+from gateway.core.model import Decoded, Inbound, Processed, RawMessage, Reading, Rejection
+from gateway.ingest.deadletters import DeadLetters
+from gateway.ingest.journal import StateDB
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.registry import Registry
 
 
 class TinyDecoder:

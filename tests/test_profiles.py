@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import vocabulary
-from gateway.errors import ConfigError
-from gateway.profile_samples import sample_mismatches
-from gateway.profiles import Profile, SampleSpec, check_profiles, load_profile_file, load_profiles
+from gateway.core.errors import ConfigError
+from gateway.devices import vocabulary
+from gateway.devices.loader import check_profiles, load_profile_file, load_profiles
+from gateway.devices.samples import sample_mismatches
+from gateway.devices.schema import Profile, SampleSpec
 
 DEVICES = Path(__file__).resolve().parent.parent / "devices"
 PROFILE_FILES = sorted(DEVICES.glob("*.yaml"))

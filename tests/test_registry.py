@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.model import Availability, Decoded, DeviceInfo, Reading, Tap
-from gateway.registry import DeviceLimitReached, DeviceState, MetricValue, Registry, health_score
-from gateway.statedb import SCHEMA
+from gateway.core.model import Availability, Decoded, DeviceInfo, Reading, Tap
+from gateway.ingest.journal import SCHEMA
+from gateway.ingest.registry import DeviceLimitReached, DeviceState, MetricValue, Registry, health_score
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

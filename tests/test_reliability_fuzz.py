@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.bench_fuzz import SENTINEL, run_fuzz, site_extra
-from gateway.decode import REASONS
+from gateway.devices.decoder import REASONS
 from tests.support.gateway_proc import GatewayProcess, write_site
 from tests.support.mosquitto import Broker
 

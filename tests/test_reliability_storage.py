@@ -115,7 +115,7 @@ def test_disk_full_degrades_health_holds_messages_at_the_broker_and_recovers_whe
         # could reuse a few spare WAL pages after the disk filled, so some messages were journaled).
         journaled = journal_rows(small_fs / "state.db")
         assert journaled < WARM + HELD
-        wait_for(lambda: store.value() - baseline >= WARM + HELD - journaled, 5, "the broker's count")
+        wait_for(lambda: store.value() - baseline >= WARM + HELD - journaled, 30, "the broker's count")
         time.sleep(2)  # an observation period (two $SYS intervals), not a wait for an event
         assert store.value() - baseline >= WARM + HELD - journaled
         assert processed(gw) == shown < WARM + HELD  # no progress while the disk is full

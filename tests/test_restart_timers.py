@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.clock import FakeClock
-from gateway.config import Overrides, load_site
-from gateway.pipeline import Inbound
-from gateway.service import Gateway
-from gateway.wiring import Features, attach_features
+from gateway.app.features import attach_features
+from gateway.core.clock import FakeClock
+from gateway.core.model import Inbound
+from gateway.core.siteload import Overrides, load_site
+from gateway.ingest.gateway import Gateway
 
 T0 = datetime(2026, 11, 20, 21, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-def boot(tmp: Path, clock: FakeClock) -> tuple[Gateway, Features]:
+def boot(tmp: Path, clock: FakeClock) -> tuple[Gateway, dict[str, Any]]:
     site = load_site(tmp / "site.yaml", Overrides(data=str(tmp / "data")))
     gw = Gateway(site, clock=clock, connect_mqtt=False)
     return gw, attach_features(gw, offline=True)
 
 
-def door_tickets(features: Features) -> list[dict[str, object]]:
-    return [t.to_json() for t in features.tickets.list(device="door-1") if t.rule == "fire.door_held_open"]
+def door_tickets(features: dict[str, Any]) -> list[dict[str, object]]:
+    return [t.to_json() for t in features["tickets"].list(device="door-1") if t.rule == "fire.door_held_open"]
 
 
 def test_a_pending_for_opens_its_ticket_on_time_and_once_after_a_restart(tmp_path: Path) -> None:

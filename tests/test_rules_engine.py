@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.model import AlertEvent, Availability, DeviceInfo, Reading, Value
+from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading, Value
 from gateway.rules.engine import RuleEngine, SiteContext
 from gateway.rules.schema import Rule
 from gateway.rules.sun import SunCalendar

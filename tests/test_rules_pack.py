@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.paths import rules_dir
+from gateway.core.paths import rules_dir
 from gateway.rules import load_rules
 from gateway.rules.testing import run_rule_tests
 

@@ -18,16 +18,16 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config import Overrides, load_site
-from gateway.decode import Decoder
-from gateway.model import Decoded, RawMessage
-from gateway.paths import demo_site_dir, devices_dir
+from gateway.app.simulator import SimSite, Simulator, SiteClock, load_sim_site, run_simulation
+from gateway.app.simulator.conventions import Message
+from gateway.app.simulator.faults import LEAK_MPA_PER_HOUR, Fault
+from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
+from gateway.core.model import Decoded, RawMessage
+from gateway.core.paths import demo_site_dir, devices_dir
+from gateway.core.siteload import Overrides, load_site
+from gateway.devices.decoder import Decoder
+from gateway.devices.loader import load_profiles
 from gateway.patrol.tracker import PatrolTracker
-from gateway.profiles import load_profiles
-from gateway.simulator import SimSite, Simulator, SiteClock, load_sim_site, run_simulation
-from gateway.simulator.conventions import Message
-from gateway.simulator.faults import LEAK_MPA_PER_HOUR, Fault
-from gateway.simulator.patrol import PatrolWalker, PlannedTap
 from tests.support.mosquitto import Broker
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.clock import FakeClock
-from gateway.model import AlertEvent
+from gateway.core.clock import FakeClock
+from gateway.core.model import AlertEvent
 from gateway.tickets.api import make_router
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.service import TicketService

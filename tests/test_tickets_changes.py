@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.model import AlertEvent
+from gateway.core.model import AlertEvent
 from gateway.tickets.changes import (
     apply_action,
     check_deadlines,

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from gateway.model import AlertEvent
+from gateway.core.model import AlertEvent
 from gateway.tickets.changes import Change, open_ticket
 from gateway.tickets.notify import Notifier
 from gateway.tickets.policy import TicketPolicy, WebhookConfig

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from gateway.model import AlertEvent
+from gateway.core.model import AlertEvent
 from gateway.tickets.lifecycle import IllegalTransition
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.service import TicketConflict, TicketNotFound, TicketService

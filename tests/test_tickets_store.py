@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from gateway.model import AlertEvent
+from gateway.core.model import AlertEvent
 from gateway.tickets.changes import apply_action, open_ticket
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.store import DuplicateActiveTicket, TicketStore

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.clock import FakeClock
+from gateway.core.clock import FakeClock
 from gateway.timeseries.api import make_router, parse_step
 from gateway.timeseries.embedded import EmbeddedStore
 from gateway.timeseries.point import Point

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.clock import FakeClock
+from gateway.core.clock import FakeClock
 from gateway.timeseries.embedded import EmbeddedStore, RetentionPolicy
 from gateway.timeseries.point import Point
 from gateway.timeseries.query import SeriesAnswer

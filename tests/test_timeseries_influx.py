@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import SitegateError
+from gateway.core.errors import SitegateError
 from gateway.timeseries.embedded import EmbeddedStore
 from gateway.timeseries.influx import InfluxSink, resolve_token
 from gateway.timeseries.point import Point

@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 
 from gateway.auth.tokens import ROLES, TokenError, TokenStore
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
 
 
 def open_store(config: Path | None = None, data: str | None = None) -> TokenStore:
     """The token store of the gateway configured by `config` / `data` (ConfigError if the site is bad)."""
-    from gateway.config import Overrides, load_site
+    from gateway.core.siteload import Overrides, load_site
 
     site = load_site(config, Overrides.from_env(data=data))
     return TokenStore.in_dir(site.data_dir)
@@ -90,7 +90,7 @@ class _store:
         self.store.close()
 
 
-# A ready sub-command group: `app.add_typer(token_app, name="token")` in gateway/cli.py.
+# A ready sub-command group: `app.add_typer(token_app, name="token")` in gateway/app/cli.py.
 token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Site file (YAML).")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="Folder where state lives [env SITEGATE_DATA].")]

@@ -1,4 +1,4 @@
-"""The `auth:` section of the site file (registered in gateway/config.py's section table).
+"""The `auth:` section of the site file (declared in gateway/auth/feature.py).
 
 ```yaml
 auth:
@@ -12,20 +12,12 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field
 
-from gateway.durations import parse_duration
-
-
-def _duration(value: Any) -> Any:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise PydanticCustomError("sitegate", str(exc)) from None
+from gateway.core.validation import Duration, Strict, problem
 
 
 def _origin(value: str) -> str:
@@ -33,23 +25,21 @@ def _origin(value: str) -> str:
     parts = urlsplit(value)
     if value == "*" or parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("",) \
             or parts.query or parts.fragment or "*" in value:
-        raise PydanticCustomError("sitegate", f"'{value}' is not a browser origin; list each one exactly, "
+        raise problem(f"'{value}' is not a browser origin; list each one exactly, "
                                               "like https://ops.example.com or http://192.168.1.20:3000")
     return value
 
 
 def _ttl(value: timedelta) -> timedelta:
     if not timedelta(0) <= value <= timedelta(hours=1):
-        raise PydanticCustomError("sitegate", "must be between 0s and 1h (0s checks the hash on every request)")
+        raise problem("must be between 0s and 1h (0s checks the hash on every request)")
     return value
 
 
-class AuthConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AuthConfig(Strict):
     read_open: bool | None = Field(default=None, description="GET without a token; None: only on loopback")
     cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
-    token_cache_ttl: Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_ttl)] = timedelta(seconds=30)
+    token_cache_ttl: Annotated[Duration, AfterValidator(_ttl)] = timedelta(seconds=30)
 
 
 def is_loopback(host: str) -> bool:

@@ -29,8 +29,8 @@ from typing import Any, Literal, get_args
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from gateway.clock import Clock, SystemClock
-from gateway.errors import SitegateError
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.errors import SitegateError
 
 log = logging.getLogger("sitegate.auth")
 

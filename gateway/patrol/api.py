@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
-from gateway.clock import Clock, SystemClock
+from gateway.core.clock import Clock, SystemClock
 from gateway.patrol.model import PatrolPlan
 from gateway.patrol.report import daily_report, report_csv
 from gateway.patrol.rounds import RoundView

@@ -12,10 +12,9 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from gateway.model import AlertEvent, EventSink, Publisher
+from gateway.core.model import AlertEvent, EventSink, Processed, Publisher
 from gateway.patrol.rounds import RoundView
 from gateway.patrol.tracker import PatrolChange, PatrolTracker, TapOutcome
-from gateway.pipeline import Processed
 from gateway.timeseries.point import Point
 
 ROUND_END = {"round_completed", "round_incomplete", "round_revised"}

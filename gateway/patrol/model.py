@@ -5,7 +5,7 @@ as `FILE:LINE: message`. Pydantic checks the shape of each item; `_cross_check` 
 one item cannot know on its own (unknown or duplicate ids, clashing tags and readers, windows that
 end after the route's limit) and reports each at the line of the offending value.
 
-Durations are written like "45m", "10m", "30s", "1h30m" (a bare 0 is also accepted).
+Durations are written like "45m", "10m", "30s", "1h30m" (a bare number is seconds).
 Tags and cards are compared upper-cased with surrounding blanks removed, as readers send them.
 """
 
@@ -15,27 +15,17 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from gateway import durations
-from gateway.errors import ConfigError, Problem
+from gateway.core.errors import ConfigError, Problem
+from gateway.core.validation import Duration, PositiveDuration, Severity, Strict
+from gateway.core.yamlsource import LineMap, PathKey, load_yaml, validate
 from gateway.patrol.schedule import cron_problem
-from gateway.yamlsource import LineMap, PathKey, load_yaml, validate
 
 _IDENT = re.compile(r"^[A-Za-z0-9_.:-]+$")
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'45m' -> 45 minutes; a unit is required (a bare 45 could mean seconds or minutes), 0 is no time."""
-    try:
-        return durations.parse_duration(value, bare_numbers=False)
-    except ValueError:
-        raise PydanticCustomError(
-            "duration", "{value} is not a duration; write it with a unit, like 45m, 30s or 1h30m",
-            {"value": repr(value)}) from None
 
 
 def norm_tag(value: str) -> str:
@@ -61,17 +51,11 @@ def _ident(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 TagText = Annotated[str, BeforeValidator(_tag)]
-Severity = Literal["critical", "major", "minor", "warning"]
 Ident = Annotated[str, BeforeValidator(_ident)]
 
 
-class _Item(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Checkpoint(_Item):
+class Checkpoint(Strict):
     """A place guards must visit. `reader`: a fixed reader there; `tag`: a tag fixed there."""
 
     id: Ident
@@ -86,7 +70,7 @@ class Checkpoint(_Item):
         return self.name or self.id
 
 
-class Guard(_Item):
+class Guard(Strict):
     """A guard, known by the card they tap on fixed readers and/or the handheld reader they carry."""
 
     id: Ident
@@ -95,7 +79,7 @@ class Guard(_Item):
     reader: Ident | None = None
 
 
-class EventCard(_Item):
+class EventCard(Strict):
     """A card tapped right after a checkpoint to report what the guard saw there."""
 
     tag: TagText
@@ -104,7 +88,7 @@ class EventCard(_Item):
     severity: Severity = "minor"
 
 
-class RouteCheckpoint(_Item):
+class RouteCheckpoint(Strict):
     """A checkpoint on a route: expected `at` this offset from the round start, +/- `tolerance`."""
 
     id: Ident
@@ -112,13 +96,13 @@ class RouteCheckpoint(_Item):
     tolerance: Duration = timedelta(minutes=5)
 
 
-class Route(_Item):
+class Route(Strict):
     id: Ident
     name: str = ""
     ordered: bool = False
     schedule: str
     start_grace: Duration = timedelta(0)
-    limit: Duration
+    limit: PositiveDuration
     checkpoints: list[RouteCheckpoint] = Field(min_length=1)
 
     @property
@@ -132,7 +116,7 @@ class Route(_Item):
         return self.early_margin + self.start_grace + self.limit
 
 
-class PatrolPlan(_Item):
+class PatrolPlan(Strict):
     checkpoints: list[Checkpoint] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
     event_cards: list[EventCard] = Field(default_factory=list)

@@ -27,8 +27,8 @@ from typing import Protocol
 import orjson
 import serial
 
-from gateway.clock import Clock, SystemClock
-from gateway.model import Publisher
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.model import Publisher
 
 STX, ETX = 0x02, 0x03
 _FRAME_LEN = 14  # STX + 10 data + 2 checksum + ETX

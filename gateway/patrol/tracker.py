@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from gateway.model import AlertEvent, Rejection, Tap
+from gateway.core.model import AlertEvent, Rejection, Tap
 from gateway.patrol.model import Checkpoint, EventCard, Guard, PatrolPlan, Route, norm_tag
 from gateway.patrol.rounds import (
     COMPLETED,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from gateway.model import Value
+from gateway.core.model import Value
 from gateway.rules.schema import (
     AbsentCondition,
     Bounds,

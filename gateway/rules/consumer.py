@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from gateway.model import AlertEvent, DeviceInfo
-from gateway.pipeline import Processed
+from gateway.core.model import AlertEvent, DeviceInfo, Processed
 from gateway.rules.engine import RuleEngine
 from gateway.rules.schema import Rule
 

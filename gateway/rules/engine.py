@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.model import AlertEvent, Availability, DeviceInfo, Reading, Value
+from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading, Value
 from gateway.rules.conditions import (
     ANY_METRIC,
     RESTORE_GRACE,
@@ -34,20 +34,6 @@ from gateway.rules.schema import AbsentCondition, Bounds, Rule, StateCondition, 
 
 SNAPSHOT_VERSION = 1
 _STEP = timedelta(seconds=1)
-
-# Sensible heartbeats per kind for a site config to start from (how long a healthy device of that
-# kind can stay quiet). Kinds not listed (and without a "default" key) are not watched.
-DEFAULT_HEARTBEAT: dict[str, timedelta] = {
-    "lamp": timedelta(minutes=15),
-    "power_meter": timedelta(minutes=15),
-    "lux_sensor": timedelta(hours=2),
-    "extinguisher": timedelta(hours=6),
-    "hydrant": timedelta(hours=1),
-    "sprinkler": timedelta(hours=1),
-    "smoke_detector": timedelta(hours=6),
-    "fire_door": timedelta(hours=3),
-}
-
 
 @dataclass(frozen=True)
 class SiteContext:

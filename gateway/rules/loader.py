@@ -17,9 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.errors import ConfigError, Problem
-from gateway.rules.schema import Duration, Rule, Severity
-from gateway.yamlsource import LineMap, PathKey, load_yaml, validate
+from gateway.core.errors import ConfigError, Problem
+from gateway.core.validation import Duration, Severity
+from gateway.core.yamlsource import LineMap, PathKey, load_yaml, validate
+from gateway.rules.schema import Rule
 
 _NOT_SUBSTITUTED = frozenset({"id", "params", "annotations"})
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
 from gateway.rules.loader import load_rules, rule_files
 from gateway.rules.schema import Rule
 

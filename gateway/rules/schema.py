@@ -14,22 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
-from gateway import durations
-from gateway.model import Value
+from gateway.core.model import Value
+from gateway.core.validation import Duration, Severity, Strict
 
-Severity = Literal["critical", "major", "minor", "warning"]
-SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "warning")
-
-
-
-def parse_duration(value: Any) -> timedelta:
-    """`300`, `300s`, `5m`, `1h30m`, `1d` -> timedelta. Numbers are seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-        raise ValueError("a duration cannot be negative")
-    return durations.parse_duration(value)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Scalar = StrictBool | int | float | str
 
 
@@ -40,16 +27,12 @@ def _as_list(value: Any) -> Any:
 Names = Annotated[list[str] | None, BeforeValidator(_as_list)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _number(v: Value) -> float | None:
     # A bool is not a number here: `pressure below 1.0` must not fire on `true`.
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-class Bounds(_Strict):
+class Bounds(Strict):
     """A comparison; several keys mean all must hold (`{at_least: 0, below: 30}` is a range)."""
 
     below: float | None = None
@@ -107,7 +90,7 @@ class _NeedsBound(Bounds):
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
 
 
-class During(_Strict):
+class During(Strict):
     """When a schedule-aware condition applies, in the site's time zone and sky."""
 
     sun_below: float | None = Field(None, ge=-18, le=10)  # dark: sun below this elevation (degrees)
@@ -137,7 +120,7 @@ class Term(Bounds):
     metric: str | None = None  # defaults to the rule's single match metric
 
 
-class StateCondition(_Strict):
+class StateCondition(Strict):
     """A device's latest values together: all/any of several comparisons, optionally on a schedule."""
 
     type: Literal["state"]
@@ -156,14 +139,14 @@ class StateCondition(_Strict):
         return self.all if self.all is not None else (self.any or [])
 
 
-class AbsentCondition(_Strict):
+class AbsentCondition(Strict):
     """No reading (of the match metric, or of anything) for `after`, default the kind's heartbeat."""
 
     type: Literal["absent"]
     after: Duration | None = None
 
 
-class OfflineCondition(_Strict):
+class OfflineCondition(Strict):
     """The device's availability signal (LWT, availability topic) says offline."""
 
     type: Literal["offline"]
@@ -200,7 +183,7 @@ Condition = Annotated[
 CLEARABLE = (ThresholdCondition, CountCondition, RateCondition)
 
 
-class Match(_Strict):
+class Match(Strict):
     """Which devices and readings a rule looks at; every given key must match."""
 
     kind: Names = None
@@ -228,7 +211,7 @@ class Labels(BaseModel):
                 **{k: str(v) for k, v in (self.model_extra or {}).items()}}
 
 
-class Annotations(_Strict):
+class Annotations(Strict):
     title: str
     description: str = ""
 
@@ -251,7 +234,7 @@ def template_problems(template: str, allowed: frozenset[str]) -> list[str]:
     return out
 
 
-class Rule(_Strict):
+class Rule(Strict):
     """One validated rule, parameters already substituted. `source` is set by the loader."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -19,12 +19,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from gateway.errors import ConfigError
-from gateway.model import AlertEvent, Availability, DeviceInfo, Reading
+from gateway.core.errors import ConfigError
+from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading
+from gateway.core.validation import Duration, parse_duration
+from gateway.core.yamlsource import LineMap, load_yaml, validate
 from gateway.rules.engine import RuleEngine, SiteContext
 from gateway.rules.loader import load_rules
-from gateway.rules.schema import Duration, Rule, Scalar, format_duration, parse_duration
-from gateway.yamlsource import LineMap, load_yaml, validate
+from gateway.rules.schema import Rule, Scalar, format_duration
 
 
 def _when(value: Any) -> Any:

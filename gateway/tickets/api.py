@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.clock import Clock
+from gateway.core.clock import Clock
 from gateway.tickets.lifecycle import ACTIONS, IllegalTransition
 from gateway.tickets.service import TicketConflict, TicketNotFound, TicketService
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from gateway.model import AlertEvent
+from gateway.core.model import AlertEvent
 from gateway.tickets import lifecycle, sla
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.ticket import HistoryEntry, Ticket

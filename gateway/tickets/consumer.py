@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from gateway.metrics import Metrics
-from gateway.model import EventSink
-from gateway.pipeline import Processed
+from gateway.core.metrics import Metrics
+from gateway.core.model import EventSink, Processed
 from gateway.tickets.service import TicketService
 from gateway.timeseries.point import Point
 

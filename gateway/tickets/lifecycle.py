@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from gateway.errors import SitegateError
+from gateway.core.errors import SitegateError
 
 Status = Literal["open", "acknowledged", "resolved", "closed", "cancelled"]
 Action = Literal["ack", "resolve", "close", "reopen", "cancel"]

@@ -21,7 +21,7 @@ from datetime import tzinfo
 import httpx
 import orjson
 
-from gateway.model import EventSink, Publisher
+from gateway.core.model import EventSink, Publisher
 from gateway.tickets.changes import Change
 from gateway.tickets.policy import WebhookConfig
 

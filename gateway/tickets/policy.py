@@ -1,6 +1,6 @@
 """The `tickets:` section of the site file: SLA, escalation, owners, inhibition, maintenance, webhooks.
 
-Plain pydantic models, validated with FILE:LINE problems through gateway.yamlsource. The matching
+Plain pydantic models, validated with FILE:LINE problems through gateway.core.yamlsource. The matching
 helpers here are pure: the service asks them "is this event muted, and by what?".
 """
 
@@ -9,35 +9,20 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from gateway import durations
+from gateway.core.validation import Duration, PositiveDuration, Severity, Strict
 
-Severity = Literal["critical", "major", "minor", "warning"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 
-def parse_duration(value: Any) -> Any:
-    """`90s`, `30m`, `1h30m`, `2d` or a number of seconds; anything else is left for pydantic to refuse."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return value
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    return durations.parse_duration(value)
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SlaTimes(_Model):
+class SlaTimes(Strict):
     """How long until someone must respond (acknowledge / be on site) and until it must be resolved.
 
     A field left out falls through to the next level (rule -> zone -> severity -> built-in); an
@@ -48,14 +33,14 @@ class SlaTimes(_Model):
     resolve: Duration | None = None
 
 
-class SlaPolicy(_Model):
+class SlaPolicy(Strict):
     severities: dict[Severity, SlaTimes] = Field(default_factory=dict)
     zones: dict[str, dict[Severity, SlaTimes]] = Field(default_factory=dict)
     # Keys are rule ids or glob patterns (`lighting.*`); an exact id wins over a pattern.
     rules: dict[str, SlaTimes] = Field(default_factory=dict)
 
 
-class EscalationPolicy(_Model):
+class EscalationPolicy(Strict):
     """Level n is reached when `multiples[n-1]` times the SLA window has passed since the ticket opened.
 
     With the default [1, 2, 3] a critical ticket (respond within 1 h) escalates at 1 h, 2 h and 3 h.
@@ -73,7 +58,7 @@ class EscalationPolicy(_Model):
         return v
 
 
-class OwnerPolicy(_Model):
+class OwnerPolicy(Strict):
     zones: dict[str, str] = Field(default_factory=dict)  # zone -> team
     default: str | None = None
 
@@ -82,7 +67,7 @@ class OwnerPolicy(_Model):
         return labels.get("owner") or self.zones.get(zone) or self.default
 
 
-class InhibitRule(_Model):
+class InhibitRule(Strict):
     """While a `source_rule` ticket is open, events of `target_rules` with equal labels open no ticket.
 
     `equal` names fields that must match: zone, device, kind, category or any event label
@@ -97,7 +82,7 @@ class InhibitRule(_Model):
         return any(fnmatchcase(rule, pattern) for pattern in self.target_rules)
 
 
-class MaintenanceWindow(_Model):
+class MaintenanceWindow(Strict):
     """Planned work or a drill: matching events between start and end open no ticket."""
 
     name: str = ""
@@ -135,7 +120,7 @@ def _aware(dt: datetime, tz: tzinfo) -> datetime:
     return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
 
 
-class WorkCalendar(_Model):
+class WorkCalendar(Strict):
     """Which days are working days: weekdays, minus holidays, plus make-up working days (调休)."""
 
     workdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
@@ -144,16 +129,16 @@ class WorkCalendar(_Model):
     end_of_day: time = time(18, 0)
 
 
-class RevisitPolicy(_Model):
+class RevisitPolicy(Strict):
     # The standards ask for a follow-up visit within one working day of a repair.
     working_days: int = Field(default=1, ge=0)
 
 
-class WebhookConfig(_Model):
+class WebhookConfig(Strict):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     token_env: str | None = None  # sent as `Authorization: Bearer <value of this env var>`
-    timeout: Duration = timedelta(seconds=5)
+    timeout: PositiveDuration = timedelta(seconds=5)
     max_attempts: int = Field(default=6, ge=1)
     backoff: Duration = timedelta(seconds=1)  # first retry delay; doubles up to backoff_max
     backoff_max: Duration = timedelta(seconds=60)
@@ -172,7 +157,7 @@ class WebhookConfig(_Model):
         return action in self.actions if self.actions else action != "occurrence"
 
 
-class TicketPolicy(_Model):
+class TicketPolicy(Strict):
     """Everything under `tickets:` in the site file. Every part has a working default."""
 
     sla: SlaPolicy = Field(default_factory=SlaPolicy)

@@ -18,8 +18,8 @@ from datetime import datetime, tzinfo
 from fnmatch import fnmatchcase
 from typing import Any
 
-from gateway.errors import SitegateError
-from gateway.model import AlertEvent, EventSink, Publisher
+from gateway.core.errors import SitegateError
+from gateway.core.model import AlertEvent, EventSink, Publisher
 from gateway.tickets import changes, lifecycle
 from gateway.tickets.changes import Change
 from gateway.tickets.notify import Notifier

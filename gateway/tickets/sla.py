@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from typing import cast
 
-from gateway.tickets.policy import WEEKDAYS, EscalationPolicy, Severity, SlaPolicy, SlaTimes, WorkCalendar
+from gateway.core.validation import Severity
+from gateway.tickets.policy import WEEKDAYS, EscalationPolicy, SlaPolicy, SlaTimes, WorkCalendar
 
 
 @dataclass(frozen=True, slots=True)

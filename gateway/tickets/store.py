@@ -44,7 +44,7 @@ from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from gateway.errors import SitegateError
+from gateway.core.errors import SitegateError
 from gateway.tickets.lifecycle import ACTIVE
 from gateway.tickets.ticket import HistoryEntry, Ticket, ticket_seq
 

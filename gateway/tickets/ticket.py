@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from gateway.model import Value
+from gateway.core.model import Value
 
 
 def ticket_id(seq: int) -> str:

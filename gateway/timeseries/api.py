@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, Query
 
-from gateway.clock import Clock, SystemClock
+from gateway.core.clock import Clock, SystemClock
 from gateway.timeseries.embedded import EmbeddedStore
 from gateway.timeseries.point import MEASUREMENTS
 from gateway.timeseries.query import AGGREGATES, MAX_LIMIT, SeriesAnswer

@@ -15,9 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.model import Value
-from gateway.pipeline import Processed
-from gateway.registry import Registry
+from gateway.core.model import Processed, Value
+from gateway.ingest.registry import Registry
 from gateway.timeseries.point import Point
 from gateway.timeseries.writer import TimeSeriesWriter
 

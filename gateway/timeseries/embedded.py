@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from gateway.clock import Clock, SystemClock
+from gateway.core.clock import Clock, SystemClock
 from gateway.timeseries.inbox import Inbox
 from gateway.timeseries.point import Point, epoch_us
 from gateway.timeseries.query import SeriesAnswer, SeriesQuery

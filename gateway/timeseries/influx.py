@@ -38,7 +38,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import WriteOptions, WriteType
 from influxdb_client.rest import ApiException
 
-from gateway.errors import SitegateError
+from gateway.core.errors import SitegateError
 from gateway.timeseries.inbox import Inbox
 from gateway.timeseries.point import Point
 from gateway.timeseries.spool import FullPolicy, Spool

@@ -1,4 +1,5 @@
-"""uvicorn serving an app in a thread on a loopback port, so the test (or script) can drive a browser."""
+"""uvicorn serving an app in a thread on a loopback port, so the test (or script) can drive a browser.
+The app's lifespan runs as in production: it starts the gateway and stops it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class ServerThread:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port()
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off",
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on",
                                 access_log=False, timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="test-http-server", daemon=True)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from gateway.api.app import create_app
-from gateway.config import Overrides, load_site
-from gateway.service import Gateway
-from gateway.simulator.engine import SiteClock
-from gateway.wiring import attach_features
+from gateway.app.features import attach_features
+from gateway.app.simulator.engine import SiteClock
+from gateway.core.siteload import Overrides, load_site
+from gateway.ingest.gateway import Gateway
+from gateway.web.app import create_app
 
 
 @contextmanager
@@ -24,10 +24,6 @@ def site_gateway(site_file: Path, data: Path, *, start: datetime,
     clock = SiteClock(start, speed)
     gw = Gateway(site, clock=clock)
     attach_features(gw)
-    gw.start()
-    try:
+    with TestClient(create_app(gw)) as api:  # its lifespan starts and stops the gateway
         assert gw.mqtt is not None and gw.mqtt.connected.wait(10), "the gateway did not connect"
-        with TestClient(create_app(gw)) as api:
-            yield gw, clock, api
-    finally:
-        gw.stop()
+        yield gw, clock, api

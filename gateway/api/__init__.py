@@ -1,1 +1,0 @@
-"""HTTP API and dashboard (FastAPI)."""

@@ -1,0 +1,1 @@
+"""Assembly: the gateway, the feature registry, CLI, runner, replay, demo, simulator."""

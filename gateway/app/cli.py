@@ -1,0 +1,193 @@
+"""The `sitegate` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.auth.cli import token_app
+from gateway.core.errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Sitegate: edge gateway for property operations (patrols, lighting, fire equipment).")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Site file (YAML).")]
+MqttOpt = Annotated[str | None, typer.Option("--mqtt-url", help="mqtt://HOST:PORT or mqtts://HOST:PORT "
+                                             "[env SITEGATE_MQTT_URL].")]
+HttpOpt = Annotated[str | None, typer.Option("--http", help="HOST:PORT for the API and dashboard "
+                                             "[env SITEGATE_HTTP].")]
+DataOpt = Annotated[str | None, typer.Option("--data", help="Folder where state lives [env SITEGATE_DATA].")]
+LogOpt = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def _load(config: Path | None, mqtt_url: str | None, http: str | None, data: str | None):  # type: ignore[no-untyped-def]
+    from gateway.core.siteload import Overrides, load_site
+
+    try:
+        return load_site(config, Overrides.from_env(mqtt_url=mqtt_url, http=http, data=data))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(config: ConfigOpt = None, mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
+        log_level: LogOpt = "info") -> None:
+    """Run the gateway (the production service)."""
+    from gateway.app.runner import serve
+    from gateway.core.logs import setup_logging
+
+    setup_logging(log_level)
+    site = _load(config, mqtt_url, http, data)
+    serve(site)
+
+
+@app.command()
+def check(config: Annotated[Path, typer.Option("--config", "-c", help="Site file (YAML).")],
+          mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None) -> None:
+    """Validate the site file and everything it refers to; one FILE:LINE line per problem."""
+    from gateway.app.check import check_site
+    from gateway.core.siteload import Overrides
+
+    problems = check_site(config, Overrides.from_env(mqtt_url=mqtt_url, http=http, data=data))
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{config}: OK")
+
+
+@app.command()
+def demo(http: HttpOpt = None, data: DataOpt = None, log_level: LogOpt = "warning",
+         speed: Annotated[float, typer.Option("--speed", help="Site clock speed-up.")] = 60.0,
+         rate: Annotated[float, typer.Option("--rate", help="Baseline messages per second.")] = 40.0) -> None:
+    """Zero set-up: embedded broker, the gateway on the demo site, simulated traffic, dashboard."""
+    from gateway.app.demo import run_demo
+    from gateway.core.logs import setup_logging
+
+    setup_logging(log_level)
+    run_demo(http=http, data=data, speed=speed, rate=rate)
+
+
+@app.command()
+def record(mqtt_url: Annotated[str, typer.Option("--mqtt-url", help="Broker to record from.")],
+           output: Annotated[Path, typer.Option("-o", "--output", help="Capture file (JSON lines).")],
+           topic: Annotated[list[str] | None, typer.Option("--topic", help="Topic filter (repeatable).")] = None,
+           count: Annotated[int | None, typer.Option("--count", help="Stop after N messages.")] = None) -> None:
+    """Record live broker traffic in the replay format (Ctrl-C stops)."""
+    import asyncio
+
+    from gateway.ingest.record import record as do_record
+
+    n = asyncio.run(do_record(mqtt_url, topic or ["#"], output, limit=count))
+    typer.echo(f"recorded {n} messages to {output}")
+
+
+@app.command()
+def simulate(config: Annotated[Path, typer.Option("--config", "-c", help="Site file (YAML).")],
+             mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
+             rate: Annotated[float, typer.Option("--rate", help="Baseline messages per second.")] = 20.0,
+             duration: Annotated[float | None, typer.Option("--duration", help="Seconds to run.")] = None,
+             speed: Annotated[float, typer.Option("--speed", help="Site clock speed-up.")] = 1.0,
+             log_level: LogOpt = "info") -> None:
+    """Publish simulated device traffic (with faults and patrol rounds) for the site to its broker."""
+    from gateway.app.simulator.engine import run_simulation
+    from gateway.core.logs import setup_logging
+
+    setup_logging(log_level)
+    site = _load(config, mqtt_url, http, data)
+    url = f"mqtt{'s' if site.mqtt.tls else ''}://{site.mqtt.host}:{site.mqtt.port}"
+    stats = run_simulation(site, mqtt_url=url, rate=rate, speed=speed, duration=duration)
+    typer.echo(f"published {stats.published} messages")
+
+
+@app.command()
+def serial(port: Annotated[str, typer.Option("--port", help="Device path or pyserial URL (loop://).")],
+           reader: Annotated[str, typer.Option("--reader", help="rdm6300 or line.")],
+           device_id: Annotated[str, typer.Option("--device-id", help="The reader's device id.")],
+           config: ConfigOpt = None, mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
+           log_level: LogOpt = "info") -> None:
+    """Bridge a serial checkpoint reader to MQTT as native tap messages."""
+    import signal
+    import threading
+
+    from gateway.app.serial_bridge import BridgePublisher
+    from gateway.core.logs import setup_logging
+    from gateway.patrol.serial_reader import run_bridge
+
+    if reader not in ("rdm6300", "line"):
+        typer.echo(f"--reader {reader!r} is not known; use rdm6300 or line.", err=True)
+        raise typer.Exit(2)
+    setup_logging(log_level)
+    site = _load(config, mqtt_url, http, data)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _s, _f: stop.set())
+    with BridgePublisher(site, device_id) as publisher:
+        stats = run_bridge(port, reader=reader, device_id=device_id, site_id=site.site.id,
+                           publisher=publisher, stop=stop)
+    typer.echo(f"bridged {stats}")
+
+
+@app.command()
+def replay(capture: Annotated[Path, typer.Argument(help="Capture file (JSON lines).")],
+           config: ConfigOpt = None, mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
+           until: Annotated[str | None, typer.Option("--until", help="Stop at this time (ISO 8601).")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False) -> None:
+    """Feed recorded traffic through decode, rules and patrol on the recorded clock; print tickets."""
+    from datetime import datetime
+
+    import orjson
+
+    from gateway.app.replay import replay as do_replay
+
+    site = _load(config, mqtt_url, http, data)
+    stop_at = None
+    if until:
+        try:
+            stop_at = datetime.fromisoformat(until)
+        except ValueError:
+            typer.echo(f"--until {until!r} is not an ISO 8601 time like 2026-11-21T06:00:00+08:00.", err=True)
+            raise typer.Exit(2) from None
+        if stop_at.tzinfo is None:
+            stop_at = stop_at.replace(tzinfo=site.tz)
+    try:
+        result = do_replay(capture, site, until=stop_at)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    typer.echo(f"{result.messages} messages replayed, {result.rejected} rejected")
+    for t in result.tickets:
+        typer.echo(f"{t['id']}  {t['status']:<12} {t['severity']:<8} {t['opened_at']}  {t['rule']}  "
+                   f"{t['device_id']}  {t['title']}")
+    for r in result.rounds:
+        typer.echo(f"round {r['round_id']}  {r['status']}  coverage {r['coverage']:.0%}  missed {r['missed']}")
+
+
+app.add_typer(token_app, name="token")
+
+rules_app = typer.Typer(help="Rule tools.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("test")
+def rules_test(files: Annotated[list[Path], typer.Argument(help="Rule test files.")]) -> None:
+    """Run rule unit-test files (readings at times -> expected alerts); exit 1 on any failure."""
+    from gateway.rules.testing import rules_test_main
+
+    raise typer.Exit(rules_test_main(files))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,47 @@
+"""Run a gateway with its HTTP server until SIGINT/SIGTERM, then stop cleanly (exit 0)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from gateway.app.features import attach_features
+from gateway.auth.bind import check_bind
+from gateway.auth.config import AuthConfig, read_open
+from gateway.auth.tokens import TokenStore
+from gateway.core.site import Site
+from gateway.ingest.gateway import Gateway
+from gateway.web.app import create_app
+from gateway.web.server import run_http
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger("sitegate")
+
+
+def open_tokens(site: Site) -> TokenStore:
+    auth = site.section(AuthConfig)
+    return TokenStore.in_dir(site.data_dir, cache_ttl=auth.token_cache_ttl.total_seconds())
+
+
+def guarded_app(gw: Gateway, tokens: TokenStore) -> FastAPI:
+    auth = gw.site.section(AuthConfig)
+    return create_app(gw, tokens=tokens, read_open=read_open(auth, gw.site.http.host),
+                      cors_origins=auth.cors_origins)
+
+
+def serve(site: Site) -> None:
+    tokens = open_tokens(site)
+    if (problem := check_bind(site.http.host, tokens)) is not None:
+        sys.stderr.write(problem + "\n")
+        raise SystemExit(1)
+    gw = Gateway(site)
+    attach_features(gw)
+    app = guarded_app(gw, tokens)
+    log.info("dashboard and API on http://%s:%d/", site.http.host, site.http.port)
+    try:
+        run_http(app, site.http.host, site.http.port)  # starts the gateway; returns on SIGINT/SIGTERM once it stopped
+    finally:
+        tokens.close()

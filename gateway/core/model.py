@@ -1,0 +1,177 @@
+"""The values that flow through the gateway, one direction: raw message -> decoded -> consumers.
+
+Everything here is plain immutable data so the pure parts (decode, rules, patrol) can be tested
+with literals and a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+# A decoded metric value. Strings pass through (e.g. a firmware version) but only numbers and
+# booleans are written as time-series fields.
+Value = float | int | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One MQTT (or serial, or replayed) message exactly as it arrived."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime  # timezone-aware
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One normalised measurement in the canonical vocabulary of CONTRACT.md."""
+
+    device: str
+    metric: str
+    value: Value
+    unit: str | None
+    ts: datetime  # timezone-aware; the device's own time when it sent one, else arrival time
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """A device said it is online or offline (LWT, availability or status topic)."""
+
+    device: str
+    online: bool
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """A tag read by a checkpoint or handheld reader."""
+
+    device: str  # the reader that read the tag
+    tag: str
+    ts: datetime  # when the tag was read (device time when given, else arrival)
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why (part of) a message was not accepted. `reason` is a short stable label for metrics."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What one raw message turned into."""
+
+    profile: str | None = None
+    device: str | None = None
+    readings: list[Reading] = field(default_factory=list)
+    availability: Availability | None = None
+    taps: list[Tap] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    # True for topics a profile knows and deliberately skips (our own acks, bridge chatter).
+    ignored: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        """The whole message was refused: nothing usable came out of it."""
+        return bool(self.rejections) and not (self.readings or self.availability or self.taps)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the site knows about a device (from the inventory, or discovered from its topic)."""
+
+    id: str
+    kind: str = "unknown"
+    zone: str = "unassigned"
+    profile: str | None = None
+    location: str | None = None
+    owner: str | None = None
+    circuit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A rule (or the patrol tracker) says a condition started firing or cleared.
+
+    The ticket service turns these into tickets: one open ticket per `dedup_key`.
+    """
+
+    rule: str
+    device: str
+    zone: str
+    state: str  # "firing" | "cleared"
+    severity: str  # critical | major | minor | warning
+    title: str
+    ts: datetime
+    description: str = ""
+    category: str = "general"
+    value: Value | None = None
+    kind: str = "unknown"  # the device kind
+    auto_resolve: bool = False  # a cleared condition resolves the ticket by itself
+    labels: dict[str, str] = field(default_factory=dict)
+    dedup_key: str = ""  # defaults to "<rule>:<device>" when empty
+
+    @property
+    def key(self) -> str:
+        return self.dedup_key or f"{self.rule}:{self.device}"
+
+
+class Publisher(Protocol):
+    """Sends a message to the broker. Thread-safe, never blocks on the network."""
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+
+
+# Live events for the dashboard (SSE): kind is "reading", "tap", "ticket", "device", "round".
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+# -- what flows through the pipeline -----------------------------------------------------------
+
+# The order in which consumers see each batch: those that detect (rules, patrol) come before those
+# that act on what they detected (the ticket timer), and those that record (time series) come last.
+STAGE_DETECT = 10
+STAGE_ACT = 30
+STAGE_RECORD = 90
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A message as the network thread hands it over."""
+
+    topic: str
+    payload: bytes
+    received_at: float  # unix seconds
+    mid: int = 0
+    qos: int = 0
+    dup: bool = False
+    conn: int = 0
+
+
+@dataclass(slots=True)
+class Processed:
+    seq: int
+    msg: RawMessage
+    decoded: Decoded
+
+
+class Consumer(Protocol):
+    """Something downstream of the registry (rules, patrol, time series)."""
+
+    name: str
+
+    def handle(self, batch: Sequence[Processed]) -> None: ...
+
+    def tick(self, now: datetime) -> None: ...
+
+    def snapshot(self) -> Any:
+        """JSON-serialisable state that, with the journal after it, rebuilds the consumer."""
+        ...
+
+    def restore(self, state: Any) -> None: ...

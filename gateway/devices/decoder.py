@@ -1,0 +1,416 @@
+"""The Decoder: raw MQTT message -> readings, availability or taps, using the device profiles.
+
+Pure: it takes values (the message, the site id and time zone) and returns values; no I/O, no
+clock of its own (time comes from `msg.received_at`). It never raises on any payload: every
+problem becomes a Rejection with a stable reason label (REASONS), counted in Prometheus.
+
+A message-level problem (unknown topic, oversize, broken JSON...) refuses the whole message; a
+field-level problem (one NaN, one absurd value) drops that field and keeps the rest.
+Readings carry the device's own time when it sent a plausible one, else the arrival time: a
+Tasmota without NTP says 1970, and its data is still good. A tap with an implausible device
+time is refused (`clock_skew`), because patrol judges on tap time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+import orjson
+
+from gateway.core.model import Availability, Decoded, RawMessage, Reading, Rejection, Tap
+from gateway.devices import vocabulary
+from gateway.devices.fields import CompiledField, Converter, compile_path, converter_for, find, infer_converter
+from gateway.devices.schema import MessageSpec, Profile
+from gateway.devices.topics import compile_topic, first_level, subscription_filter
+
+REASONS = (
+    "oversize", "topic_too_long", "not_utf8", "invalid_json", "unknown_topic", "wrong_type",
+    "non_finite", "out_of_range", "bad_timestamp", "clock_skew", "empty_payload", "missing_field",
+    # Never expected: a bug in the decoder caught by the last-resort guard (the fuzz tests assert
+    # it never appears).
+    "decode_error",
+)
+
+MAX_EXPAND = 64  # array items per field; more is not a meter's channels
+MAX_TAG_LENGTH = 128
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_EPOCH_MS_ABOVE = 1e11  # "auto" timestamps: larger numbers are milliseconds (1e11 s is year 5138)
+
+
+class _Message:
+    """A MessageSpec compiled for the hot path."""
+
+    __slots__ = ("aliases", "availability", "channel_base", "fields", "kind", "offline", "online",
+                 "passthrough", "skip", "tag_path", "text", "ts_form", "ts_path")
+
+    def __init__(self, spec: MessageSpec) -> None:
+        self.kind = ("ignore" if spec.ignore else "availability" if spec.availability
+                     else "tap" if spec.tap else "fields")
+        self.text = spec.format == "text"
+        self.channel_base = spec.channel_base
+        self.fields = [CompiledField(f) for f in spec.fields]
+        self.passthrough = spec.passthrough
+        self.aliases = dict(spec.aliases)
+        self.ts_path = compile_path(spec.timestamp.path) if spec.timestamp else None
+        self.ts_form = spec.timestamp.form if spec.timestamp else "auto"
+        # Top-level keys that are not metrics in passthrough: the timestamp.
+        self.skip = frozenset([spec.timestamp.path.split(".")[0]] if spec.timestamp else [])
+        av = spec.availability
+        self.availability = compile_path(av.path) if av and av.path else None
+        self.online = frozenset(v.lower() for v in av.online) if av else frozenset()
+        self.offline = frozenset(v.lower() for v in av.offline) if av else frozenset()
+        self.tag_path = compile_path(spec.tap.tag) if spec.tap else None
+
+
+class _Route:
+    __slots__ = ("has_channel", "has_device", "has_site", "message", "profile", "regex")
+
+    def __init__(self, profile: str, pattern: str, message: _Message | None) -> None:
+        self.profile = profile
+        self.regex = compile_topic(pattern)
+        self.message = message  # None: an ignored topic
+        self.has_device = "{device}" in pattern
+        self.has_site = "{site}" in pattern
+        self.has_channel = "{channel}" in pattern
+
+
+class Decoder:
+    def __init__(self, profiles: Sequence[Profile], *, site_id: str, tz: tzinfo,
+                 max_payload_bytes: int = 65536, max_topic_length: int = 256,
+                 max_clock_skew: timedelta = timedelta(minutes=10),
+                 max_tap_age: timedelta = timedelta(days=2)) -> None:
+        if not site_id or any(c in site_id for c in "/+#"):
+            raise ValueError(f"Site id '{site_id}' cannot be used in MQTT topics; "
+                             "use letters, digits and '-'.")
+        self.site_id = site_id
+        self.tz = tz
+        self.max_payload_bytes = max_payload_bytes
+        self.max_topic_length = max_topic_length
+        self.max_clock_skew = max_clock_skew
+        self.max_tap_age = max_tap_age
+        self._profiles = list(profiles)
+        ignores: list[tuple[str, _Route]] = []
+        messages: list[tuple[str, _Route]] = []
+        for profile in self._profiles:
+            for pattern in profile.ignore:
+                ignores.append((pattern, _Route(profile.name, pattern, None)))
+            for spec in profile.messages:
+                route = _Route(profile.name, spec.topic, None if spec.ignore else _Message(spec))
+                messages.append((spec.topic, route))
+        # Routes are indexed by their literal first level; a profile's `ignore` list wins over
+        # any message pattern, then messages match in file order. Patterns starting with a
+        # placeholder (Shelly's `{device}/...`) are tried after the literal ones.
+        self._by_first: dict[str, list[_Route]] = {}
+        self._wild: list[_Route] = []
+        for pattern, route in ignores + messages:
+            first = first_level(pattern)
+            if first is None:
+                self._wild.append(route)
+            else:
+                self._by_first.setdefault(first, []).append(route)
+
+    def subscriptions(self) -> list[str]:
+        """The MQTT topic filters that receive every profile's topics for this site."""
+        out: list[str] = []
+        for profile in self._profiles:
+            if profile.subscribe is not None:
+                filters = [f.replace("{site}", self.site_id) for f in profile.subscribe]
+            else:
+                filters = [subscription_filter(m.topic, self.site_id)
+                           for m in profile.messages if not m.ignore]
+            out.extend(f for f in filters if f not in out)
+        return out
+
+    def decode(self, msg: RawMessage) -> Decoded:
+        """What `msg` means. Never raises."""
+        try:
+            return self._decode(msg)
+        except Exception as exc:  # a decoder bug must not stop ingest; it is counted and kept
+            return _reject(None, None, "decode_error", f"decoder failed on topic {msg.topic[:100]!r}: "
+                           f"{type(exc).__name__}: {exc}")
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def _route(self, topic: str) -> tuple[_Route | None, re.Match[str] | None, str | None]:
+        """The first matching route and its match; or the foreign site id seen, for the message."""
+        foreign: str | None = None
+        first = topic.split("/", 1)[0]
+        for routes in (self._by_first.get(first, ()), self._wild):
+            for route in routes:
+                m = route.regex.fullmatch(topic)
+                if m is None:
+                    continue
+                if route.has_site and m.group("site") != self.site_id:
+                    foreign = m.group("site")
+                    continue
+                return route, m, foreign
+        return None, None, foreign
+
+    def _decode(self, msg: RawMessage) -> Decoded:
+        topic = msg.topic
+        if len(topic) > self.max_topic_length:
+            return _reject(None, None, "topic_too_long", f"topic is {len(topic)} characters, more than "
+                           f"the limit of {self.max_topic_length}")
+        route, m, foreign = self._route(topic)
+        if route is None or m is None:
+            detail = (f"topic {topic!r} is for site {foreign!r}, but this gateway serves {self.site_id!r}"
+                      if foreign is not None else f"no device profile knows the topic {topic!r}")
+            return _reject(None, None, "unknown_topic", detail)
+        device = m.group("device") if route.has_device else None
+        profile = route.profile
+        spec = route.message
+        if spec is None or spec.kind == "ignore":
+            return Decoded(profile=profile, device=device, ignored=True)
+        payload = msg.payload
+        if len(payload) > self.max_payload_bytes:
+            return _reject(profile, device, "oversize", f"payload is {len(payload)} bytes, more than the "
+                           f"limit of {self.max_payload_bytes}")
+        if not payload or payload.isspace():
+            return _reject(profile, device, "empty_payload", f"the payload on {topic!r} is empty")
+        received = msg.received_at if msg.received_at.tzinfo is not None \
+            else msg.received_at.replace(tzinfo=UTC)
+        assert device is not None  # validated: every non-ignored message pattern has {device}
+        channel = 0
+        if route.has_channel:
+            channel = int(m.group("channel")) - spec.channel_base
+            if channel < 0:
+                return _reject(profile, device, "unknown_topic", f"channel in {topic!r} is below the first "
+                               f"channel {spec.channel_base}")
+        if spec.kind == "availability":
+            return self._availability(profile, device, spec, payload, received)
+        if spec.text:
+            try:
+                text = payload.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                return _reject(profile, device, "not_utf8", "the payload is not UTF-8 text")
+            out = Decoded(profile=profile, device=device)
+            for fld in spec.fields:
+                self._emit(out, fld, channel, text, True, received)
+            return out
+        root = _parse_json(payload)
+        if type(root) is Rejection:
+            return Decoded(profile=profile, device=device, rejections=[root])
+        if type(root) is not dict:
+            return _reject(profile, device, "wrong_type",
+                           f"expected a JSON object, got {type(root).__name__}")
+        if spec.kind == "tap":
+            return self._tap(profile, device, spec, root, received)
+        return self._fields(profile, device, spec, root, channel, received)
+
+    # -- payload kinds -------------------------------------------------------------------------
+
+    def _fields(self, profile: str, device: str, spec: _Message, root: dict[str, Any], channel: int,
+                received: datetime) -> Decoded:
+        out = Decoded(profile=profile, device=device)
+        ts = received
+        if spec.ts_path is not None:
+            found = self._device_time(root, spec)
+            if isinstance(found, Rejection):
+                out.rejections.append(found)
+            elif found is not None and self._plausible(found, received):
+                ts = found
+        get = root.get
+        readings = out.readings
+        for fld in spec.fields:
+            # Hot path: most fields are plain keys (Zigbee2MQTT's flat state, Tasmota's ENERGY.Power).
+            key = fld.key
+            if key is not None or fld.one is not None:
+                raw = get(key) if key is not None else fld.one(root)  # type: ignore[misc]
+                if raw is None or (fld.conditional and not fld.applies(root)):
+                    continue
+                if type(raw) is not list:
+                    conv = fld.converter
+                    value = conv.convert(raw, False)
+                    if isinstance(value, Rejection):
+                        out.rejections.append(value)
+                    else:
+                        readings.append(Reading(device, fld.name(channel), value, conv.unit, ts))
+                    continue
+                self._emit(out, fld, channel, raw, False, ts)
+            elif not fld.conditional or fld.applies(root):
+                for idx, raw in fld.values(root):
+                    self._emit(out, fld, channel + idx, raw, False, ts)
+        if spec.passthrough:
+            self._passthrough(out, spec, root, ts)
+        return out
+
+    def _emit(self, out: Decoded, fld: CompiledField, index: int, raw: Any, text: bool, ts: datetime) -> None:
+        if type(raw) is list:
+            if not fld.expand:
+                out.rejections.append(Rejection("wrong_type", f"{fld.converter.metric}: got a list; "
+                                                "set expand: true in the profile to read one per channel"))
+                return
+            if len(raw) > MAX_EXPAND:
+                out.rejections.append(Rejection("out_of_range", f"{fld.converter.metric}: {len(raw)} "
+                                                f"channels is more than {MAX_EXPAND}"))
+                return
+            for j, item in enumerate(raw):
+                if item is not None:
+                    self._emit_one(out, fld.converter, fld.name(index + j), item, text, ts)
+            return
+        self._emit_one(out, fld.converter, fld.name(index), raw, text, ts)
+
+    def _emit_one(self, out: Decoded, conv: Converter, metric: str, raw: Any, text: bool,
+                  ts: datetime) -> None:
+        value = conv.convert(raw, text)
+        if isinstance(value, Rejection):
+            out.rejections.append(value)
+        else:
+            out.readings.append(Reading(out.device or "", metric, value, conv.unit, ts))
+
+    def _passthrough(self, out: Decoded, spec: _Message, root: dict[str, Any], ts: datetime) -> None:
+        emitted = len(out.readings)
+        for key, raw in root.items():
+            if key in spec.skip or raw is None:
+                continue
+            metric = spec.aliases.get(key, key)
+            if _METRIC_NAME.fullmatch(metric) is None:
+                out.rejections.append(Rejection("wrong_type", f"{_clip(key)!r} is not a metric name; use "
+                                                "lowercase letters, digits and '_'"))
+                continue
+            if type(raw) is dict or type(raw) is list:
+                out.rejections.append(Rejection("wrong_type", f"{metric}: expected a number, true/false "
+                                                "or text, got a nested value"))
+                continue
+            conv = _converter(metric, raw)
+            self._emit_one(out, conv, metric, raw, False, ts)
+        if len(out.readings) == emitted and not out.rejections:
+            out.rejections.append(Rejection("missing_field", "the telemetry holds no metric"))
+
+    def _availability(self, profile: str, device: str, spec: _Message, payload: bytes,
+                      received: datetime) -> Decoded:
+        try:
+            text = payload.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return _reject(profile, device, "not_utf8", "the availability payload is not UTF-8 text")
+        value: Any = text
+        if text[:1] in ("{", '"', "["):
+            parsed = _parse_json(payload)
+            if type(parsed) is Rejection:
+                return Decoded(profile=profile, device=device, rejections=[parsed])
+            value = parsed
+            if type(parsed) is dict:
+                if spec.availability is None:
+                    return _reject(profile, device, "wrong_type", "expected a plain online/offline payload")
+                found: list[tuple[int, Any]] = []
+                find(parsed, spec.availability, found)
+                if not found:
+                    return _reject(profile, device, "missing_field", "the availability payload has no state")
+                value = found[0][1]
+        if type(value) is bool:
+            value = "true" if value else "false"
+        if type(value) is not str:
+            return _reject(profile, device, "wrong_type",
+                           f"availability must be text, got {_clip(repr(value))}")
+        word = value.lower()
+        if word in spec.online:
+            return Decoded(profile=profile, device=device, availability=Availability(device, True, received))
+        if word in spec.offline:
+            return Decoded(profile=profile, device=device, availability=Availability(device, False, received))
+        return _reject(profile, device, "out_of_range", f"availability {_clip(value)!r} is neither online "
+                       f"({', '.join(sorted(spec.online))}) nor offline ({', '.join(sorted(spec.offline))})")
+
+    def _tap(self, profile: str, device: str, spec: _Message, root: dict[str, Any],
+             received: datetime) -> Decoded:
+        assert spec.tag_path is not None
+        found: list[tuple[int, Any]] = []
+        find(root, spec.tag_path, found)
+        if not found:
+            return _reject(profile, device, "missing_field", "the tap has no tag")
+        tag = found[0][1]
+        if type(tag) is not str:
+            return _reject(profile, device, "wrong_type", f"the tag must be text, got {_clip(repr(tag))}")
+        tag = tag.strip()
+        if not tag:
+            return _reject(profile, device, "missing_field", "the tag is empty")
+        if len(tag) > MAX_TAG_LENGTH or not tag.isprintable():
+            return _reject(profile, device, "out_of_range", "the tag is too long or holds control characters")
+        ts = received
+        if spec.ts_path is not None:
+            when = self._device_time(root, spec)
+            if isinstance(when, Rejection):
+                return Decoded(profile=profile, device=device, rejections=[when])
+            if when is not None:
+                if not self._plausible(when, received):
+                    return _reject(profile, device, "clock_skew", f"tap time {when} is too far from "
+                                   f"arrival {received.isoformat()}; check the reader's clock")
+                ts = when
+        return Decoded(profile=profile, device=device, taps=[Tap(device, tag, ts, received)])
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def _device_time(self, root: dict[str, Any], spec: _Message) -> datetime | Rejection | None:
+        assert spec.ts_path is not None
+        found: list[tuple[int, Any]] = []
+        find(root, spec.ts_path, found)
+        if not found:
+            return None
+        raw = found[0][1]
+        form = spec.ts_form
+        t = type(raw)
+        try:
+            if t is str and form in ("iso", "auto"):
+                when = datetime.fromisoformat(raw)
+                return when if when.tzinfo is not None else when.replace(tzinfo=self.tz)
+            if (t is int or t is float) and form != "iso":
+                millis = form == "epoch_ms" or (form == "auto" and raw > _EPOCH_MS_ABOVE)
+                seconds = raw / 1000 if millis else raw
+                if math.isfinite(seconds):
+                    return datetime.fromtimestamp(seconds, UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
+        return Rejection("bad_timestamp", f"device time {_clip(repr(raw))} is not a {form} timestamp")
+
+    def _plausible(self, when: datetime, received: datetime) -> bool:
+        try:
+            return received - self.max_tap_age <= when <= received + self.max_clock_skew
+        except OverflowError:
+            return False
+
+
+_CONVERTERS: dict[str, Converter] = {}
+
+
+def _converter(metric: str, raw: Any) -> Converter:
+    """Passthrough converters: vocabulary names are cached, other names typed by their value."""
+    conv = _CONVERTERS.get(metric)
+    if conv is not None:
+        return conv
+    if vocabulary.lookup(metric) is None:
+        return infer_converter(metric, raw)
+    conv = converter_for(metric)
+    if len(_CONVERTERS) < 1024:
+        _CONVERTERS[metric] = conv
+    return conv
+
+
+def _parse_json(payload: bytes) -> Any:
+    """orjson, with two slow paths only for bad input: bare NaN/Infinity (some firmware writes
+    them; the field is then refused as non_finite, the rest kept) and telling bad UTF-8 apart."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return Rejection("not_utf8", "the payload is not UTF-8 text")
+    if "NaN" in text or "Infinity" in text:
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            pass
+    return Rejection("invalid_json", f"the payload is not valid JSON: {_clip(text)!r}")
+
+
+def _reject(profile: str | None, device: str | None, reason: str, detail: str) -> Decoded:
+    return Decoded(profile=profile, device=device, rejections=[Rejection(reason, detail)])
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -1,0 +1,327 @@
+"""Group commit: journal a batch durably, then acknowledge it, then hand it to the consumers.
+
+The MQTT network thread only appends to `pending` (and blocks when it is full, so TCP holds the
+rest at the broker). One pipeline thread takes everything pending, decodes it, writes the journal,
+the registry changes, dead letters and consumer snapshots in ONE SQLite transaction, then acks each
+message to the broker and gives the batch to the consumers (rules, patrol, time series, ...).
+
+Exactly-once, in the face of kill -9:
+- a message acked to the broker is in the journal (ack only after commit);
+- a redelivered message (MQTT dup flag, same packet id, topic and payload as a journaled message of
+  an earlier connection) is acked and skipped, so it is not counted twice;
+- the registry is written in the same transaction, so it never runs ahead of or behind the journal;
+- each consumer's snapshot is stored with the journal position it reflects; after a restart it is
+  restored and the journal after that position is replayed into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.metrics import Metrics
+from gateway.core.model import Consumer, Decoded, EventSink, Inbound, Processed, RawMessage, Rejection
+from gateway.ingest.deadletters import DeadLetter, DeadLetters
+from gateway.ingest.journal import StateDB
+from gateway.ingest.registry import DeviceLimitReached, Registry
+
+log = logging.getLogger("sitegate.pipeline")
+
+REDELIVERY_WINDOW = 500_000  # journal rows searched for the original of a redelivered message
+
+
+class Decoder(Protocol):
+    def decode(self, msg: RawMessage) -> Decoded: ...
+
+
+def digest(topic: str, payload: bytes) -> int:
+    h = hashlib.blake2b(topic.encode(), digest_size=8)
+    h.update(b"\0")
+    h.update(payload)
+    return int.from_bytes(h.digest(), "big", signed=True)
+
+
+class Pipeline:
+    def __init__(self, db: StateDB, decoder: Decoder, registry: Registry, *, metrics: Metrics,
+                 deadletters: DeadLetters, ack: Callable[[Sequence[Inbound]], None] = lambda _b: None,
+                 events: EventSink | None = None, max_pending: int = 20_000, batch_max: int = 1000,
+                 tick_interval: float = 1.0, snapshot_interval: float = 2.0,
+                 journal_keep: int = 1_000_000, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock: Clock = clock or SystemClock()
+        self.decoder = decoder
+        self.registry = registry
+        self.metrics = metrics
+        self.deadletters = deadletters
+        self.ack = ack
+        self.events = events
+        self.consumers: list[Consumer] = []
+        self._stages: list[tuple[int, Consumer]] = []
+        self.max_pending = max_pending
+        self.batch_max = batch_max
+        self.tick_interval = tick_interval
+        self.snapshot_interval = snapshot_interval
+        self.journal_keep = journal_keep
+        self._lock = threading.Lock()
+        self._has_work = threading.Condition(self._lock)
+        self._has_room = threading.Condition(self._lock)
+        self._pending: list[Inbound] = []
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        row = db.writer.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+        self._next_seq = int(row[0]) + 1
+        self._consumer_seq: dict[str, int] = {}
+        self._last_snapshot = 0.0
+        self._last_tick = 0.0
+        self.storage_error: str | None = None
+        self.processed = 0  # messages journaled since start (for tests and benchmarks)
+        self._idle = threading.Condition(self._lock)
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def add_consumer(self, consumer: Consumer, stage: int = 50) -> None:
+        """Restore the consumer's snapshot and replay the journal after it (call before start).
+
+        Each batch goes to the consumers in `stage` order (see gateway/core/model.py's stages):
+        those that detect come before those that act on what was detected and those that record."""
+        raw = self.db.get_kv(f"consumer:{consumer.name}")
+        last = self._next_seq - 1
+        if raw is not None:
+            saved = orjson.loads(raw)
+            consumer.restore(saved["state"])
+            replayed = self._replay(consumer, int(saved["seq"]))
+            if replayed:
+                log.info("replayed %d journaled messages into %s after restart", replayed, consumer.name)
+        self._consumer_seq[consumer.name] = last
+        self._stages.append((stage, consumer))
+        self._stages.sort(key=lambda pair: pair[0])  # stable: equal stages keep the order they came in
+        self.consumers[:] = [c for _, c in self._stages]
+
+    def _replay(self, consumer: Consumer, after: int) -> int:
+        count = 0
+        cursor = self.db.writer.execute(
+            "SELECT seq, topic, payload, received_at FROM journal WHERE seq > ? ORDER BY seq", (after,))
+        while rows := cursor.fetchmany(self.batch_max):
+            batch = []
+            for seq, topic, payload, received_at in rows:
+                msg = RawMessage(topic, bytes(payload), datetime.fromtimestamp(received_at, UTC))
+                batch.append(Processed(seq, msg, self.decoder.decode(msg)))
+            consumer.handle(batch)
+            count += len(batch)
+        return count
+
+    # -- network thread side --------------------------------------------------------------------
+    def submit(self, item: Inbound) -> None:
+        """Hand a message over; blocks while too much is pending (backpressure, bounded memory)."""
+        with self._lock:
+            while len(self._pending) >= self.max_pending and not self._stopping:
+                self._has_room.wait(0.5)
+            self._pending.append(item)
+            if len(self._pending) == 1:
+                self._has_work.notify()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # -- pipeline thread ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sitegate-pipeline", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain what is pending, snapshot consumers, and stop."""
+        with self._lock:
+            self._stopping = True
+            self._has_work.notify_all()
+            self._has_room.notify_all()
+        if self._thread:
+            self._thread.join(timeout)  # the thread drains and takes the final snapshot
+            self._thread = None
+        else:  # driven by hand (replay, tests): snapshot here
+            self._commit([], [], snapshot=True)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until nothing is pending (tests and replay)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending and not self._stopping:
+                    self._has_work.wait(self.tick_interval)
+                batch = self._pending[: self.batch_max]
+                del self._pending[: self.batch_max]
+                self._has_room.notify_all()
+                stopping = self._stopping and not self._pending
+            self.metrics.pending.set(len(self._pending))
+            if batch:
+                self.process(batch)
+            now = time.monotonic()
+            if now - self._last_tick >= self.tick_interval:
+                self._last_tick = now
+                self.tick()
+            if not batch:
+                with self._lock:
+                    self._idle.notify_all()
+            if stopping and not batch:
+                self._commit([], [], snapshot=True)
+                return
+
+    def tick(self) -> None:
+        """Run the timers: silence sweep and every consumer's tick, at the clock's now."""
+        now = self.clock.now()
+        for event in self.registry.sweep(now):
+            self._emit("device", event)
+        for consumer in self.consumers:
+            try:
+                consumer.tick(now)
+            except Exception:  # a consumer bug must not stop ingest
+                log.exception("consumer %s failed in tick", consumer.name)
+
+    def process(self, batch: Sequence[Inbound]) -> list[Processed]:
+        """Journal, ack and hand on one batch (runs on the pipeline thread)."""
+        started = time.perf_counter()
+        redelivered = self._find_redelivered(batch)
+        rows: list[tuple[Any, ...]] = []
+        done: list[Processed] = []
+        letters: list[DeadLetter] = []
+        device_events: list[dict[str, Any]] = []
+        decoded_count = 0
+        for item in batch:
+            if id(item) in redelivered:
+                continue
+            received = datetime.fromtimestamp(item.received_at, UTC)
+            msg = RawMessage(item.topic, item.payload, received)
+            decoded = self.decoder.decode(msg)
+            if decoded.device is not None and not decoded.rejected:
+                try:
+                    device_events.extend(self.registry.apply(decoded, received))
+                except DeviceLimitReached as exc:
+                    decoded = Decoded(profile=decoded.profile, device=decoded.device,
+                                      rejections=[Rejection("device_limit", str(exc))])
+            for rej in decoded.rejections:
+                letters.append(DeadLetter(item.topic, received, rej.reason, rej.detail, item.payload))
+            decoded_count += len(decoded.readings)
+            seq = self._next_seq
+            self._next_seq += 1
+            rows.append((seq, item.conn, item.mid, digest(item.topic, item.payload), item.topic,
+                         item.payload, item.received_at))
+            done.append(Processed(seq, msg, decoded))
+        snapshot = time.monotonic() - self._last_snapshot >= self.snapshot_interval
+        self._commit(rows, letters, snapshot=snapshot)
+        self.ack(batch)
+        self.processed += len(rows)
+        m = self.metrics
+        m.received.inc(len(batch))
+        m.decoded.inc(decoded_count)
+        if redelivered:
+            m.duplicates.inc(len(redelivered))
+        for letter in _first_reason_per_message(done):
+            m.rejected.labels(letter).inc()
+        for consumer in self.consumers:
+            try:
+                consumer.handle(done)
+            except Exception:
+                log.exception("consumer %s failed on a batch of %d", consumer.name, len(done))
+            self._consumer_seq[consumer.name] = self._next_seq - 1
+        for event in device_events:
+            self._emit("device", event)
+        if self.events is not None:
+            for p in done:
+                if p.decoded.readings:
+                    self._emit("reading", {"device": p.decoded.device, "ts": p.msg.received_at.isoformat(),
+                                           "metrics": {r.metric: r.value for r in p.decoded.readings}})
+        m.devices.set(len(self.registry))
+        m.batch_seconds.observe(time.perf_counter() - started)
+        return done
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events(kind, data)
+
+    def _find_redelivered(self, batch: Sequence[Inbound]) -> set[int]:
+        """Messages the broker sent again (dup flag) whose original is already journaled."""
+        found: set[int] = set()
+        floor = self._next_seq - REDELIVERY_WINDOW
+        for item in batch:
+            if not item.dup or item.qos == 0:
+                continue
+            row = self.db.writer.execute(
+                "SELECT 1 FROM journal WHERE mid = ? AND digest = ? AND conn != ? AND seq > ? LIMIT 1",
+                (item.mid, digest(item.topic, item.payload), item.conn, floor)).fetchone()
+            if row is not None:
+                found.add(id(item))
+        return found
+
+    def _commit(self, rows: list[tuple[Any, ...]], letters: list[DeadLetter], *, snapshot: bool) -> None:
+        """One transaction; on failure (disk full, read-only) retry until it works: nothing is acked
+        meanwhile, intake blocks at max_pending, and the broker keeps the rest."""
+        delay = 0.1
+        devices = self.registry.dirty_rows()
+        snaps: list[tuple[str, str]] = []
+        if snapshot:
+            self._last_snapshot = time.monotonic()
+            for consumer in self.consumers:
+                try:
+                    state = consumer.snapshot()
+                except Exception:
+                    log.exception("consumer %s failed to snapshot", consumer.name)
+                    continue
+                snaps.append((f"consumer:{consumer.name}", orjson.dumps(
+                    {"seq": self._consumer_seq[consumer.name], "state": state}).decode()))
+        while True:
+            db = self.db.writer
+            try:
+                db.execute("BEGIN")
+                if rows:
+                    db.executemany("INSERT OR IGNORE INTO journal(seq, conn, mid, digest, topic, payload, "
+                                   "received_at) VALUES(?,?,?,?,?,?,?)", rows)
+                self.deadletters.add(db, letters)
+                if devices:
+                    db.executemany("INSERT INTO devices(id, state) VALUES(?, ?) "
+                                   "ON CONFLICT(id) DO UPDATE SET state=excluded.state", devices)
+                if snaps:
+                    db.executemany("INSERT INTO kv(key, value) VALUES(?, ?) "
+                                   "ON CONFLICT(key) DO UPDATE SET value=excluded.value", snaps)
+                if rows and rows[0][0] % 50_000 < len(rows):  # now and then, keep the journal bounded
+                    self._prune(db)
+                db.execute("COMMIT")
+                if self.storage_error:
+                    log.warning("state database writable again after: %s", self.storage_error)
+                self.storage_error = None
+                return
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if self.storage_error is None:
+                    log.error("cannot write the state database %s: %s; holding messages (not acked) "
+                              "and retrying", self.db.path, exc)
+                self.storage_error = str(exc)
+                self.metrics.storage_errors.inc()
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _prune(self, db: sqlite3.Connection) -> None:
+        # Keep what consumers have not snapshotted past, and at least journal_keep rows.
+        floor = min([self._next_seq - self.journal_keep, *self._consumer_seq.values()])
+        db.execute("DELETE FROM journal WHERE seq <= ?", (floor,))
+
+
+def _first_reason_per_message(done: Sequence[Processed]) -> list[str]:
+    return [p.decoded.rejections[0].reason for p in done if p.decoded.rejections]

@@ -1,0 +1,281 @@
+"""The device registry: what every device said last, whether it is online, and how healthy it is.
+
+Updated only by the pipeline thread; read by the HTTP API from other threads, hence the lock.
+Changed devices are marked dirty and written in the same transaction as the journal batch that
+changed them, so the registry survives a restart exactly in step with the journal.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from gateway.core.model import Availability, Decoded, DeviceInfo, Value
+
+# Kind of a device nobody put in the inventory, guessed from the first metric that gives it away.
+# Order matters: a smoke detector also reports battery and tamper.
+KIND_HINTS: tuple[tuple[str, str], ...] = (
+    ("smoke", "smoke_detector"),
+    ("door_open", "fire_door"),
+    ("pressure_mpa", "extinguisher"),
+    ("illuminance_lux", "lux_sensor"),
+    ("current_a_2", "power_meter"),
+    ("power_on", "lamp"),
+    ("current_a", "lamp"),
+)
+
+# Pressure transmitters look alike; the name installers give a hydrant or sprinkler one says which.
+PRESSURE_KIND_BY_NAME: tuple[tuple[str, str], ...] = (("hydrant", "hydrant"), ("sprinkler", "sprinkler"))
+
+# Below these a radio link is weak: Zigbee linkquality is 0..255; Tasmota reports Wi-Fi RSSI in %.
+WEAK_SIGNAL = 30
+
+
+@dataclass(slots=True)
+class MetricValue:
+    value: Value
+    unit: str | None
+    ts: datetime
+
+
+@dataclass(slots=True)
+class DeviceState:
+    info: DeviceInfo
+    discovered: bool = False
+    online: bool | None = None
+    online_source: str = "unknown"  # availability | traffic | silence
+    last_seen: datetime | None = None
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+    messages: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "info": {k: getattr(self.info, k) for k in DeviceInfo.__slots__},
+            "discovered": self.discovered,
+            "online": self.online,
+            "online_source": self.online_source,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "metrics": {k: [m.value, m.unit, m.ts.isoformat()] for k, m in self.metrics.items()},
+            "messages": self.messages,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeviceState:
+        return cls(
+            info=DeviceInfo(**data["info"]),
+            discovered=bool(data["discovered"]),
+            online=data["online"],
+            online_source=str(data["online_source"]),
+            last_seen=datetime.fromisoformat(data["last_seen"]) if data["last_seen"] else None,
+            metrics={k: MetricValue(v[0], v[1], datetime.fromisoformat(v[2]))
+                     for k, v in data["metrics"].items()},
+            messages=int(data["messages"]),
+        )
+
+
+def guess_kind(device: str, metrics: Mapping[str, object]) -> str | None:
+    """The kind of a device nobody put in the inventory (the inventory is the real answer)."""
+    for metric, kind in KIND_HINTS:
+        if metric in metrics:
+            if kind == "extinguisher":
+                name = device.lower()
+                return next((k for word, k in PRESSURE_KIND_BY_NAME if word in name), kind)
+            return kind
+    return None
+
+
+OpenTickets = Callable[[str], Mapping[str, int]]  # device id -> {severity: count}
+
+
+def health_score(state: DeviceState, now: datetime, heartbeat: timedelta,
+                 open_tickets: Mapping[str, int]) -> float:
+    """0..1: offline is 0; stale data, low battery, weak signal and open tickets take points off.
+
+    Documented in the README ("Health score") because managers read it on the dashboard.
+    """
+    if state.online is False:
+        return 0.0
+    score = 1.0
+    if state.last_seen is not None and heartbeat.total_seconds() > 0:
+        age = (now - state.last_seen) / heartbeat
+        if age > 0.5:  # past half its heartbeat a device is getting stale
+            score -= min(0.3, (age - 0.5) * 0.6)
+    m = state.metrics
+    battery = m.get("battery_pct")
+    if (battery is not None and isinstance(battery.value, int | float) and not isinstance(battery.value, bool)
+            and battery.value < 20) or (m.get("battery_low") and m["battery_low"].value is True):
+        score -= 0.3
+    signal = m.get("signal")
+    if signal is not None and isinstance(signal.value, int | float) and 0 <= signal.value < WEAK_SIGNAL:
+        score -= 0.1
+    penalty = {"critical": 0.6, "major": 0.4, "minor": 0.15, "warning": 0.05}
+    for severity, count in open_tickets.items():
+        score -= penalty.get(severity, 0.05) * count
+    return round(max(0.0, min(1.0, score)), 3)
+
+
+class DeviceLimitReached(Exception):
+    """Discovery refused a new device: the configured bound on distinct devices is reached."""
+
+
+class Registry:
+    def __init__(self, inventory: Mapping[str, DeviceInfo], *, heartbeat: Mapping[str, timedelta],
+                 max_devices: int = 10_000, default_heartbeat: timedelta = timedelta(hours=1)) -> None:
+        self._lock = threading.Lock()
+        self._devices: dict[str, DeviceState] = {
+            dev_id: DeviceState(info=info) for dev_id, info in inventory.items()}
+        self._inventory = dict(inventory)
+        self._heartbeat = dict(heartbeat)
+        self._default_heartbeat = default_heartbeat
+        self._max_devices = max(max_devices, len(inventory))
+        self._dirty: set[str] = set()
+        self.open_tickets: OpenTickets = lambda _device: {}
+
+    # -- writes (pipeline thread) -------------------------------------------------------------
+    def _device(self, dev_id: str, profile: str | None) -> DeviceState:
+        state = self._devices.get(dev_id)
+        if state is None:
+            if len(self._devices) >= self._max_devices:
+                raise DeviceLimitReached(
+                    f"device limit of {self._max_devices} reached; raise ingest.max_devices or add "
+                    f"'{dev_id}' to the inventory")
+            state = DeviceState(info=DeviceInfo(id=dev_id, profile=profile), discovered=True)
+            self._devices[dev_id] = state
+        elif state.info.profile is None and profile is not None:
+            state.info = replace(state.info, profile=profile)
+        return state
+
+    def apply(self, decoded: Decoded, received_at: datetime) -> list[dict[str, Any]]:
+        """Fold one decoded message in; returns device change events (online/offline, discovered)."""
+        if decoded.device is None:
+            return []
+        events: list[dict[str, Any]] = []
+        with self._lock:
+            known = decoded.device in self._devices
+            state = self._device(decoded.device, decoded.profile)
+            if not known:
+                events.append({"device": decoded.device, "change": "discovered"})
+            state.messages += 1
+            if state.last_seen is None or received_at > state.last_seen:
+                state.last_seen = received_at
+            for r in decoded.readings:
+                current = state.metrics.get(r.metric)
+                # Buffered or reordered messages must not overwrite a newer value.
+                if current is None or r.ts >= current.ts:
+                    state.metrics[r.metric] = MetricValue(r.value, r.unit, r.ts)
+            if decoded.taps and state.info.kind == "unknown":
+                state.info = replace(state.info, kind="checkpoint_reader")
+            if state.discovered and state.info.kind == "unknown":
+                kind = guess_kind(decoded.device, state.metrics)
+                if kind is not None:
+                    state.info = replace(state.info, kind=kind)
+            events.extend(self._set_online(state, decoded.availability, received_at,
+                                           traffic=bool(decoded.readings or decoded.taps)))
+            self._dirty.add(decoded.device)
+        return events
+
+    def _set_online(self, state: DeviceState, avail: Availability | None, ts: datetime,
+                    *, traffic: bool) -> list[dict[str, Any]]:
+        before = state.online
+        if avail is not None:
+            state.online, state.online_source = avail.online, "availability"
+        elif traffic and state.online is not True:
+            # A device that sends data is alive, whatever it said before.
+            state.online, state.online_source = True, "traffic"
+        if state.online != before and state.online is not None:
+            return [{"device": state.info.id, "change": "online" if state.online else "offline",
+                     "source": state.online_source, "ts": ts.isoformat()}]
+        return []
+
+    def sweep(self, now: datetime) -> list[dict[str, Any]]:
+        """Mark devices silent past their kind's heartbeat as offline."""
+        events: list[dict[str, Any]] = []
+        with self._lock:
+            for state in self._devices.values():
+                if state.online is not True or state.last_seen is None:
+                    continue
+                if now - state.last_seen > self.heartbeat(state.info.kind):
+                    state.online, state.online_source = False, "silence"
+                    self._dirty.add(state.info.id)
+                    events.append({"device": state.info.id, "change": "offline", "source": "silence",
+                                   "ts": now.isoformat()})
+        return events
+
+    def heartbeat(self, kind: str) -> timedelta:
+        return self._heartbeat.get(kind, self._default_heartbeat)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def dirty_rows(self) -> list[tuple[str, str]]:
+        """(id, JSON) of devices changed since the last call, for the batch transaction."""
+        with self._lock:
+            rows = [(dev_id, orjson.dumps(self._devices[dev_id].to_json()).decode())
+                    for dev_id in self._dirty]
+            self._dirty.clear()
+        return rows
+
+    def load(self, db: sqlite3.Connection) -> int:
+        """Restore saved state; the inventory (which may have changed) wins for kind/zone/owner."""
+        count = 0
+        with self._lock:
+            for dev_id, raw in db.execute("SELECT id, state FROM devices"):
+                state = DeviceState.from_json(orjson.loads(raw))
+                if dev_id in self._inventory:
+                    state.info = replace(self._inventory[dev_id], profile=state.info.profile)
+                    state.discovered = False
+                self._devices[dev_id] = state
+                count += 1
+        return count
+
+    # -- reads (any thread) ---------------------------------------------------------------------
+    def view(self, dev_id: str, now: datetime) -> dict[str, Any] | None:
+        with self._lock:
+            state = self._devices.get(dev_id)
+            return None if state is None else self._view(state, now)
+
+    def views(self, now: datetime) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._view(s, now) for s in sorted(self._devices.values(), key=lambda s: s.info.id)]
+
+    def infos(self) -> dict[str, DeviceInfo]:
+        with self._lock:
+            return {k: s.info for k, s in self._devices.items()}
+
+    def info(self, dev_id: str) -> DeviceInfo:
+        with self._lock:
+            state = self._devices.get(dev_id)
+            return state.info if state else DeviceInfo(id=dev_id)
+
+    def states(self) -> Iterable[DeviceState]:
+        with self._lock:
+            return list(self._devices.values())
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def _view(self, s: DeviceState, now: datetime) -> dict[str, Any]:
+        return {
+            "id": s.info.id,
+            "kind": s.info.kind,
+            "zone": s.info.zone,
+            "profile": s.info.profile,
+            "location": s.info.location,
+            "owner": s.info.owner,
+            "discovered": s.discovered,
+            "online": s.online,
+            "online_source": s.online_source,
+            "last_seen": s.last_seen.isoformat() if s.last_seen else None,
+            "metrics": {k: m.value for k, m in sorted(s.metrics.items())},
+            "units": {k: m.unit for k, m in sorted(s.metrics.items()) if m.unit},
+            "messages": s.messages,
+            "health": health_score(s, now, self.heartbeat(s.info.kind), self.open_tickets(s.info.id)),
+        }
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

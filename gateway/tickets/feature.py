@@ -1,0 +1,45 @@
+"""Tickets as a feature: the alerts that rules and patrol raise become tickets with an owner and a
+deadline; the ticket timer escalates them. Owns the `tickets:` section of the site file."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gateway.core.model import STAGE_ACT
+from gateway.ingest.gateway import Gateway
+from gateway.tickets.consumer import TicketEvents, TicketTimer
+from gateway.tickets.counts import OpenTicketCounts
+from gateway.tickets.policy import TicketPolicy
+from gateway.tickets.service import TicketService
+from gateway.tickets.store import TicketStore
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+ORDER = 20  # after time series (its events are points), before the features that raise alerts
+SECTION = ("tickets", TicketPolicy)
+
+
+def store_url(gw: Gateway) -> str:
+    return f"sqlite:///{gw.data_dir / 'tickets.db'}"
+
+
+def attach(gw: Gateway, offline: bool) -> TicketService:
+    """`offline` (replay): no webhooks, so a replay never reaches the outside world."""
+    policy = gw.site.section(TicketPolicy)
+    tickets = TicketService(TicketStore(store_url(gw)), site_id=gw.site_id, tz=gw.tz, policy=policy,
+                            publisher=gw.mqtt,
+                            events=TicketEvents(gw.site_id, bus=gw.bus.publish, points=gw.write_points,
+                                                metrics=gw.metrics),
+                            webhooks=() if offline else policy.webhooks)
+    gw.registry.open_tickets = OpenTicketCounts(tickets)
+    gw.alert_sinks.append(tickets.handle)
+    gw.add_consumer(TicketTimer(tickets), STAGE_ACT)
+    gw.on_stop.append(tickets.close)
+    return tickets
+
+
+def router(tickets: TicketService, gw: Gateway) -> APIRouter:
+    from gateway.tickets.api import make_router
+
+    return make_router(tickets, gw.clock)

@@ -1,0 +1,60 @@
+"""`/api/auth`: who am I (for the dashboard's sign-in), and token administration for admins.
+
+Every route here also declares its role with `require`, so it stays protected even if the policy
+table were edited carelessly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.auth.tokens import Role, TokenError, TokenInfo, TokenStore
+from gateway.web.deps import Refusal, guard_of, require
+
+Admin = Annotated[TokenInfo | None, Depends(require("admin"))]
+
+
+class NewTokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="who or what uses it, e.g. night shift")
+    role: Role
+
+
+def make_auth_router(store: TokenStore) -> APIRouter:
+    router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+    @router.get("/me", summary="The role of the presented token (none: what anyone may do)")
+    async def me(request: Request) -> dict[str, Any]:
+        guard = guard_of(request)
+        header = request.headers.get("authorization")
+        if not header:
+            return {"token": None, "role": "viewer" if guard.read_open else None, "read_open": guard.read_open}
+        result = await guard.check(header, "viewer")
+        if isinstance(result, Refusal):
+            raise result.as_http_exception()
+        return {"token": result.to_json(), "role": result.role, "read_open": guard.read_open}
+
+    @router.get("/tokens", summary="All tokens (never the tokens themselves)")
+    def list_tokens(_admin: Admin) -> list[dict[str, Any]]:
+        return [t.to_json() for t in store.list()]
+
+    @router.post("/tokens", status_code=201, summary="Create a token; the answer is the only time it is shown")
+    def create_token(body: NewTokenBody, _admin: Admin) -> dict[str, Any]:
+        try:
+            new = store.create(body.name, body.role)
+        except TokenError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {**new.info.to_json(), "token": new.secret}
+
+    @router.post("/tokens/{token_id}/revoke", summary="Revoke a token")
+    def revoke_token(token_id: str, _admin: Admin) -> dict[str, Any]:
+        try:
+            return store.revoke(token_id).to_json()
+        except TokenError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    return router

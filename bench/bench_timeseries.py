@@ -45,6 +45,7 @@ def bench_influx_live(batches: list[list[Point]], tmp: Path) -> float:
     with victoria(tmp / "vm-live") as vm:
         sink = InfluxSink(url=vm.url, org="o", bucket="b", token="t", spool_dir=tmp / "spool-live",
                           inbox_max_points=n)
+        sink.start()
         started = time.perf_counter()
         for b in batches:
             sink.write(b)
@@ -63,6 +64,7 @@ def bench_influx_recovery(batches: list[list[Point]], tmp: Path) -> float:
         vm.stop()
         sink = InfluxSink(url=vm.url, org="o", bucket="b", token="t", spool_dir=tmp / "spool-rec",
                           inbox_max_points=n, max_backoff_s=0.2)
+        sink.start()
         started = time.perf_counter()
         for b in batches:
             sink.write(b)
@@ -83,6 +85,7 @@ def bench_influx_recovery(batches: list[list[Point]], tmp: Path) -> float:
 def bench_embedded(batches: list[list[Point]], tmp: Path) -> float:
     n = sum(len(b) for b in batches)
     store = EmbeddedStore(tmp / "ts.sqlite3", queue_max_points=n)
+    store.start()
     started = time.perf_counter()
     for b in batches:
         store.write(b)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import Browser, chromium
+from tests.support.gateway_proc import GatewayProcess, write_site
 from tests.support.mosquitto import Broker, mosquitto
 
 
@@ -12,4 +14,26 @@ from tests.support.mosquitto import Broker, mosquitto
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """A fresh mosquitto on a free loopback port, configured as a site should configure it."""
     with mosquitto(tmp_path / "mosquitto") as b:
+        yield b
+
+
+@pytest.fixture
+def gateway(broker: Broker, tmp_path: Path) -> Iterator[GatewayProcess]:
+    """A real `sitegate run` process (site "demo", discovered devices) on the `broker` fixture."""
+    gw = GatewayProcess(write_site(tmp_path / "site", site_id="demo", mqtt_url=broker.url))
+    gw.start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where browser tests leave their screenshots (for a look after a failure)."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def module_browser(shots: Path) -> Iterator[Browser]:
+    """One headless Chromium per test module (starting one costs seconds)."""
+    with chromium(shots) as b:
         yield b

@@ -99,7 +99,7 @@ def test_our_own_settings_have_working_defaults(tmp_path: Path) -> None:
     i = site.ingest
     assert (i.max_payload_bytes, i.max_topic_length) == (65536, 256)
     assert (i.max_devices, i.max_pending) == (10000, 20000)
-    assert (i.batch_max, i.batch_interval_ms, i.deadletter_max) == (1000, 5, 10000)
+    assert (i.batch_max, i.deadletter_max) == (1000, 10000)
     assert i.max_clock_skew == timedelta(minutes=10)
     assert site.devices.profiles == []
     assert set(site.devices.heartbeat) == {*KINDS, "unknown"}

@@ -24,7 +24,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from gateway.core.events import EventBus
 from gateway.web.dashboard import make_dashboard_router
-from tests.support.browser import Browser, available, chromium, dump
+from tests.support.browser import Browser, available, dump
 from tests.support.http_thread import ServerThread
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
@@ -251,17 +251,6 @@ def site() -> Iterator[tuple[FakeSite, str]]:
     fake = FakeSite()
     with ServerThread(fake.app()) as server:
         yield fake, server.url
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
-def module_browser(shots: Path) -> Iterator[Browser]:
-    with chromium(shots) as b:
-        yield b
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +28,7 @@ from gateway.auth.tokens import TokenStore
 from gateway.core.siteload import Overrides, load_site
 from gateway.ingest.gateway import Gateway
 from gateway.web.app import create_app
-from tests.support.browser import Browser, available, chromium, dump
+from tests.support.browser import Browser, available, dump
 from tests.support.gateway_proc import wait_for
 from tests.support.http_thread import ServerThread
 from tests.support.mosquitto import mosquitto
@@ -129,17 +128,6 @@ def feed_the_site(real: RealSite) -> None:
                and real.open_ticket("fire.extinguisher_high", "ext-2"), 10, "the two extinguisher tickets")
     wait_for(lambda: {d["id"]: d["online"] for d in real.get("/api/devices")}.get("lux-1") is False, 10,
                "lux-1 to be offline")
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
-def module_browser(shots: Path) -> Iterator[Browser]:
-    with chromium(shots) as b:
-        yield b
 
 
 @pytest.fixture

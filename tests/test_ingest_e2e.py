@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -36,15 +35,6 @@ def publish_captures(port: int, files: list[Path]) -> int:
     client.disconnect()
     client.loop_stop()
     return sent
-
-
-@pytest.fixture
-def gateway(broker: Broker, tmp_path: Path) -> Iterator[GatewayProcess]:
-    site = write_site(tmp_path / "site", site_id="demo", mqtt_url=broker.url)
-    gw = GatewayProcess(site)
-    gw.start()
-    yield gw
-    gw.stop()
 
 
 def test_sample_captures_show_up_decoded_in_the_api(broker: Broker, gateway: GatewayProcess) -> None:

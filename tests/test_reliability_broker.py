@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import pytest
 
 from bench.bench_crash import Message, StreamPublisher, journal_seq_counts
-from tests.support.gateway_proc import GatewayProcess, wait_for, write_site
+from tests.support.gateway_proc import GatewayProcess, wait_for
 from tests.support.mosquitto import Broker
 
 DOWN_S = float(os.environ.get("SITEGATE_BROKER_DOWN_S", "5"))
@@ -48,19 +47,10 @@ def seconds_until_connected(gw: GatewayProcess, timeout: float) -> float:
     return time.monotonic() - started
 
 
-@pytest.fixture
-def gateway(broker: Broker, tmp_path: Path) -> Iterator[GatewayProcess]:
-    site = write_site(tmp_path / "site", site_id="brk", mqtt_url=broker.url)
-    gw = GatewayProcess(site)
-    gw.start()
-    yield gw
-    gw.stop()
-
-
 def test_broker_restart_mid_stream_loses_no_qos1_message_and_counts_none_twice(
         broker: Broker, gateway: GatewayProcess, tmp_path: Path) -> None:
     n = int(RATE * (DOWN_S + 7))
-    pub = StreamPublisher(broker.port, stream("brk"), n, rate=RATE).start()
+    pub = StreamPublisher(broker.port, stream("demo"), n, rate=RATE).start()
     try:
         wait_for(lambda: len(pub.acked) >= RATE * 2, 30, "two seconds of stream acknowledged")
         broker.stop()

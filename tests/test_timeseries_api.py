@@ -21,6 +21,7 @@ TAGS = {"site": "hv", "device": "ext-1", "kind": "extinguisher", "zone": "north"
 def client(tmp_path: Path) -> Iterator[TestClient]:
     clock = FakeClock(T0 + timedelta(hours=2))
     store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
+    store.start()
     store.write([Point("reading", TAGS, {"pressure_mpa": 1.0 + m / 100, "fw": "1.0"}, T0 + timedelta(minutes=m))
                  for m in range(120)])
     store.write([Point("equipment_health", TAGS, {"online": m % 2 == 0, "health": 0.5, "open_tickets": 1},

@@ -30,6 +30,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def store(tmp_path: Path, clock: FakeClock) -> Iterator[EmbeddedStore]:
     s = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock, sweep_every=timedelta(days=3650))
+    s.start()
     yield s
     s.close()
 
@@ -145,6 +146,7 @@ def test_retention_keeps_each_resolution_for_its_own_time(tmp_path: Path) -> Non
     store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock, sweep_every=timedelta(days=3650),
                           retention=RetentionPolicy(raw=timedelta(days=7), minute=timedelta(days=90),
                                                     hour=timedelta(days=730)))
+    store.start()
     try:
         write(store, [reading("d", T0 + timedelta(minutes=m), v=m) for m in range(120)])
         span: dict[str, Any] = {"start": T0, "end": T0 + 2 * HOUR}
@@ -161,6 +163,7 @@ def test_retention_keeps_each_resolution_for_its_own_time(tmp_path: Path) -> Non
 def test_the_writer_thread_sweeps_on_its_own_when_due(tmp_path: Path) -> None:
     clock = FakeClock(T0)
     store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock, sweep_every=timedelta(minutes=10))
+    store.start()
     try:
         write(store, [reading("d", T0, v=1)])
         clock.set(T0 + timedelta(days=8))
@@ -172,9 +175,11 @@ def test_the_writer_thread_sweeps_on_its_own_when_due(tmp_path: Path) -> None:
 
 def test_data_survives_closing_and_reopening(tmp_path: Path, clock: FakeClock) -> None:
     store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
+    store.start()
     store.write([reading("d", T0, v=1)])
     store.close()  # close drains what was queued
     again = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
+    again.start()
     try:
         write(again, [reading("d", T0 + timedelta(seconds=1), v=2)])
         assert values(again.query("reading", "v", start=T0, end=T0 + HOUR)) == [1, 2]
@@ -185,6 +190,7 @@ def test_data_survives_closing_and_reopening(tmp_path: Path, clock: FakeClock) -
 
 def test_a_full_inbox_refuses_batches_whole_and_counts_them(tmp_path: Path, clock: FakeClock) -> None:
     store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock, queue_max_points=10)
+    store.start()
     try:
         with store._write_lock:  # hold the writer thread inside its commit
             store.write([reading("d", T0, v=0)])
@@ -204,6 +210,7 @@ def test_a_full_inbox_refuses_batches_whole_and_counts_them(tmp_path: Path, cloc
 
 def test_status_is_buffering_when_the_inbox_is_more_than_half_full(tmp_path: Path, clock: FakeClock) -> None:
     store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock, queue_max_points=10)
+    store.start()
     try:
         assert store.status() == "ok"
         with store._write_lock:

@@ -47,7 +47,9 @@ def numbered(n: int, start: int = 0) -> list[Point]:
 def make_sink(url: str, spool: Path, **kwargs: object) -> InfluxSink:
     options: dict[str, object] = {"flush_interval_ms": 50, "max_backoff_s": 0.5, "timeout_ms": 2000}
     options.update(kwargs)
-    return InfluxSink(url=url, org="estate", bucket="sites", token=TOKEN, spool_dir=spool, **options)  # type: ignore[arg-type]
+    sink = InfluxSink(url=url, org="estate", bucket="sites", token=TOKEN, spool_dir=spool, **options)  # type: ignore[arg-type]
+    sink.start()
+    return sink
 
 
 @pytest.fixture
@@ -134,6 +136,7 @@ CHILD = textwrap.dedent("""
     url, spool, mode, base = sys.argv[1], Path(sys.argv[2]), sys.argv[3], datetime.fromisoformat(sys.argv[4])
     sink = InfluxSink(url=url, org="o", bucket="b", token="t", spool_dir=spool, flush_interval_ms=50,
                       max_backoff_s=0.5, timeout_ms=2000)
+    sink.start()
     if mode == "write":
         tags = {"site": "hv", "device": "ext-1", "kind": "extinguisher", "zone": "north"}
         for a in range(0, 50_000, 1000):
@@ -193,6 +196,7 @@ def test_a_resent_batch_collapses_on_a_deduplicating_server(tmp_path: Path) -> N
 
 def test_the_writer_feeds_the_embedded_store_and_influxdb_at_once(vm: Victoria, tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "ts.sqlite3")
+    store.start()
     writer = TimeSeriesWriter([store, make_sink(vm.url, tmp_path / "spool")])
     try:
         writer.write(numbered(100))

@@ -30,6 +30,9 @@ class FakeSink:
     def durable(self, timeout: float = 10.0) -> bool:
         return self.flushed
 
+    def start(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
 

@@ -81,9 +81,15 @@ def record(mqtt_url: Annotated[str, typer.Option("--mqtt-url", help="Broker to r
     """Record live broker traffic in the replay format (Ctrl-C stops)."""
     import asyncio
 
+    from gateway.ingest.broker import Broker
     from gateway.ingest.record import record as do_record
 
-    n = asyncio.run(do_record(mqtt_url, topic or ["#"], output, limit=count))
+    try:
+        broker = Broker.from_url(mqtt_url)
+    except ValueError as exc:
+        typer.echo(f"--mqtt-url: {exc}", err=True)
+        raise typer.Exit(2) from None
+    n = asyncio.run(do_record(broker, topic or ["#"], output, limit=count))
     typer.echo(f"recorded {n} messages to {output}")
 
 

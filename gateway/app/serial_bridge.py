@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.core.site import Site
-from gateway.ingest.gateway import read_secret
+from gateway.ingest.broker import Broker
 
 log = logging.getLogger("sitegate.serial")
 
@@ -19,19 +19,14 @@ class BridgePublisher:
     """Connects with a persistent session and the reader's own status will (offline)."""
 
     def __init__(self, site: Site, device_id: str) -> None:
-        m = site.mqtt
+        broker = Broker.from_site(site)
         self.status_topic = f"sitegate/{site.site.id}/{device_id}/status"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sitegate-serial-{device_id}",
                                   clean_session=False)
-        if m.username is not None:
-            self.client.username_pw_set(m.username, read_secret(m.password_env, m.password_file))
-        if m.tls:
-            self.client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
-                                certfile=str(m.cert_file) if m.cert_file else None,
-                                keyfile=str(m.key_file) if m.key_file else None)
+        broker.configure(self.client)
         self.client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         self.client.on_connect = lambda c, *_a: c.publish(self.status_topic, b"online", qos=1, retain=True)
-        self.client.connect_async(m.host, m.port, 30)
+        self.client.connect_async(broker.host, broker.port, 30)
 
     def __enter__(self) -> BridgePublisher:
         self.client.loop_start()

@@ -255,7 +255,6 @@ class IngestConfig(Strict):
     max_devices: int = Field(default=10_000, ge=1)
     max_pending: int = Field(default=20_000, ge=1)
     batch_max: int = Field(default=1000, ge=1)
-    batch_interval_ms: int = Field(default=5, ge=0)
     deadletter_max: int = Field(default=10_000, ge=0)
     max_clock_skew: Duration = timedelta(minutes=10)
 

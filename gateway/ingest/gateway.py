@@ -7,10 +7,8 @@ health lines and start/stop steps into it from their `feature.py` (see gateway/a
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from gateway.core.clock import Clock, SystemClock
@@ -21,6 +19,7 @@ from gateway.core.paths import devices_dir
 from gateway.core.site import Site
 from gateway.devices.decoder import Decoder
 from gateway.devices.loader import load_profiles
+from gateway.ingest.broker import Broker
 from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.inventory import load_inventory
 from gateway.ingest.journal import StateDB
@@ -31,24 +30,12 @@ from gateway.ingest.registry import Registry
 log = logging.getLogger("sitegate")
 
 
-def read_secret(env: str | None, file: Path | str | None) -> str | None:
-    """A password or token from an env var or a file; the value is never logged."""
-    if env and os.environ.get(env):
-        return os.environ[env]
-    if file:
-        return Path(file).read_text(encoding="utf-8").strip()
-    return None
-
-
 def mqtt_settings(site: Site, subscriptions: Sequence[str]) -> MqttSettings:
     m = site.mqtt
     return MqttSettings(
-        host=m.host, port=m.port, tls=m.tls, client_id=m.client_id or f"sitegate-{site.site.id}",
+        broker=Broker.from_site(site), client_id=m.client_id or f"sitegate-{site.site.id}",
         status_topic=f"sitegate/{site.site.id}/gateway/status",
         subscriptions=list(m.topics or subscriptions), protocol=m.protocol,
-        ca_file=str(m.ca_file) if m.ca_file else None, cert_file=str(m.cert_file) if m.cert_file else None,
-        key_file=str(m.key_file) if m.key_file else None, tls_insecure=m.tls_insecure,
-        username=m.username, password=read_secret(m.password_env, m.password_file),
         keepalive=int(m.keepalive_s), reconnect_min=int(m.reconnect_min_s),
         reconnect_max=int(m.reconnect_max_s), receive_maximum=m.receive_maximum,
         session_expiry=int(m.session_expiry_s))

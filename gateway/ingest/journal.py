@@ -33,10 +33,6 @@ CREATE TABLE IF NOT EXISTS deadletters (
     detail TEXT NOT NULL,
     payload BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -74,10 +70,6 @@ class StateDB:
     def get_kv(self, key: str) -> str | None:
         row = self.writer.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
-
-    def counters(self) -> dict[str, int]:
-        rows = self.reader().execute("SELECT name, value FROM counters").fetchall()
-        return {str(n): int(v) for n, v in rows}
 
     def close(self) -> None:
         self.writer.close()

@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -24,6 +23,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.core.model import Inbound
+from gateway.ingest.broker import Broker
 
 log = logging.getLogger("sitegate.mqtt")
 
@@ -36,19 +36,11 @@ AUTH_FAILURES = {"Bad user name or password", "Not authorized", "Client identifi
 
 @dataclass(frozen=True)
 class MqttSettings:
-    host: str
-    port: int
+    broker: Broker
     client_id: str
     status_topic: str
     subscriptions: Sequence[str]
     protocol: str = "3.1.1"  # or "5"
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    tls_insecure: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
     keepalive: int = 30
     reconnect_min: int = 1
     reconnect_max: int = 4
@@ -81,13 +73,7 @@ class MqttIngest:
         self.client.max_inflight_messages_set(settings.receive_maximum)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(settings.reconnect_min, settings.reconnect_max)
-        if settings.username is not None:
-            self.client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            self.client.tls_set(ca_certs=settings.ca_file, certfile=settings.cert_file,
-                                keyfile=settings.key_file, cert_reqs=ssl.CERT_REQUIRED)
-            if settings.tls_insecure:
-                self.client.tls_insecure_set(True)
+        settings.broker.configure(self.client)
         self.client.will_set(settings.status_topic, b"offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -104,12 +90,13 @@ class MqttIngest:
             props.SessionExpiryInterval = s.session_expiry
             props.ReceiveMaximum = s.receive_maximum
         log.info("connecting to mqtt%s://%s:%d as %s (MQTT %s, persistent session)",
-                 "s" if s.tls else "", s.host, s.port, s.client_id, s.protocol)
+                 "s" if s.broker.tls else "", s.broker.host, s.broker.port, s.client_id, s.protocol)
         self.attempts = 1
         if s.protocol == "5":
-            self.client.connect_async(s.host, s.port, s.keepalive, clean_start=False, properties=props)
+            self.client.connect_async(s.broker.host, s.broker.port, s.keepalive, clean_start=False,
+                                      properties=props)
         else:
-            self.client.connect_async(s.host, s.port, s.keepalive)
+            self.client.connect_async(s.broker.host, s.broker.port, s.keepalive)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -160,14 +147,15 @@ class MqttIngest:
             self._on_state(False)
         elif not (self.last_error or "").startswith("broker refused"):
             # Closed before CONNACK: typically a broker that wants a client certificate.
-            self.last_error = (f"the broker at {self.settings.host}:{self.settings.port} closed the connection "
+            b = self.settings.broker
+            self.last_error = (f"the broker at {b.host}:{b.port} closed the connection "
                                f"before accepting it ({reason}); check mqtt.cert_file and mqtt.key_file")
             log.warning(self.last_error)
 
     def _on_connect_fail(self, _client: mqtt.Client, _ud: object) -> None:
         self.attempts += 1
-        self.last_error = f"cannot reach the broker at {self.settings.host}:{self.settings.port}"
-        if self.settings.tls:
+        self.last_error = f"cannot reach the broker at {self.settings.broker.host}:{self.settings.broker.port}"
+        if self.settings.broker.tls:
             self.last_error += (" or the TLS handshake failed: check that mqtt.ca_file holds the CA that signed "
                                 "the broker's certificate")
         log.warning("%s (attempt %d); retrying with backoff up to %ds", self.last_error, self.attempts,

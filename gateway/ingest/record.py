@@ -6,23 +6,19 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
 import aiomqtt
 
+from gateway.ingest.broker import Broker
 from gateway.ingest.capture import encode
 
 log = logging.getLogger("sitegate.record")
 
 
-async def record(url: str, topics: list[str], out: Path, *, limit: int | None = None,
+async def record(broker: Broker, topics: list[str], out: Path, *, limit: int | None = None,
                  stop: asyncio.Event | None = None) -> int:
-    parsed = urlparse(url)
-    tls = parsed.scheme == "mqtts"
     count = 0
-    async with aiomqtt.Client(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883),
-                              username=parsed.username, password=parsed.password,
-                              tls_params=aiomqtt.TLSParameters() if tls else None) as client:
+    async with aiomqtt.Client(**broker.aiomqtt_options()) as client:
         for topic in topics:
             await client.subscribe(topic, qos=1)
         with out.open("ab") as f:

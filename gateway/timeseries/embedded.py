@@ -172,7 +172,11 @@ class EmbeddedStore:
         self._next_sweep = self.clock.now()
         self.queries = SeriesQuery(path)
         self._thread = threading.Thread(target=self._run, name="ts-embedded", daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        """Start the writer thread (once). Points written before are queued, not lost."""
+        if self._thread.ident is None:
+            self._thread.start()
 
     # --- Sink -------------------------------------------------------------------------------
     def write(self, points: Sequence[Point]) -> None:
@@ -188,6 +192,7 @@ class EmbeddedStore:
         return self.flush(timeout)
 
     def close(self) -> None:
+        self.start()  # a store closed before it started still stores what it was handed
         self._inbox.close()
         self._thread.join()
         with self._write_lock:

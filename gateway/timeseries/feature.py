@@ -53,6 +53,7 @@ def attach(gw: Gateway, offline: bool) -> TimeSeries:
     gw.write_points = consumer.write
     gw.add_consumer(consumer, STAGE_RECORD)
     gw.status_sources["timeseries"] = lambda: _worst([s.status() for s in sinks])
+    gw.on_start.append(writer.start)
     gw.on_stop.append(writer.close)
     return TimeSeries(writer, consumer, store, sinks)
 

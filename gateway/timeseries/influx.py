@@ -126,8 +126,12 @@ class InfluxSink:
         self._rejected = 0
         self._spooler = threading.Thread(target=self._spool_loop, name="ts-influx-spool", daemon=True)
         self._sender = threading.Thread(target=self._send_loop, name="ts-influx-send", daemon=True)
-        self._spooler.start()
-        self._sender.start()
+
+    def start(self) -> None:
+        """Start spooling and sending (once). Points written before are queued, not lost."""
+        if self._spooler.ident is None:
+            self._spooler.start()
+            self._sender.start()
 
     def __repr__(self) -> str:
         return (f"InfluxSink(url={self.url!r}, org={self.org!r}, bucket={self.bucket!r}, "
@@ -166,6 +170,7 @@ class InfluxSink:
     def close(self, timeout: float = 5.0) -> None:
         """Spool everything handed over, try to send it for up to `timeout` s (if the server is up),
         then stop; what is not sent stays in the spool for the next start."""
+        self.start()  # a sink closed before it started still spools what it was handed
         self._inbox.close()
         self._spooler.join()
         if self._failing is None:

@@ -37,6 +37,10 @@ class Sink(Protocol):
         embedded store, or in the InfluxDB spool); False after `timeout` seconds."""
         ...
 
+    def start(self) -> None:
+        """Start its threads; called once by the gateway's start (never in a constructor)."""
+        ...
+
     def close(self) -> None:
         """Store what was handed over (as far as the sink can) and stop its threads."""
         ...
@@ -83,6 +87,10 @@ class TimeSeriesWriter:
         for sink in self.sinks:
             ok = sink.durable(max(0.0, deadline - time.monotonic())) and ok
         return ok
+
+    def start(self) -> None:
+        for sink in self.sinks:
+            sink.start()
 
     def close(self) -> None:
         for sink in self.sinks:

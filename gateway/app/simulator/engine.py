@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
 import random
 import threading
 import time
@@ -32,7 +31,9 @@ from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
 from gateway.app.simulator.publisher import MqttPublisher
 from gateway.app.simulator.site_model import SimSite, load_sim_site
 from gateway.app.simulator.sky import Sky
+from gateway.core.errors import SitegateError
 from gateway.core.site import Site
+from gateway.ingest.broker import Broker
 
 log = logging.getLogger("sitegate.simulator")
 
@@ -207,11 +208,11 @@ def run_simulation(site: Site, *, mqtt_url: str, rate: float = 20.0, speed: floa
     stop = stop or threading.Event()
     stats = SimulationStats()
     site_id = sim_site.site_id
-    m = site.mqtt
-    password = os.environ.get(m.password_env) if m.password_env else None
-    if password is None and m.password_file:
-        password = m.password_file.read_text(encoding="utf-8").strip()
-    publisher = MqttPublisher(mqtt_url, f"sitegate-sim-{site_id}", username=m.username, password=password,
+    try:
+        broker = Broker.from_site(site, url=mqtt_url)
+    except ValueError as exc:
+        raise SitegateError(f"--mqtt-url: {exc}") from None
+    publisher = MqttPublisher(broker, f"sitegate-sim-{site_id}",
                               ack_filter=f"sitegate/{site_id}/+/ack",
                               on_ack=lambda result: stats.acks.update([result]), stop=stop)
     publisher.connect()

@@ -16,20 +16,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.app.simulator.conventions import Message
 from gateway.core.errors import SitegateError
-from gateway.core.site import parse_mqtt_url
+from gateway.ingest.broker import Broker
 
 MAX_OUTSTANDING = 1000  # QoS1 publishes not yet acknowledged; beyond this, publishing waits
 
 
 class MqttPublisher:
-    def __init__(self, url: str, client_id: str, *, username: str | None = None, password: str | None = None,
+    def __init__(self, broker: Broker, client_id: str, *,
                  ack_filter: str | None = None, on_ack: Callable[[str], None] | None = None,
                  stop: threading.Event | None = None) -> None:
-        try:
-            self.host, self.port, tls = parse_mqtt_url(url)
-        except ValueError as exc:
-            raise SitegateError(f"--mqtt-url: {exc}") from None
-        self.url = url
+        self.broker = broker
+        self.url = broker.url
         self._ack_filter, self._on_ack = ack_filter, on_ack
         self._stop = stop or threading.Event()
         self._connected = threading.Event()
@@ -41,10 +38,7 @@ class MqttPublisher:
                              protocol=mqtt.MQTTv311, clean_session=True)
         client.max_inflight_messages_set(100)
         client.reconnect_delay_set(1, 10)
-        if tls:
-            client.tls_set()
-        if username:
-            client.username_pw_set(username, password)
+        broker.configure(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -52,7 +46,7 @@ class MqttPublisher:
         self._client = client
 
     def connect(self, timeout: float = 10.0) -> None:
-        self._client.connect_async(self.host, self.port, keepalive=30)
+        self._client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         self._client.loop_start()
         if not self._connected.wait(timeout):
             self._client.loop_stop()

@@ -1,0 +1,50 @@
+"""`sitegate record` against a real mosquitto: what devices publish lands in a capture file that
+replay reads back, byte for byte."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.ingest import capture
+from tests.support.mosquitto import Broker
+
+SENT = [("zigbee2mqtt/smoke-1", b'{"smoke": true}'), ("tele/lamp-3/LWT", b"Offline"),
+        ("sitegate/demo/cp-1/tap", '{"tag": "04A1B2C3", "note": "北门"}'.encode()), ("raw/bytes", b"\xff\x00")]
+
+
+def test_recorded_messages_are_the_published_ones_in_the_replay_format(broker: Broker, tmp_path: Path) -> None:
+    out = tmp_path / "night.jsonl"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="record-test-devices")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    # A retained message reaches the recorder the moment it subscribes: then it is listening.
+    client.publish("ready/probe", b"1", qos=1, retain=True).wait_for_publish(5)
+    filters = [arg for f in ("ready/probe", "zigbee2mqtt/#", "tele/#", "sitegate/#", "raw/#") for arg in ("--topic", f)]
+    recorder = subprocess.Popen([sys.executable, "-m", "gateway", "record", "--mqtt-url", broker.url, "-o", str(out),
+                                 "--count", str(1 + len(SENT)), *filters], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not (out.exists() and out.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for topic, payload in SENT:
+            client.publish(topic, payload, qos=1).wait_for_publish(5)
+        stdout, _ = recorder.communicate(timeout=30)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        recorder.kill()
+    assert recorder.returncode == 0 and f"recorded {1 + len(SENT)} messages" in stdout
+    got = [(m.topic, m.payload) for m in capture.read(out)]
+    assert got == [("ready/probe", b"1"), *SENT]
+
+
+def test_a_url_with_credentials_is_refused_with_the_form(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "gateway", "record", "--mqtt-url", "mqtt://u:p@127.0.0.1:1",
+                           "-o", str(tmp_path / "x.jsonl")], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "contains a user name" in done.stderr

@@ -1,4 +1,5 @@
-"""A night of patrol through real mosquitto on an accelerated site clock, checked over the API."""
+"""A night of patrol through real mosquitto on an accelerated site clock, checked over the API; and an
+unpatrolled night of the demo site through the patrol consumer into the real ticket store."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.app.simulator.engine import SiteClock
+from gateway.core.paths import demo_site_dir
 from gateway.ingest.gateway import Gateway
+from gateway.patrol.consumer import PatrolConsumer
+from gateway.patrol.model import load_plan
+from gateway.patrol.tracker import PatrolTracker
+from gateway.tickets.policy import TicketPolicy
+from gateway.tickets.service import TicketService
+from gateway.tickets.store import TicketStore
+from gateway.timeseries.point import Point
 from tests.support.gateway_proc import wait_for
 from tests.support.inprocess import site_gateway
 from tests.support.mosquitto import Broker
@@ -141,3 +150,32 @@ def test_a_night_of_three_rounds_gives_exact_figures_acks_points_and_one_ticket_
         ("east", "east", f"east@{day.isoformat()}T21:20+08:00", "cp-d,cp-e")]
     assert "东门 East gate, 东围墙 East fence" in patrol[1]["title"]
     assert gw.clock.now() - at(21, 40) < timedelta(minutes=30)
+
+
+def test_an_unpatrolled_night_of_the_demo_site_opens_one_ticket_per_round(tmp_path: Path) -> None:
+    plan = load_plan(demo_site_dir() / "patrol.yaml")  # 4 routes, 5 rounds a night, 30 checkpoints
+    store = TicketStore(f"sqlite:///{tmp_path}/tickets.db")
+    service = TicketService(store, site_id="demo", tz=TZ, policy=TicketPolicy())
+    points: list[Point] = []
+    patrol = PatrolConsumer(PatrolTracker(plan, tz=TZ, site_id="demo"), site_id="demo", publisher=None,
+                            alerts=service.handle, points=points.extend)
+    now, end = datetime(2026, 11, 23, 19, 30, tzinfo=TZ), datetime(2026, 11, 24, 6, 0, tzinfo=TZ)
+    while now < end:  # nobody taps; the gateway ticks every minute
+        now += timedelta(minutes=1)
+        patrol.tick(now)
+    tickets = service.list(limit=1000)
+    service.close()
+    store.close()
+    assert len(tickets) == 20  # one per round, not one per checkpoint (150)
+    rounds = {f"{r.id}@2026-11-{d}T{h:02d}:00+08:00": [c.id for c in r.checkpoints]
+              for r in plan.routes for d, h in (("23", 20), ("23", 22), ("24", 0), ("24", 2), ("24", 4))}
+    assert {t.labels["round"]: t.labels["missed"].split(",") for t in tickets} == rounds
+    for t in tickets:
+        n = len(rounds[t.labels["round"]])
+        assert (t.rule, t.device_id, t.status, t.last_value) == ("patrol.missed_checkpoint", t.labels["route"],
+                                                                 "open", n)
+        assert f", {n} of {n}: " in t.title
+        assert all(plan.checkpoint(cp).label in t.description for cp in rounds[t.labels["round"]])
+    # and the figures: every round 0 of n, all missed
+    figures = sorted((p.tags["round"], p.fields["visited"], p.fields["missed"]) for p in points)
+    assert figures == sorted((rid, 0, len(cps)) for rid, cps in rounds.items())

@@ -1,4 +1,5 @@
-"""A night of patrol through real mosquitto on an accelerated site clock, checked over the API."""
+"""A night of patrol through real mosquitto on an accelerated site clock, checked over the API; and an
+unpatrolled night of the demo site through the patrol consumer into the real ticket store."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.app.simulator.engine import SiteClock
+from gateway.core.paths import demo_site_dir
 from gateway.ingest.gateway import Gateway
+from gateway.patrol.consumer import PatrolConsumer
+from gateway.patrol.model import load_plan
+from gateway.patrol.tracker import PatrolTracker
+from gateway.tickets.policy import TicketPolicy
+from gateway.tickets.service import TicketService
+from gateway.tickets.store import TicketStore
+from gateway.timeseries.point import Point
+from tests.support.gateway_proc import wait_for
 from tests.support.inprocess import site_gateway
 from tests.support.mosquitto import Broker
 
@@ -28,6 +38,8 @@ checkpoints:
   - {id: cp-a, name: 北门 North gate, zone: north, reader: cp-a}
   - {id: cp-b, name: 天台 Roof, zone: b1, tag: "04AA0001"}
   - {id: cp-c, name: 车库 Garage, zone: garage, reader: cp-c}
+  - {id: cp-d, name: 东门 East gate, zone: east, reader: cp-d}
+  - {id: cp-e, name: 东围墙 East fence, zone: perimeter, tag: "04AA0002"}
 guards:
   - {id: G017, name: 王强 Wang Qiang, card: "G0017", reader: hh-07}
 routes:
@@ -35,11 +47,19 @@ routes:
     ordered: true
     schedule: "0,40 20 * * *"
     start_grace: 2m
-    limit: 30m
+    limit: 25m
     checkpoints:
-      - {id: cp-a, at: 0m, tolerance: 3m}
-      - {id: cp-b, at: 10m, tolerance: 3m}
-      - {id: cp-c, at: 20m, tolerance: 3m}
+      - {id: cp-a, at: 0m, tolerance: 5m}
+      - {id: cp-b, at: 6m, tolerance: 3m}
+      - {id: cp-c, at: 16m, tolerance: 3m}
+  - id: east
+    ordered: true
+    schedule: "20 21 * * *"
+    start_grace: 2m
+    limit: 15m
+    checkpoints:
+      - {id: cp-d, at: 0m, tolerance: 3m}
+      - {id: cp-e, at: 10m, tolerance: 3m}
 """
 
 
@@ -54,7 +74,7 @@ def night(broker: Broker, tmp_path: Path) -> Iterator[tuple[Gateway, SiteClock, 
         yield running
 
 
-def test_a_night_of_two_rounds_gives_exact_figures_acks_and_a_missed_checkpoint_ticket(
+def test_a_night_of_three_rounds_gives_exact_figures_acks_points_and_one_ticket_per_round(
         broker: Broker, night: tuple[Gateway, SiteClock, TestClient]) -> None:
     gw, clock, api = night
     acks: queue.Queue[dict[str, object]] = queue.Queue()
@@ -74,30 +94,88 @@ def test_a_night_of_two_rounds_gives_exact_figures_acks_and_a_missed_checkpoint_
         client.publish(f"sitegate/e2e/{reader}/tap", orjson.dumps({"tag": tag, "ts": when.isoformat()}), qos=1)
         return acks.get(timeout=5)
 
-    # Round 1 (20:00): all three on time, plus a repeat and a stranger's card.
+    # north 20:00: all three on time, plus a repeat and a stranger's card.
     assert tap(at(20, 1), "cp-a", "G0017")["result"] == "ok"
     assert tap(at(20, 1, 10), "cp-a", "G0017")["result"] == "duplicate"
     assert tap(at(20, 2), "cp-a", "BADCARD")["result"] == "unknown_tag"
-    assert tap(at(20, 11), "hh-07", "04AA0001")["result"] == "ok"
-    first = tap(at(20, 21), "cp-c", "G0017")
+    assert tap(at(20, 7), "hh-07", "04AA0001")["result"] == "ok"
+    first = tap(at(20, 17), "cp-c", "G0017")
     assert (first["result"], first["checkpoint"], first["route"]) == ("ok", "cp-c", "north")
-    # Round 2 (20:40): the roof is skipped, the garage is reached late.
-    assert tap(at(20, 41), "cp-a", "G0017")["result"] == "ok"
-    assert tap(at(21, 5), "cp-c", "G0017")["result"] == "late"
-    # Nothing scheduled at 21:30.
+    # north 20:40: the guard walks past the gate (its window is open until 20:47 at the latest), taps
+    # the roof 6 min in (so the round started 20:40: roof window 20:43-20:49, garage 20:53-20:59)
+    # and reaches the garage 1 min after its window.
+    roof = tap(at(20, 46), "hh-07", "04AA0001")
+    assert (roof["result"], roof["round"]) == ("ok", f"north@{day.isoformat()}T20:40+08:00")
+    assert tap(at(21, 0), "cp-c", "G0017")["result"] == "late"
+    # east 21:20: nobody walks it. Nothing is scheduled on north at 21:30.
     assert tap(at(21, 30), "cp-a", "G0017")["result"] == "off_schedule"
     client.loop_stop()
     client.disconnect()
 
-    rounds = {r["scheduled_start"][11:16]: r for r in api.get("/api/patrol/rounds",
-                                                               params={"date": day.isoformat()}).json()}
-    one, two = rounds["20:00"], rounds["20:40"]
-    assert (one["status"], one["expected"], one["visited"], one["late"], one["missed"], one["coverage"]) == (
-        "completed", 3, 3, 0, [], 1.0)
-    assert (two["status"], two["expected"], two["visited"], two["late"], two["missed"]) == (
-        "incomplete", 3, 2, 1, ["cp-b"])
-    assert two["coverage"] == pytest.approx(2 / 3)
+    def rounds() -> dict[str, dict[str, object]]:
+        found = api.get("/api/patrol/rounds", params={"date": day.isoformat()}).json()
+        return {f"{r['route']} {r['scheduled_start'][11:16]}": r for r in found}
 
-    tickets = api.get("/api/tickets", params={"device": "cp-b"}).json()
-    assert [(t["rule"], t["zone"], t["status"]) for t in tickets] == [("patrol.missed_checkpoint", "b1", "open")]
-    assert gw.clock.now() - at(21, 30) < timedelta(minutes=30)
+    # east ends at 21:37 (21:22 + 15m, nobody started it): wait for the tracker to close it.
+    wait_for(lambda: rounds()["east 21:20"]["status"] == "incomplete", 15, "the east round to end")
+    views = rounds()
+    truth = {  # status, expected, visited, late, missed, coverage
+        "north 20:00": ("completed", 3, 3, 0, [], 1.0),
+        "north 20:40": ("incomplete", 3, 2, 1, ["cp-a"], pytest.approx(2 / 3)),
+        "east 21:20": ("incomplete", 2, 0, 0, ["cp-d", "cp-e"], 0.0),
+    }
+    assert {k: (v["status"], v["expected"], v["visited"], v["late"], v["missed"], v["coverage"])
+            for k, v in views.items()} == truth
+
+    # patrol_round points, written at each round's scheduled start, carry the same figures.
+    starts = {k: datetime.fromisoformat(str(v["scheduled_start"])) for k, v in views.items()}
+
+    def series(field: str) -> dict[datetime, float]:
+        points = api.get("/api/series", params={"measurement": "patrol_round", "field": field,
+                                                "from": at(19, 0).isoformat(), "to": at(23, 0).isoformat()})
+        return {datetime.fromisoformat(ts): value for ts, value in points.json()["points"]}
+
+    fields = {"expected": 1, "visited": 2, "late": 3, "coverage": 5}
+    for field, column in fields.items():
+        got = wait_for(lambda f=field: len(series(f)) == 3 and series(f), 10, f"three patrol_round {field} points")
+        assert {k: got[starts[k]] for k in truth} == {k: truth[k][column] for k in truth}, field
+    missed = wait_for(lambda: len(series("missed")) == 3 and series("missed"), 10, "patrol_round missed")
+    assert {k: missed[starts[k]] for k in truth} == {k: len(truth[k][4]) for k in truth}
+
+    # One ticket per round that missed checkpoints, listing them.
+    tickets = api.get("/api/tickets", params={"status": "open"}).json()
+    patrol = sorted((t for t in tickets if t["rule"] == "patrol.missed_checkpoint"), key=lambda t: t["opened_at"])
+    assert [(t["device_id"], t["zone"], t["labels"]["round"], t["labels"]["missed"]) for t in patrol] == [
+        ("north", "north", f"north@{day.isoformat()}T20:40+08:00", "cp-a"),
+        ("east", "east", f"east@{day.isoformat()}T21:20+08:00", "cp-d,cp-e")]
+    assert "东门 East gate, 东围墙 East fence" in patrol[1]["title"]
+    assert gw.clock.now() - at(21, 40) < timedelta(minutes=30)
+
+
+def test_an_unpatrolled_night_of_the_demo_site_opens_one_ticket_per_round(tmp_path: Path) -> None:
+    plan = load_plan(demo_site_dir() / "patrol.yaml")  # 4 routes, 5 rounds a night, 30 checkpoints
+    store = TicketStore(f"sqlite:///{tmp_path}/tickets.db")
+    service = TicketService(store, site_id="demo", tz=TZ, policy=TicketPolicy())
+    points: list[Point] = []
+    patrol = PatrolConsumer(PatrolTracker(plan, tz=TZ, site_id="demo"), site_id="demo", publisher=None,
+                            alerts=service.handle, points=points.extend)
+    now, end = datetime(2026, 11, 23, 19, 30, tzinfo=TZ), datetime(2026, 11, 24, 6, 0, tzinfo=TZ)
+    while now < end:  # nobody taps; the gateway ticks every minute
+        now += timedelta(minutes=1)
+        patrol.tick(now)
+    tickets = service.list(limit=1000)
+    service.close()
+    store.close()
+    assert len(tickets) == 20  # one per round, not one per checkpoint (150)
+    rounds = {f"{r.id}@2026-11-{d}T{h:02d}:00+08:00": [c.id for c in r.checkpoints]
+              for r in plan.routes for d, h in (("23", 20), ("23", 22), ("24", 0), ("24", 2), ("24", 4))}
+    assert {t.labels["round"]: t.labels["missed"].split(",") for t in tickets} == rounds
+    for t in tickets:
+        n = len(rounds[t.labels["round"]])
+        assert (t.rule, t.device_id, t.status, t.last_value) == ("patrol.missed_checkpoint", t.labels["route"],
+                                                                 "open", n)
+        assert f", {n} of {n}: " in t.title
+        assert all(plan.checkpoint(cp).label in t.description for cp in rounds[t.labels["round"]])
+    # and the figures: every round 0 of n, all missed
+    figures = sorted((p.tags["round"], p.fields["visited"], p.fields["missed"]) for p in points)
+    assert figures == sorted((rid, 0, len(cps)) for rid, cps in rounds.items())

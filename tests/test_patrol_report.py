@@ -96,3 +96,18 @@ def test_json_form_names_every_column(report: DailyReport) -> None:
     as_dict = report.to_dict()
     assert as_dict["date"] == "2026-11-23" and as_dict["site"] == "harbor-view"
     assert set(as_dict["rows"][0]) == set(CSV_COLUMNS) - {"date"}
+
+
+def test_a_round_whose_first_checkpoint_was_missed_is_credited_to_the_guard_who_walked_the_rest() -> None:
+    t = PatrolTracker(PLAN, tz=SH, site_id="harbor-view")
+    t.tick(at(19, 50))
+    # G017 walks past the north gate, then taps the lobby 7 min in (the round started 20:01: lobby due
+    # 20:07, roof 20:13, garage 20:26), the roof 1 min behind and the garage 2 min ahead.
+    for reader, tag, ts in (("cp-b1-lobby", "G0017", at(20, 7)), ("hh-07", "04A1B2C3", at(20, 14)),
+                            ("hh-07", "04A1B2C4", at(20, 24))):
+        t.tick(ts)
+        assert t.on_tap(Tap(device=reader, tag=tag, ts=ts, received_at=ts), ts).result == "ok"
+    t.tick(at(21))
+    north = [r for r in t.rounds(DAY) if r.route == "night-north" and r.status != "scheduled"]
+    daily = daily_report(north, day=DAY, plan=PLAN, site_id="harbor-view")
+    assert figures(daily)[("night-north", "G017")] == (1, 0, 1, 4, 3, 3, 0, 1, 0.75, 0.75, -20.0)

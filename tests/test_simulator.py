@@ -22,7 +22,7 @@ from gateway.app.simulator import SimSite, Simulator, SiteClock, load_sim_site, 
 from gateway.app.simulator.conventions import Message
 from gateway.app.simulator.faults import LEAK_MPA_PER_HOUR, Fault
 from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
-from gateway.core.model import Decoded, RawMessage
+from gateway.core.model import Decoded, RawMessage, Tap
 from gateway.core.paths import demo_site_dir, devices_dir
 from gateway.core.siteload import Overrides, load_site
 from gateway.devices.decoder import Decoder
@@ -288,6 +288,52 @@ def test_guards_tap_ordered_routes_in_order_with_card_on_readers_and_handheld_on
         for tap in taps:
             cp, guard = plan.checkpoint(tap.checkpoint), guards[tap.guard]
             assert (tap.reader, tap.tag) == ((cp.reader, guard.card) if cp.reader else (guard.reader, cp.tag))
+
+
+def test_the_demos_first_night_sends_every_planned_tap_and_every_round_gets_its_true_figures() -> None:
+    """The demo's first evening (site clock from 19:30), stepped as the engine does, in steps that
+    do not land on round starts (the engine's are 3 site seconds at the demo's speed)."""
+    site = load_sim_site(load_site(demo_site_dir() / "site.yaml"))
+    walker = Simulator(site, seed=7).walker
+    begin, end = datetime(2026, 11, 18, 19, 30, tzinfo=TZ), datetime(2026, 11, 19, 6, 0, tzinfo=TZ)
+    starts = [datetime(2026, 11, 18, 20, 0, tzinfo=TZ) + timedelta(hours=2 * i) for i in range(5)]
+    planned = {(r.id, s): [t for t in walker.round_taps(r, s) if t.event is None]
+               for r in site.plan.routes for s in starts}
+    # The guards set off within 90 s of the start and tap within a minute of plan: on this night two
+    # north rounds' gate taps come before the scheduled start, inside the gate's 5 min tolerance.
+    early = [s for (r, s), taps in planned.items() if r == "night-north" and taps[0].ts < s]
+    assert len(early) >= 2 and all(planned[("night-north", s)][0].ts >= s - timedelta(minutes=5) for s in early)
+
+    tracker = PatrolTracker(site.plan, tz=TZ, site_id=site.site_id)
+    tracker.tick(begin)
+    sent: list[PlannedTap] = []
+    now, step = begin, timedelta(seconds=47)
+    while now < end:
+        taps = walker.due(now, now + step)
+        now += step
+        for t in taps:
+            sent.append(t)
+            tracker.on_tap(Tap(device=t.reader, tag=t.tag, ts=t.ts, received_at=t.ts + timedelta(seconds=1)),
+                           t.ts + timedelta(seconds=1))
+        tracker.tick(now)
+    every = [t for r in site.plan.routes for s in starts for t in walker.round_taps(r, s)]
+    assert [t for t in every if t not in sent] == []  # every planned tap was sent, once
+    assert len(sent) == len(every)
+
+    views = {r.round_id: r for d in (begin.date(), end.date()) for r in tracker.rounds(d)}
+    [incident] = Simulator(site, seed=7).faults.night(begin.date()).incidents
+    for (route_id, start), taps in planned.items():
+        view = views[f"{route_id}@{start.isoformat(timespec='minutes')}"]
+        ids = [c.id for c in site.plan.route(route_id).checkpoints]
+        scripted = (route_id, start) == (incident.route, incident.start)
+        missed = [incident.skip] if scripted else []
+        assert sorted(t.checkpoint for t in taps) == sorted(c for c in ids if c not in missed)
+        late = sum(t.late for t in taps)  # the incident's taps after the skip, 9 min behind
+        assert late >= 2 if scripted else late == 0
+        truth = ("incomplete" if missed else "completed", len(ids), len(ids) - len(missed), missed, late,
+                 (len(ids) - len(missed)) / len(ids))
+        assert (view.status, view.expected, view.visited, view.missed, view.late, view.coverage) == truth, \
+            view.round_id
 
 
 def test_the_same_seed_walks_the_same_night_and_another_seed_does_not(night: Night) -> None:

@@ -22,9 +22,10 @@ T0 = datetime(2026, 11, 23, 21, 0, tzinfo=TZ)
 H = timedelta(hours=1)
 
 
-def ev(state: str = "firing", at: datetime = T0, severity: str = "warning", **kw: object) -> AlertEvent:
+def ev(state: str = "firing", at: datetime = T0, severity: str = "warning", title: str = "Lamp out",
+       **kw: object) -> AlertEvent:
     return AlertEvent(rule="lighting.lamp_out", device="lamp-1", zone="north", state=state, severity=severity,
-                      title="Lamp out", ts=at, **kw)  # type: ignore[arg-type]
+                      title=title, ts=at, **kw)  # type: ignore[arg-type]
 
 
 def test_open_ticket_takes_everything_from_the_event() -> None:
@@ -50,6 +51,27 @@ def test_changes_leave_the_original_untouched() -> None:
     record_cleared(t, ev("cleared", at=T0 + H), policy=policy, tz=TZ)
     apply_action(t, "ack", actor="x", note="", now=T0, policy=policy, tz=TZ)
     assert (t.occurrences, t.condition_cleared, t.status, len(t.history)) == (1, False, "open", 1)
+
+
+def test_a_repeat_restates_the_condition_and_a_new_title_is_logged_as_updated() -> None:
+    # A round's missed-checkpoint alert: the same key, more checkpoints missed as the round goes on.
+    policy = TicketPolicy()
+    t = open_ticket(ev(title="Missed 1 of 4: gate", description="gate 20:00", labels={"missed": "gate"}),
+                    site="hv", policy=policy, tz=TZ)
+    same = record_firing(t, ev(at=T0 + H, title="Missed 1 of 4: gate", description="gate 20:00",
+                               labels={"missed": "gate"}), policy=policy, tz=TZ)
+    assert (same.action, len(same.ticket.history), same.ticket.occurrences) == ("occurrence", 1, 2)
+    more = record_firing(same.ticket, ev(at=T0 + 2 * H, title="Missed 2 of 4: gate, roof",
+                                         description="gate 20:00\nroof 20:12",
+                                         labels={"missed": "gate,roof"}), policy=policy, tz=TZ)
+    new = more.ticket
+    assert more.action == "updated"
+    assert (new.title, new.description, new.labels) == (
+        "Missed 2 of 4: gate, roof", "gate 20:00\nroof 20:12", {"missed": "gate,roof"})
+    entry = new.history[-1]
+    assert (entry.at, entry.actor, entry.action, entry.note, entry.from_status, entry.to_status) == (
+        T0 + 2 * H, "system", "updated", "Missed 2 of 4: gate, roof", "open", "open")
+    assert (t.title, t.labels) == ("Missed 1 of 4: gate", {"missed": "gate"})  # the original is untouched
 
 
 def test_overdue_without_a_new_level_when_the_first_multiple_is_later() -> None:

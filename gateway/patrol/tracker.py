@@ -17,16 +17,20 @@ missed and then recovered. In this order:
 3. identification fails: `unknown_tag`.
 4. no round of a route containing the checkpoint spans tap.ts (see rounds.py): `off_schedule`.
 5. in the best matching round (ok > late > early > out_of_order > duplicate, then earliest):
-   checkpoint already counted in that round: `duplicate`; ordered route and an earlier checkpoint
-   still pending (neither counted nor missed): `out_of_order`, not counted (visit the skipped one,
-   or wait until it is missed); before its window: `early`, not counted (tap again inside it);
-   inside its window, edges included: `ok`; after its window but not after the round end: `late`,
-   counted as visited and in the round's `late` figure.
+   checkpoint already counted in that round: `duplicate`; ordered route and the tap breaks the
+   order of the counted taps (a later checkpoint was counted at or before the tap's time, or an
+   earlier one after it): `out_of_order`, not counted; before its window: `early`, not counted (tap
+   again inside it); inside its window, edges included: `ok`; after its window but not after the
+   round end: `late`, counted as visited and in the round's `late` figure.
+   On an ordered route a checkpoint the guard walks past is skipped, not waited for: the ones after
+   it count when tapped in order and in their windows, and going back to it is `out_of_order`. Order
+   is judged on tap times, so a buffered tap made in order still counts when it arrives late.
 A checkpoint not counted when its window ends (plus `settle`, for taps still in flight) is
-`missed`: a firing AlertEvent `patrol.missed_checkpoint` (auto-resolving). A later `late` tap, or a
-buffered tap arriving after the miss, counts it after all: state `late`/`visited` and a cleared
-AlertEvent (change `checkpoint_recovered`). The round ends `completed` as soon as every checkpoint
-is counted, else `incomplete` at its end (+ `settle`), when still-pending checkpoints are missed.
+`missed`. A later `late` tap, or a buffered tap arriving after the miss, counts it after all: state
+`late`/`visited` (change `checkpoint_recovered`). Each step that changes a round's missed list
+attaches the round's one missed-checkpoint AlertEvent to its last such change (see alerts.py).
+The round ends `completed` as soon as every checkpoint is counted, else `incomplete` at its end
+(+ `settle`), when still-pending checkpoints are missed.
 A buffered tap for a round that already ended revises it (change `round_revised`).
 
 Event cards: a tap of an event card within `event_window` after a checkpoint tap on the same
@@ -39,13 +43,14 @@ Rounds start (`round_started`) at their scheduled start or at their first counte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
 
 from gateway.core.model import AlertEvent, Rejection, Tap
+from gateway.patrol.alerts import missed_alert
 from gateway.patrol.model import Checkpoint, EventCard, Guard, PatrolPlan, Route, norm_tag
 from gateway.patrol.rounds import (
     COMPLETED,
@@ -63,6 +68,7 @@ from gateway.patrol.rounds import (
 from gateway.patrol.schedule import next_start, starts_between
 
 _RANK = {"ok": 0, "late": 1, "early": 2, "out_of_order": 3, "duplicate": 4}
+_MISSED_LIST_CHANGES = {"checkpoint_missed", "checkpoint_recovered"}
 _EPS = timedelta(microseconds=1)
 SNAPSHOT_VERSION = 1
 
@@ -79,7 +85,7 @@ class PatrolChange:
     round_id: str
     round: RoundView
     checkpoint: str | None = None
-    alert: AlertEvent | None = None
+    alert: AlertEvent | None = None  # the round's missed-checkpoint alert, when this change moved it
 
     @property
     def round_fields(self) -> dict[str, int | float]:
@@ -119,6 +125,20 @@ class _Judged:
     reason: str | None = None
 
 
+def _breaks_order(rnd: Round, checkpoint: str, ts: datetime) -> bool:
+    """Whether counting a tap of `checkpoint` at `ts` would put the round's counted taps out of the
+    route's order: a checkpoint after it was counted at or before `ts`, or one before it after `ts`."""
+    ids = [stop.id for stop in rnd.route.checkpoints]
+    position = ids.index(checkpoint)
+    for i, cp_id in enumerate(ids):
+        tapped = rnd.visits[cp_id].tapped_at
+        if not rnd.visits[cp_id].counted or tapped is None or i == position:
+            continue
+        if (i > position and tapped <= ts) or (i < position and tapped > ts):
+            return True
+    return False
+
+
 class PatrolTracker:
     def __init__(self, plan: PatrolPlan, *, tz: tzinfo, site_id: str,
                  debounce: timedelta = timedelta(seconds=30), settle: timedelta = timedelta(seconds=5),
@@ -144,7 +164,7 @@ class PatrolTracker:
     # -- time ---------------------------------------------------------------------------------
     def tick(self, now: datetime) -> list[PatrolChange]:
         """Advance to `now`: open scheduled rounds, declare misses, end rounds. Changes in time order."""
-        return self._advance(now.astimezone(UTC))
+        return self._alerted(self._advance(now.astimezone(UTC)))
 
     def next_deadline(self) -> datetime | None:
         """The first instant at which tick() will change something (None before the first tick)."""
@@ -217,8 +237,17 @@ class PatrolTracker:
     def _miss(self, rnd: Round, checkpoint: str, when: datetime) -> PatrolChange:
         visit = rnd.visits[checkpoint]
         visit.state, visit.missed_at = MISSED, when
-        return self._change("checkpoint_missed", when, rnd, checkpoint, self._missed_alert(rnd, checkpoint,
-                                                                                           when, "firing"))
+        return self._change("checkpoint_missed", when, rnd, checkpoint)
+
+    def _alerted(self, changes: list[PatrolChange]) -> list[PatrolChange]:
+        """Attach each round's missed-checkpoint alert to the last change of this step that moved its
+        missed list, from that change's view of the round: one alert per round and step, so the
+        checkpoints missed together at a round's end update its ticket once."""
+        last = {c.round_id: i for i, c in enumerate(changes) if c.kind in _MISSED_LIST_CHANGES}
+        out = list(changes)
+        for i in last.values():
+            out[i] = replace(out[i], alert=missed_alert(out[i].round, self.plan, out[i].ts))
+        return out
 
     def _end(self, rnd: Round, when: datetime) -> list[PatrolChange]:
         changes = [self._miss(rnd, v.checkpoint, when) for v in rnd.visits.values() if v.state == PENDING]
@@ -256,7 +285,7 @@ class PatrolTracker:
                 alerts += [alert] if alert else []
             else:
                 judged = self._judge_checkpoint(tap.device, tag, ts, changes)
-        outcome = self._outcome(tap.device, ts, judged, alerts, changes, rejection)
+        outcome = self._outcome(tap.device, ts, judged, alerts, self._alerted(changes), rejection)
         if judged.result != "duplicate" and rejection is None:
             self._last[(tap.device, tag)] = (ts, outcome.ack)
         return outcome
@@ -309,12 +338,8 @@ class PatrolTracker:
 
         if rnd.visits[cp.id].counted:
             return judged("duplicate")
-        if rnd.route.ordered:
-            for before in rnd.route.checkpoints:
-                if before.id == cp.id:
-                    break
-                if rnd.visits[before.id].state == PENDING:
-                    return judged("out_of_order")
+        if rnd.route.ordered and _breaks_order(rnd, cp.id, ts):
+            return judged("out_of_order")
         if ts < opens:
             return judged("early")
         return judged("ok" if ts <= closes else "late")
@@ -335,8 +360,7 @@ class PatrolTracker:
         visit.tapped_at, visit.guard, visit.delay_s = ts, guard, judged.delay_s
         rnd.guard = rnd.guard or guard
         if recovered:
-            changes.append(self._change("checkpoint_recovered", ts, rnd, checkpoint,
-                                        self._missed_alert(rnd, checkpoint, ts, "cleared")))
+            changes.append(self._change("checkpoint_recovered", ts, rnd, checkpoint))
         if rnd.all_visited and rnd.status != COMPLETED:
             rnd.status = COMPLETED
             rnd.ended_at = rnd.ended_at or ts
@@ -394,21 +418,9 @@ class PatrolTracker:
                           "delay_s": float(judged.delay_s)},
             alerts=alerts, changes=changes, rejection=rejection)
 
-    def _change(self, kind: str, ts: datetime, rnd: Round, checkpoint: str | None = None,
-                alert: AlertEvent | None = None) -> PatrolChange:
+    def _change(self, kind: str, ts: datetime, rnd: Round, checkpoint: str | None = None) -> PatrolChange:
         return PatrolChange(kind=kind, ts=ts, route=rnd.route.id, round_id=rnd.id,
-                            round=rnd.view(self.plan, self.tz), checkpoint=checkpoint, alert=alert)
-
-    def _missed_alert(self, rnd: Round, checkpoint: str, ts: datetime, state: str) -> AlertEvent:
-        cp = self._checkpoints.get(checkpoint)
-        label = cp.label if cp else checkpoint
-        return AlertEvent(
-            rule="patrol.missed_checkpoint", device=checkpoint, zone=cp.zone if cp else "unassigned",
-            state=state, severity="minor", ts=ts, category="patrol", kind="checkpoint", auto_resolve=True,
-            title=f"漏巡 Missed checkpoint: {label} ({rnd.id})",
-            description=f"No counted tap at {label} inside its window in round {rnd.id}.",
-            labels={"route": rnd.route.id, "round": rnd.id, "checkpoint": checkpoint},
-            dedup_key=f"patrol.missed:{rnd.id}:{checkpoint}")
+                            round=rnd.view(self.plan, self.tz), checkpoint=checkpoint)
 
     # -- reading ------------------------------------------------------------------------------
     def rounds(self, day: date) -> list[RoundView]:

@@ -88,14 +88,19 @@ def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) 
 
 
 def record_firing(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo) -> Change:
-    """The condition fired again: count it, keep the latest value; note a return or a worse severity."""
+    """The condition fired again: count it, keep the latest value and wording (a patrol round restates
+    what it missed so far); note a new title, a return or a worse severity."""
     at = aware(ev.ts, tz)
     new = _edit(t)
     new.occurrences += 1
     new.last_value = ev.value
     new.last_seen_at = max(at, t.last_seen_at) if t.last_seen_at else at
     new.auto_resolve = ev.auto_resolve
+    new.title, new.description, new.labels = ev.title, ev.description, dict(ev.labels)
     action = "occurrence"
+    if ev.title != t.title:
+        _log(new, at, "updated", ev.title)
+        action = "updated"
     if t.condition_cleared:
         new.condition_cleared = False
         new.cleared_at = None

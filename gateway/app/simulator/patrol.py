@@ -2,9 +2,13 @@
 
 Each round of each route is walked by one guard (the guards rotate over the routes night by
 night). At a checkpoint with a fixed reader the guard taps their card on it; at a checkpoint with
-a tag they read the tag with their handheld. Guards set off within 90 s of the scheduled start and
-reach each checkpoint within a minute of its `at` offset, so a normal round is all `ok`; ordered
-routes are walked in order, free-order routes in a shuffled order that still fits the windows.
+a tag they read the tag with their handheld. Guards set off within 90 s of the scheduled start
+(and within the route's start grace) and reach each checkpoint within a minute of its `at` offset
+(a third of its tolerance at most), so the first tap may come before the scheduled start, inside
+the first checkpoint's tolerance. Later taps keep to the round as the tracker times it: from the
+anchor its first tap sets (gateway/patrol/rounds.py), so a normal round is all `ok` and a tap is
+`late` exactly when the tracker will judge it so. Ordered routes are walked in order, free-order
+routes in a shuffled order that still fits the windows.
 The night's PatrolIncident makes one guard skip a checkpoint and reach the later ones late.
 After a checkpoint in a zone where a lamp has failed, the guard taps the lamp_out event card
 (once per route and night); once a night someone reports an obstruction.
@@ -20,14 +24,15 @@ from datetime import date, datetime, timedelta
 
 from gateway.app.simulator.faults import FaultPlan
 from gateway.app.simulator.site_model import SimSite
-from gateway.patrol.model import Checkpoint, EventCard, Guard, Route
+from gateway.patrol.model import Checkpoint, EventCard, Guard, Route, RouteCheckpoint
 from gateway.patrol.schedule import starts_between
 
 MIN_GAP = timedelta(seconds=25)  # walking between two taps takes at least this
 EVENT_AFTER = timedelta(seconds=35)  # the event card follows the checkpoint tap
 _MAX_JITTER = timedelta(seconds=60)
-# A late tap stays this far inside the round's limit: the tracker anchors the round on the first tap,
-# which may be up to a jitter earlier than the guard's own start.
+_MAX_DEPARTURE = timedelta(seconds=90)  # how long after the scheduled start a guard sets off
+# A late tap stays this far inside the round's limit, so the walking gaps after it cannot push the
+# taps that follow past the round's end (where they would not count at all).
 _END_MARGIN = timedelta(minutes=2)
 
 
@@ -57,7 +62,8 @@ class PatrolWalker:
         out: list[PlannedTap] = []
         for route in self.plan.routes:
             first = after - route.span - timedelta(minutes=10)
-            for start in starts_between(route.schedule, self.site.tz, first, until):
+            # A round's first tap may come before its start, as early as the tracker opens the round.
+            for start in starts_between(route.schedule, self.site.tz, first, until + route.early_margin):
                 out += [t for t in self.round_taps(route, start) if after < t.ts <= until]
         if len(self._cache) > 256:
             self._cache.clear()
@@ -83,9 +89,9 @@ class PatrolWalker:
             return []
         rng = random.Random(f"{self.seed}:{route.id}:{start.isoformat()}")
         incident = self.faults.incident(route.id, start)
-        anchor = start + timedelta(seconds=rng.uniform(0, 90))
-        # (offset from the anchor, checkpoint, scripted late)
-        plan: list[tuple[timedelta, str, bool]] = []
+        depart = start + min(_MAX_DEPARTURE * rng.uniform(0, 1), route.start_grace)
+        # (offset from the round's anchor, checkpoint)
+        plan: list[tuple[timedelta, RouteCheckpoint]] = []
         stops = list(route.checkpoints)
         if not route.ordered:
             noisy = [(s.at + s.tolerance * rng.uniform(-0.3, 0.3), s) for s in stops]
@@ -97,22 +103,25 @@ class PatrolWalker:
                 continue
             jitter = min(_MAX_JITTER, stop.tolerance / 3) * rng.uniform(-1, 1)
             offset = stop.at + jitter
-            late = False
             if skipped and incident is not None:
                 # Late, but still inside the round: a tap after the round's end would not count at all.
                 offset = min(offset + incident.late_by, route.limit - _END_MARGIN)
-                late = offset - stop.at > stop.tolerance
-            plan.append((offset, stop.id, late))
+            plan.append((offset, stop))
         taps: list[PlannedTap] = []
         last: datetime | None = None
-        for offset, cp_id, late in plan:
-            ts = anchor + offset
+        anchor: datetime | None = None
+        for offset, stop in plan:
+            ts = (depart if anchor is None else anchor) + offset
             if last is not None and ts < last + MIN_GAP:
                 ts = last + MIN_GAP
-            cp = self._checkpoints[cp_id]
-            tap = self._tap(guard, route, start, cp, ts, late)
+            cp = self._checkpoints[stop.id]
+            # The tracker anchors the round on its first counted tap, never before the start nor after
+            # the grace (gateway/patrol/rounds.py): the later taps are timed from there.
+            round_anchor = anchor or min(max(ts - stop.at, start), start + route.start_grace)
+            tap = self._tap(guard, route, start, cp, ts, ts - (round_anchor + stop.at) > stop.tolerance)
             if tap is None:
                 continue
+            anchor = round_anchor
             taps.append(tap)
             last = ts
             event = self._observation(route, start, cp, ts)

@@ -61,10 +61,12 @@ class TicketService:
     def __init__(self, store: TicketStore, *, site_id: str, tz: tzinfo, policy: TicketPolicy,
                  publisher: Publisher | None = None, events: EventSink | None = None,
                  webhooks: Sequence[WebhookConfig] = ()) -> None:
+        """`webhooks` are exactly the ones called: the running gateway passes the policy's, a replay
+        none (never the policy's as a fallback, so a replay cannot reach the outside world)."""
         self.store, self.site, self.tz, self.policy = store, site_id, tz, policy
         self.stats = ServiceStats()
         self.notifier = Notifier(site=site_id, tz=tz, publisher=publisher, events=events,
-                                 webhooks=list(webhooks) or policy.webhooks, queue_size=policy.webhook_queue)
+                                 webhooks=webhooks, queue_size=policy.webhook_queue)
         self._lock = threading.RLock()
         with store.read() as tx:
             self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}

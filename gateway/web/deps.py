@@ -15,9 +15,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from gateway.auth.caller import SCOPE_KEY, token_holder
 from gateway.auth.tokens import Role, TokenInfo, TokenStore, role_allows
 
-SCOPE_KEY = "sitegate.auth"  # the ASGI scope entry holding the TokenInfo of an authorized request
 STATE_KEY = "sitegate_guard"  # app.state attribute holding the Guard (set by policy.protect)
 REALM = 'Bearer realm="sitegate"'
 
@@ -104,6 +104,5 @@ def require(role: Role) -> Callable[..., Awaitable[TokenInfo | None]]:
 
 def caller(request: Request) -> TokenInfo | None:
     """Who made an authorized request (None on open routes): e.g. to record a ticket action's actor."""
-    found = request.scope.get(SCOPE_KEY)
-    return found if isinstance(found, TokenInfo) else None
+    return token_holder(request.scope)
 

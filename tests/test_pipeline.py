@@ -184,3 +184,31 @@ def test_storage_failure_holds_the_batch_until_the_database_is_writable(tmp_path
     assert acked == [1]
     assert p.storage_error is None
     assert p.metrics.storage_errors._value.get() == 2
+
+
+def test_a_slow_open_ticket_count_on_the_http_side_does_not_hold_up_a_batch(tmp_path: Path) -> None:
+    """/api/devices reads views whose health asks the tickets database for open counts; a slow or
+    locked tickets database must not stall the pipeline applying a batch to the same registry."""
+    p = make(tmp_path)
+    p.process([msg(1)])
+    asked, release = threading.Event(), threading.Event()
+
+    def slow_counts(device: str) -> dict[str, int]:
+        asked.set()
+        release.wait(10)
+        return {}
+
+    p.registry.open_tickets = slow_counts
+    reader = threading.Thread(target=p.registry.views, args=(datetime(2026, 11, 23, 13, 0, tzinfo=UTC),))
+    batch_done = threading.Event()
+    worker = threading.Thread(target=lambda: (p.process([msg(2)]), batch_done.set()))
+    reader.start()
+    try:
+        assert asked.wait(5)
+        worker.start()
+        assert batch_done.wait(5), "the batch waited for the tickets database"
+    finally:
+        release.set()
+        reader.join(10)
+        worker.join(10)
+    assert p.processed == 2

@@ -32,7 +32,7 @@ def attach(gw: Gateway, offline: bool) -> TicketService:
                             events=TicketEvents(gw.site_id, bus=gw.bus.publish, points=gw.write_points,
                                                 metrics=gw.metrics),
                             webhooks=() if offline else policy.webhooks)
-    gw.registry.open_tickets = OpenTicketCounts(tickets)
+    gw.registry.open_tickets = OpenTicketCounts(tickets.open_counts)
     gw.alert_sinks.append(tickets.handle)
     gw.add_consumer(TicketTimer(tickets), STAGE_ACT)
     gw.on_stop.append(tickets.close)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.app.simulator.engine import SiteClock
 from gateway.ingest.gateway import Gateway
+from gateway.tickets.service import TicketService
+from gateway.tickets.store import Tx
 from tests.support.gateway_proc import wait_for
 from tests.support.inprocess import site_gateway
 from tests.support.mosquitto import Broker
@@ -107,3 +111,50 @@ def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
     pub.loop_stop()
     pub.disconnect()
     assert clock.now().hour >= 19
+
+
+def consumer_errors(api: TestClient, consumer: str) -> float:
+    for line in api.get("/metrics").text.splitlines():
+        if line.startswith(f'sitegate_consumer_errors_total{{consumer="{consumer}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_ticket_store_that_fails_for_a_while_holds_intake_says_why_and_loses_no_alert(
+        broker: Broker, site_gw: tuple[Gateway, SiteClock, TestClient]) -> None:
+    gw, _clock, api = site_gw
+    tickets: TicketService = gw.features["tickets"]
+    real_write = tickets.store.write
+    locked = threading.Event()
+    locked.set()
+
+    @contextmanager
+    def write() -> Iterator[Tx]:
+        if locked.is_set():
+            raise TimeoutError("tickets database is locked")
+        with real_write() as tx:
+            yield tx
+
+    tickets.store.write = write  # type: ignore[method-assign]
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-failing-store")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    try:
+        pub.publish("zigbee2mqtt/smoke-1", b'{"smoke": true, "battery": 80}', qos=1).wait_for_publish(5)
+        health = wait_for(lambda: (h := api.get("/api/health").json())["status"] == "degraded" and h, 10,
+                          "health to say why")
+        assert any("consumer tickets" in p and "tickets database is locked" in p for p in health["problems"])
+        pub.publish("sitegate/e2e/ext-1/telemetry", b'{"pressure_mpa": 0.8}', qos=1).wait_for_publish(5)
+        wait_for(lambda: consumer_errors(api, "tickets") >= 4, 10, "retries with backoff")
+        # Intake is held: the extinguisher's message waits at the broker, unacked, not in the registry.
+        assert api.get("/api/devices/ext-1").json()["metrics"] == {}
+        assert api.get("/api/tickets").json() == []
+        locked.clear()
+        smoke = wait_for(lambda: open_ticket(api, "fire.smoke", "smoke-1"), 10, "the smoke ticket")
+        ext = wait_for(lambda: open_ticket(api, "fire.extinguisher_low", "ext-1"), 10, "the extinguisher ticket")
+        assert smoke["occurrences"] == 1 and ext["occurrences"] == 1  # nothing doubled by the retries
+        wait_for(lambda: api.get("/api/health").json()["status"] == "ok", 10, "health to recover")
+    finally:
+        tickets.store.write = real_write  # type: ignore[method-assign]
+        pub.loop_stop()
+        pub.disconnect()

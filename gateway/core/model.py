@@ -166,7 +166,10 @@ class Consumer(Protocol):
 
     name: str
 
-    def handle(self, batch: Sequence[Processed]) -> None: ...
+    def handle(self, batch: Sequence[Processed]) -> None:
+        """Take the whole batch, or raise before changing anything: the pipeline hands a batch that
+        raised to the same consumer again (and again, holding intake) until it is taken."""
+        ...
 
     def tick(self, now: datetime) -> None: ...
 

@@ -16,9 +16,9 @@ Exactly-once, in the face of kill -9:
   same batch again, with backoff; meanwhile the pipeline takes no new batch, so nothing more is acked
   (intake blocks at max_pending and the broker keeps the rest, as when the disk is full), health
   names the consumer and its error, and `sitegate_consumer_errors_total{consumer}` counts each try.
-  It resumes by itself once the consumer takes the batch. No snapshot is stored meanwhile, so a
-  restart replays from the last state every consumer agreed on. A consumer must take a batch whole
-  or raise before changing anything (see Consumer in gateway/core/model.py).
+  It resumes by itself once the consumer takes the batch. A consumer must take a batch whole or
+  raise before changing anything (see Consumer in gateway/core/model.py), so its state always
+  matches its position, and a snapshot of it is good at any time.
 """
 
 from __future__ import annotations
@@ -90,10 +90,11 @@ class Pipeline:
         self._last_snapshot = 0.0
         self._last_tick = 0.0
         self.storage_error: str | None = None
-        # Consumers whose last batch raised, with the error, until they take it.
+        # Consumers whose last batch or tick raised, with the error, until one works again.
         self.consumer_errors: dict[str, str] = {}
         self.retry_max = 5.0  # seconds between tries of a failing consumer, at most
         self._stop_requested = threading.Event()
+        self._stalled: set[str] = set()  # still failing a batch when stop came: they get nothing more
         self.processed = 0  # messages journaled since start (for tests and benchmarks)
         self._idle = threading.Condition(self._lock)
 
@@ -203,15 +204,14 @@ class Pipeline:
             self._emit("device", event)
         for consumer in self.consumers:
             name = consumer.name
+            if name in self._stalled:
+                continue
             try:
                 consumer.tick(now)
-            except Exception as exc:  # timers do not hold intake, but no snapshot moves on meanwhile
-                self.metrics.consumer_errors.labels(name).inc()
-                if name not in self.consumer_errors:
-                    log.exception("consumer %s failed in tick", name)
-                self.consumer_errors[name] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a timer that fails does not hold intake; the next tick retries
+                self._failed(name, exc, "in tick")
                 continue
-            if not self._stop_requested.is_set() and self.consumer_errors.pop(name, None) is not None:
+            if self.consumer_errors.pop(name, None) is not None:
                 log.warning("consumer %s works again", name)
 
     def process(self, batch: Sequence[Inbound]) -> list[Processed]:
@@ -270,27 +270,25 @@ class Pipeline:
     def _deliver(self, consumer: Consumer, batch: Sequence[Processed]) -> None:
         """Hand `batch` to `consumer` until it takes it; only then does its position move past it.
 
-        While it raises, this (pipeline) thread retries with backoff and takes no new batch, and no
-        snapshot is stored (see _commit). At stop a consumer still failing gets nothing more: after
-        the restart the journal from the last snapshots is replayed. Driven by hand (replay, tests),
-        there is nobody to wait for: the error goes to the caller.
+        While it raises, this (pipeline) thread retries with backoff and takes no new batch. At stop a
+        consumer still failing gets nothing more; its snapshot keeps its position, so after the
+        restart the journal from there is replayed into it. Driven by hand (replay, tests), there is
+        nobody to wait for: the error goes to the caller.
         """
         name = consumer.name
-        if name in self.consumer_errors and self._stop_requested.is_set():
+        if name in self._stalled:
             return
         delay = 0.1
         while True:
             try:
                 consumer.handle(batch)
             except Exception as exc:
-                self.metrics.consumer_errors.labels(name).inc()
-                if name not in self.consumer_errors:
-                    log.exception("consumer %s failed on a batch of %d; holding intake (nothing more is "
-                                  "acked) and retrying it", name, len(batch))
-                self.consumer_errors[name] = f"{type(exc).__name__}: {exc}"
+                self._failed(name, exc, f"on a batch of {len(batch)}; holding intake (nothing more is acked) "
+                                        "and retrying it")
                 if self._thread is None:
                     raise
                 if self._stop_requested.wait(delay):
+                    self._stalled.add(name)
                     return
                 delay = min(delay * 2, self.retry_max)
                 continue
@@ -298,6 +296,13 @@ class Pipeline:
                 log.warning("consumer %s took its batch; intake resumes", name)
             self._consumer_seq[name] = self._next_seq - 1
             return
+
+    def _failed(self, name: str, exc: Exception, what: str) -> None:
+        """Count a consumer's failure, say why in health, and log the first of a run in full."""
+        self.metrics.consumer_errors.labels(name).inc()
+        if name not in self.consumer_errors:
+            log.exception("consumer %s failed %s", name, what)
+        self.consumer_errors[name] = f"{type(exc).__name__}: {exc}"
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.events is not None:
@@ -323,10 +328,7 @@ class Pipeline:
         delay = 0.1
         devices = self.registry.dirty_rows()
         snaps: list[tuple[str, str]] = []
-        # The stored snapshots are one consistent cut: while a consumer fails, none moves on (the
-        # others' states may hold results the failing one has not taken yet, such as alerts for the
-        # ticket store). After a restart the journal from that cut is replayed into every consumer.
-        if snapshot and not self.consumer_errors:
+        if snapshot:
             self._last_snapshot = time.monotonic()
             for consumer in self.consumers:
                 try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +74,17 @@ class AlertInbox:
         self._held: list[AlertEvent] = []
         self._lock = threading.Lock()
 
+    def held(self) -> list[dict[str, Any]]:
+        """The alerts still waiting for the store, as JSON (for the consumer's snapshot)."""
+        with self._lock:
+            return [{**asdict(ev), "ts": ev.ts.isoformat()} for ev in self._held]
+
+    def hold(self, docs: Sequence[dict[str, Any]]) -> None:
+        """Take back alerts from `held()` of an earlier run, ahead of anything new."""
+        restored = [AlertEvent(**{**doc, "ts": datetime.fromisoformat(doc["ts"])}) for doc in docs]
+        with self._lock:
+            self._held[:0] = restored
+
     def put(self, events: Sequence[AlertEvent]) -> None:
         """Take alerts; never raises (they are held when the store refuses them)."""
         with self._lock:
@@ -93,7 +105,9 @@ class AlertInbox:
 
 class TicketTimer:
     """The tickets consumer: stores held alerts first, then runs escalation and revisit checks on the
-    pipeline's tick. Tickets keep their own store, so there is nothing to snapshot."""
+    pipeline's tick. Tickets keep their own store; the snapshot holds the alerts still waiting for
+    it, stored with the other consumers' snapshots (the rules' state that raised them) in one
+    transaction, so a restart neither loses nor repeats them."""
 
     name = "tickets"
 
@@ -110,7 +124,8 @@ class TicketTimer:
         self.service.tick(now)
 
     def snapshot(self) -> Any:
-        return None  # the ticket store is durable by itself
+        return {"held": self.inbox.held()}
 
     def restore(self, state: Any) -> None:
-        del state
+        if state:  # None from a gateway that held no alerts in its snapshots
+            self.inbox.hold(state["held"])

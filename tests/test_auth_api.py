@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
@@ -14,6 +16,7 @@ from gateway.auth.tokens import TokenInfo, TokenStore
 from gateway.web.auth_api import make_auth_router
 from gateway.web.deps import caller, require
 from gateway.web.guard import protect, required_role
+from tests.support.http_thread import ServerThread
 
 
 @pytest.fixture
@@ -250,3 +253,39 @@ def test_openapi_marks_protected_operations(store: TokenStore) -> None:
     assert "security" not in schema["paths"]["/api/things"]["get"]
     assert schema["paths"]["/api/rules/reload"]["post"]["x-sitegate-role"] == "admin"
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+class BusyStore(TokenStore):
+    """A token store whose lookups wait while `busy`, as they do while its lock is held by a write that
+    waits for the disk (a `sitegate token create` in another process holding auth.db)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.busy = False
+        self.entered, self.free = threading.Event(), threading.Event()
+
+    def cached(self, token: str) -> TokenInfo | None:
+        if self.busy:
+            self.entered.set()
+            self.free.wait(10)
+        return super().cached(token)
+
+
+def test_a_token_check_waiting_for_the_token_store_does_not_hold_up_the_server(tmp_path: Path) -> None:
+    store = BusyStore(tmp_path / "auth.db")
+    engineer = store.create("night shift", "engineer").secret
+    with ServerThread(make_app(store)) as server:
+        assert httpx.post(server.url + "/api/things", headers=bearer(engineer)).status_code == 200  # cached now
+        store.busy = True
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(
+            httpx.post(server.url + "/api/things", headers=bearer(engineer), timeout=15).status_code))
+        waiting.start()
+        try:
+            assert store.entered.wait(5)
+            assert httpx.get(server.url + "/api/health", timeout=3).json() == {"status": "ok"}
+        finally:
+            store.free.set()
+            waiting.join(15)
+        assert answers == [200]
+    store.close()

@@ -244,7 +244,7 @@ def test_acknowledging_from_the_page_asks_for_a_token_and_changes_the_ticket_ove
     assert after["status"] == "acknowledged"
     last = after["history"][-1]
     assert (last["action"], last["actor"], last["note"], last["from"], last["to"]) == (
-        "acknowledged", "Li Ming", note, "open", "acknowledged"), dump(after["history"])
+        "acknowledged", "night shift", f"Li Ming: {note}", "open", "acknowledged"), dump(after["history"])
     assert browser.storage("sitegate.token") == real.engineer_token
     browser.wait_text(f'tr[data-ticket-id="{ticket["id"]}"] td.status', "Acknowledged")
     assert note in browser.text("#ticket-detail")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,7 +19,9 @@ from gateway.core.clock import FakeClock
 from gateway.core.model import Tap
 from gateway.patrol.api import patrol_router
 from gateway.patrol.model import load_plan
+from gateway.patrol.rounds import RoundView
 from gateway.patrol.tracker import PatrolTracker
+from tests.support.http_thread import ServerThread
 
 SH = ZoneInfo("Asia/Shanghai")
 PLAN = load_plan(Path(__file__).parent / "data" / "patrol.yaml")
@@ -96,3 +101,38 @@ def test_openapi_documents_the_rounds_shape(client: TestClient) -> None:
 
 def test_empty_day_is_an_empty_list(client: TestClient) -> None:
     assert client.get("/api/patrol/rounds", params={"date": date(2026, 1, 1).isoformat()}).json() == []
+
+
+def test_a_request_waiting_for_the_tracker_does_not_hold_up_the_server() -> None:
+    """The rounds come from the tracker behind the lock the pipeline thread holds while it judges a
+    tap; a request waiting there must not stop the event loop from serving anything else."""
+    waiting, release = threading.Event(), threading.Event()
+
+    def rounds_behind_a_held_lock(day: date) -> Sequence[RoundView]:
+        waiting.set()
+        release.wait(10)
+        return []
+
+    app = FastAPI()
+    app.include_router(patrol_router(rounds_behind_a_held_lock, plan=PLAN, site_id="harbor-view", tz=SH,
+                                     clock=FakeClock(at(21))))
+
+    @app.get("/ping")
+    async def ping() -> str:
+        return "pong"
+
+    with ServerThread(app) as server:
+        answers: list[int] = []
+        for path in ("/api/patrol/rounds?date=2026-11-23", "/api/patrol/report?date=2026-11-23"):
+            blocked = threading.Thread(target=lambda p=path: answers.append(
+                httpx.get(server.url + p, timeout=15).status_code))
+            waiting.clear()
+            blocked.start()
+            try:
+                assert waiting.wait(5)
+                assert httpx.get(server.url + "/ping", timeout=3).text == '"pong"'
+            finally:
+                release.set()
+                blocked.join(15)
+                release.clear()
+        assert answers == [200, 200]

@@ -470,6 +470,16 @@ def test_event_card_on_a_handheld_attaches_to_the_last_checkpoint_tapped() -> No
     assert alert.labels["round"] == NORTH_20 and alert.labels["guard"] == "G017"
 
 
+def test_an_event_card_at_a_checkpoint_at_a_device_reports_that_devices_fault_by_the_guard() -> None:
+    plan = PLAN.model_copy(update={"checkpoints": [
+        c.model_copy(update={"device": "lamp-gate-1"}) if c.id == "cp-gate-north" else c for c in PLAN.checkpoints]})
+    t = started_at_20(plan=plan)
+    [alert] = tap(t, GATE, "EV-LAMP", at(20, 1)).alerts
+    assert (alert.device, alert.zone, alert.labels["checkpoint"]) == ("lamp-gate-1", "north", "cp-gate-north")
+    assert (alert.labels["fault"], alert.labels["reported_by"]) == ("lamp_out", "G017")
+    assert alert.key == "fault:lamp_out:lamp-gate-1"  # the key of the lamp's own lighting.lamp_out ticket
+
+
 def test_event_card_without_a_recent_checkpoint_is_out_of_order_and_raises_nothing() -> None:
     t = started_at_20()
     alone = tap(t, "hh-09", "EV-DOOR", at(20, 2))

@@ -14,6 +14,7 @@ from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.journal import StateDB
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.registry import Registry
+from tests.support.gateway_proc import wait_for
 
 
 class TinyDecoder:
@@ -184,3 +185,117 @@ def test_storage_failure_holds_the_batch_until_the_database_is_writable(tmp_path
     assert acked == [1]
     assert p.storage_error is None
     assert p.metrics.storage_errors._value.get() == 2
+
+
+def test_a_slow_open_ticket_count_on_the_http_side_does_not_hold_up_a_batch(tmp_path: Path) -> None:
+    """/api/devices reads views whose health asks the tickets database for open counts; a slow or
+    locked tickets database must not stall the pipeline applying a batch to the same registry."""
+    p = make(tmp_path)
+    p.process([msg(1)])
+    asked, release = threading.Event(), threading.Event()
+
+    def slow_counts(device: str) -> dict[str, int]:
+        asked.set()
+        release.wait(10)
+        return {}
+
+    p.registry.open_tickets = slow_counts
+    reader = threading.Thread(target=p.registry.views, args=(datetime(2026, 11, 23, 13, 0, tzinfo=UTC),))
+    batch_done = threading.Event()
+    worker = threading.Thread(target=lambda: (p.process([msg(2)]), batch_done.set()))
+    reader.start()
+    try:
+        assert asked.wait(5)
+        worker.start()
+        assert batch_done.wait(5), "the batch waited for the tickets database"
+    finally:
+        release.set()
+        reader.join(10)
+        worker.join(10)
+    assert p.processed == 2
+
+
+class Flaky(Recorder):
+    """Raises on its first `failures` batches, before taking anything from them (as a consumer whose
+    store is down does); `healthy` can also hold it failing until the test says so."""
+
+    name = "flaky"
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.failures = failures
+        self.healthy = threading.Event()
+        self.healthy.set()
+        self.raised = 0
+
+    def handle(self, batch: Sequence[Processed]) -> None:
+        if self.raised < self.failures or not self.healthy.is_set():
+            self.raised += 1
+            raise OSError("tickets database is locked")
+        super().handle(batch)
+
+
+def consumer_errors(p: Pipeline, name: str) -> float:
+    return p.metrics.consumer_errors.labels(name)._value.get()  # type: ignore[no-any-return]
+
+
+def test_a_consumer_that_raises_gets_the_batch_again_and_nothing_is_lost_or_doubled(tmp_path: Path) -> None:
+    acked: list[int] = []
+    p = make(tmp_path, acked)
+    flaky, after = Flaky(failures=3), Recorder()
+    p.add_consumer(flaky, stage=10)
+    p.add_consumer(after, stage=20)
+    p.start()
+    try:
+        for i in range(1, 6):
+            p.submit(msg(i))
+        wait_for(lambda: len(after.seen) == 5 and len(acked) == 5, 10, "all five messages handled")
+    finally:
+        p.stop()
+    assert flaky.seen == [1, 2, 3, 4, 5] and after.seen == [1, 2, 3, 4, 5]
+    assert consumer_errors(p, "flaky") == 3
+    assert p.consumer_errors == {}
+
+
+def test_while_a_consumer_keeps_failing_nothing_new_is_acked_and_health_says_why(tmp_path: Path) -> None:
+    acked: list[int] = []
+    p = make(tmp_path, acked)
+    flaky = Flaky()
+    flaky.healthy.clear()
+    p.add_consumer(flaky)
+    p.start()
+    try:
+        p.submit(msg(1))  # journaled and acked, then the consumer fails on it
+        wait_for(lambda: consumer_errors(p, "flaky") >= 1, 5, "the first failure")
+        p.submit(msg(2))
+        # Three more retries (backoff 0.1 s, 0.2 s, 0.4 s): time enough to take message 2, were it taken.
+        wait_for(lambda: consumer_errors(p, "flaky") >= 4, 10, "the retries")
+        assert acked == [1] and p.pending == 1
+        assert p.consumer_errors == {"flaky": "OSError: tickets database is locked"}
+        flaky.healthy.set()
+        wait_for(lambda: acked == [1, 2], 10, "intake to resume")
+        wait_for(lambda: flaky.seen == [1, 2], 5, "the consumer to catch up")
+        assert p.consumer_errors == {}
+    finally:
+        p.stop()
+
+
+def test_a_consumer_still_failing_at_stop_gets_its_batches_replayed_after_the_restart(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    flaky, before = Flaky(), Recorder()
+    p.add_consumer(before, stage=10)
+    p.add_consumer(flaky, stage=20)
+    p.start()
+    p.submit(msg(1))
+    wait_for(lambda: flaky.seen == [1], 5, "a healthy first batch")
+    flaky.healthy.clear()
+    p.submit(msg(2))
+    wait_for(lambda: consumer_errors(p, "flaky") >= 1, 5, "the failure")
+    p.stop()  # flaky's snapshot still covers message 1 only; the other one took both
+    p.db.close()
+    q = make(tmp_path)
+    again, before_again = Flaky(), Recorder()
+    q.add_consumer(before_again, stage=10)
+    q.add_consumer(again, stage=20)
+    assert (before_again.restored, before_again.seen) == ({"count": 2}, [])
+    assert (again.restored, again.seen) == ({"count": 1}, [2])

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import orjson
 
+from gateway.app.replay import replay
+from gateway.core.siteload import load_site
+from tests.test_tickets_notify import Receiver
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -65,3 +69,19 @@ def test_a_bad_capture_line_is_reported_with_file_and_line(tmp_path: Path) -> No
     result = run_replay(site, capture)
     assert result.returncode == 1
     assert f"{capture}:2: not a capture line" in result.stderr.decode()
+
+
+def test_replay_never_calls_the_sites_webhooks(tmp_path: Path) -> None:
+    receiver = Receiver()
+    try:
+        site = tmp_path / "site.yaml"
+        site.write_text("site: {id: demo, timezone: Asia/Shanghai}\n"
+                        f"tickets:\n  webhooks:\n    - {{url: '{receiver.url}'}}\n")
+        capture = tmp_path / "smoke.jsonl"
+        capture.write_text('{"ts": "2026-11-20T21:00:00+08:00", "topic": "sitegate/demo/smoke-1/telemetry", '
+                           '"payload": "{\\"smoke\\": true}"}\n')
+        result = replay(capture, load_site(site))
+        assert [t["rule"] for t in result.tickets] == ["fire.smoke"]  # a change a live gateway would send
+        assert receiver.requests == []
+    finally:
+        receiver.close()

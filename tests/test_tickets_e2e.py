@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.app.replay import replay
 from gateway.app.simulator.engine import SiteClock
+from gateway.core.siteload import load_site
 from gateway.ingest.gateway import Gateway
+from gateway.tickets.service import TicketService
+from gateway.tickets.store import Tx
 from tests.support.gateway_proc import wait_for
 from tests.support.inprocess import site_gateway
 from tests.support.mosquitto import Broker
@@ -107,3 +114,115 @@ def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
     pub.loop_stop()
     pub.disconnect()
     assert clock.now().hour >= 19
+
+
+def consumer_errors(api: TestClient, consumer: str) -> float:
+    for line in api.get("/metrics").text.splitlines():
+        if line.startswith(f'sitegate_consumer_errors_total{{consumer="{consumer}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_ticket_store_that_fails_for_a_while_holds_intake_says_why_and_loses_no_alert(
+        broker: Broker, site_gw: tuple[Gateway, SiteClock, TestClient]) -> None:
+    gw, _clock, api = site_gw
+    tickets: TicketService = gw.features["tickets"]
+    real_write = tickets.store.write
+    locked = threading.Event()
+    locked.set()
+
+    @contextmanager
+    def write() -> Iterator[Tx]:
+        if locked.is_set():
+            raise TimeoutError("tickets database is locked")
+        with real_write() as tx:
+            yield tx
+
+    tickets.store.write = write  # type: ignore[method-assign]
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-failing-store")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    try:
+        pub.publish("zigbee2mqtt/smoke-1", b'{"smoke": true, "battery": 80}', qos=1).wait_for_publish(5)
+        health = wait_for(lambda: (h := api.get("/api/health").json())["status"] == "degraded" and h, 10,
+                          "health to say why")
+        assert any("consumer tickets" in p and "tickets database is locked" in p for p in health["problems"])
+        pub.publish("sitegate/e2e/ext-1/telemetry", b'{"pressure_mpa": 0.8}', qos=1).wait_for_publish(5)
+        wait_for(lambda: consumer_errors(api, "tickets") >= 4, 10, "retries with backoff")
+        # Intake is held: the extinguisher's message waits at the broker, unacked, not in the registry.
+        assert api.get("/api/devices/ext-1").json()["metrics"] == {}
+        assert api.get("/api/tickets").json() == []
+        locked.clear()
+        smoke = wait_for(lambda: open_ticket(api, "fire.smoke", "smoke-1"), 10, "the smoke ticket")
+        ext = wait_for(lambda: open_ticket(api, "fire.extinguisher_low", "ext-1"), 10, "the extinguisher ticket")
+        assert smoke["occurrences"] == 1 and ext["occurrences"] == 1  # nothing doubled by the retries
+        wait_for(lambda: api.get("/api/health").json()["status"] == "ok", 10, "health to recover")
+    finally:
+        tickets.store.write = real_write  # type: ignore[method-assign]
+        pub.loop_stop()
+        pub.disconnect()
+
+
+def test_rules_of_the_built_in_pack_that_describe_one_fault_open_one_ticket(tmp_path: Path) -> None:
+    """Through decode, the real rule pack and the ticket service (replayed on the recorded clock): an
+    extinguisher leaking fast trips both the leak and the low-pressure rule, a detector that drops
+    off the network trips both offline and silent. One fault each, so one ticket each."""
+    (tmp_path / "assets.csv").write_text("device_id,kind,zone\next-1,extinguisher,b1\ndet-1,smoke_detector,b2\n")
+    (tmp_path / "site.yaml").write_text(
+        "site: {id: demo, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}\n"
+        "inventory: assets.csv\ndevices: {heartbeat: {smoke_detector: 30m}}\n")
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=TZ)
+    lines = [(start, "sitegate/demo/det-1/telemetry", '{"smoke": false}'),
+             (start + timedelta(minutes=1), "sitegate/demo/det-1/status", "offline")]
+    for half_hours in range(11):  # 1.30 MPa falling 0.1 MPa an hour, to 0.80: leaking, then low
+        lines.append((start + half_hours * timedelta(minutes=30), "sitegate/demo/ext-1/telemetry",
+                      f'{{"pressure_mpa": {1.30 - 0.05 * half_hours:.2f}}}'))
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text("".join(orjson.dumps({"ts": ts.isoformat(), "topic": topic, "payload": payload}).decode()
+                               + "\n" for ts, topic, payload in sorted(lines)))
+    tickets = replay(capture, load_site(tmp_path / "site.yaml"), until=start + timedelta(hours=6)).tickets
+    by_device = {t["device_id"]: [u for u in tickets if u["device_id"] == t["device_id"]] for t in tickets}
+    assert sorted(by_device) == ["det-1", "ext-1"]
+    [ext] = by_device["ext-1"]
+    assert ext["severity"] == "major" and ext["occurrences"] == 2  # the leak (minor), then the red zone
+    [det] = by_device["det-1"]
+    assert det["labels"]["fault"] == "no_contact" and det["occurrences"] == 2
+
+
+PATROL = """checkpoints:
+  - {id: cp-path-1, name: 小路 Garden path, zone: north, reader: cp-path-1, device: lamp-1}
+guards:
+  - {id: G017, name: 王强 Wang Qiang, card: "G0017"}
+event_cards:
+  - {tag: "EV-LAMP", event: lamp_out, name: 路灯不亮 Lamp out}
+"""
+
+
+def test_a_guards_lamp_out_card_and_the_lamp_out_rule_at_the_same_lamp_are_one_ticket(
+        broker: Broker, tmp_path: Path) -> None:
+    (tmp_path / "assets.csv").write_text(ASSETS)
+    (tmp_path / "patrol.yaml").write_text(PATROL)
+    (tmp_path / "site.yaml").write_text(SITE.format(url=broker.url) + "patrol: patrol.yaml\n")
+    start = datetime.now(TZ).replace(hour=19, minute=0, second=0, microsecond=0)  # after dusk
+    with site_gateway(tmp_path / "site.yaml", tmp_path / "data", start=start, speed=SPEED) as (_gw, _clock, api):
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-lamp-and-guard")
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        try:
+            for topic, payload in [("tele/lamp-1/STATE", '{"POWER": "ON"}'),
+                                   ("tele/lamp-1/SENSOR", '{"ENERGY": {"Power": 0, "Voltage": 229, "Current": 0.000}}'),
+                                   # The guard sees it first: card on the path's reader, then the event card.
+                                   ("sitegate/e2e/cp-path-1/tap", '{"tag": "G0017"}'),
+                                   ("sitegate/e2e/cp-path-1/tap", '{"tag": "EV-LAMP"}')]:
+                pub.publish(topic, payload.encode(), qos=1).wait_for_publish(5)
+            reported = wait_for(lambda: api.get("/api/tickets", params={"device": "lamp-1"}).json(), 10,
+                                "the guard's ticket")
+            assert [(h["actor"], h["action"]) for h in reported[0]["history"]] == [("G017", "opened")]
+            # Ten site minutes later the lamp's own rule fires: on the same ticket, not a second one.
+            both = wait_for(lambda: [t for t in api.get("/api/tickets", params={"device": "lamp-1"}).json()
+                                     if t["occurrences"] == 2], 30, "the rule's firing on the guard's ticket")
+            assert [t["id"] for t in api.get("/api/tickets", params={"device": "lamp-1"}).json()] == \
+                [reported[0]["id"]] == [both[0]["id"]]
+        finally:
+            pub.loop_stop()
+            pub.disconnect()

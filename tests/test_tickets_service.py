@@ -318,3 +318,81 @@ def test_open_counts_and_filters(store: TicketStore) -> None:
 def test_unknown_event_state_is_ignored_and_counted(store: TicketStore) -> None:
     svc = make(store)
     assert svc.handle([ev(state="pending")]) == [] and svc.stats.ignored == 1
+
+
+# -- one fault, one ticket --------------------------------------------------------------------------
+
+def fault_ev(rule: str, device: str, fault: str, *, state: str = "firing", at: datetime = T0,
+             severity: str = "minor", auto_resolve: bool = False, **labels: str) -> AlertEvent:
+    return ev(rule, device, state=state, at=at, severity=severity, auto_resolve=auto_resolve,
+              labels={"fault": fault, **labels})
+
+
+def guard_report(device: str, fault: str, guard: str = "G017", *, at: datetime = T0) -> AlertEvent:
+    """What the patrol tracker raises for an event card tapped at a checkpoint at `device`."""
+    return ev(f"patrol.observation.{fault}", device, at=at, value=None, category="patrol",
+              labels={"fault": fault, "reported_by": guard, "checkpoint": f"cp-{device}"})
+
+
+def test_two_rules_that_describe_one_fault_of_one_device_share_a_ticket(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([fault_ev("fire.extinguisher_leak", "ext-1", "extinguisher_pressure_loss")])
+    [t] = svc.handle([fault_ev("fire.extinguisher_low", "ext-1", "extinguisher_pressure_loss",
+                               at=T0 + H, severity="major")])
+    assert (t.id, t.occurrences, t.severity) == ("T-000001", 2, "major")
+    # Another device, or another fault of the same device, is another ticket.
+    svc.handle([fault_ev("fire.extinguisher_low", "ext-2", "extinguisher_pressure_loss"),
+                fault_ev("fire.extinguisher_high", "ext-1", "extinguisher_over_pressure")])
+    assert sorted((t.device_id, t.rule) for t in svc.list()) == [
+        ("ext-1", "fire.extinguisher_high"), ("ext-1", "fire.extinguisher_leak"), ("ext-2", "fire.extinguisher_low")]
+
+
+def test_the_condition_clears_only_once_every_rule_of_the_fault_has_cleared(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([fault_ev("fire.extinguisher_leak", "ext-1", "pressure_loss"),
+                fault_ev("fire.extinguisher_low", "ext-1", "pressure_loss", at=T0 + MIN)])
+    # The pressure stopped falling (the leak rule clears) but is still in the red zone.
+    assert svc.handle([fault_ev("fire.extinguisher_leak", "ext-1", "pressure_loss", state="cleared",
+                                at=T0 + H)]) == []
+    assert not svc.list()[0].condition_cleared
+    [t] = svc.handle([fault_ev("fire.extinguisher_low", "ext-1", "pressure_loss", state="cleared",
+                               at=T0 + 2 * H)])
+    assert t.condition_cleared and [h.action for h in t.history] == ["opened", "condition_cleared"]
+
+
+def test_a_guard_report_of_an_open_fault_is_an_occurrence_with_the_guard_in_the_history(
+        store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub)
+    svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", auto_resolve=True, owner="工程部")])
+    [t] = svc.handle([guard_report("lamp-1", "lamp_out", at=T0 + 5 * MIN)])
+    assert (t.id, t.occurrences, t.assignee) == ("T-000001", 2, "工程部")
+    last = t.history[-1]
+    assert (last.actor, last.action, last.at) == ("G017", "reported", T0 + 5 * MIN)
+    assert pub.actions()[-1] == "reported"
+    # The lamp's own rule still resolves it when the lamp is lit again.
+    [t] = svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", state="cleared", at=T0 + H,
+                               auto_resolve=True)])
+    assert t.status == "resolved"
+
+
+def test_a_guard_report_first_and_then_the_sensor_rule_share_a_ticket(store: TicketStore) -> None:
+    svc = make(store)
+    [t] = svc.handle([guard_report("lamp-1", "lamp_out")])
+    assert (t.history[0].actor, t.history[0].action) == ("G017", "opened")
+    [t] = svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", at=T0 + 10 * MIN, auto_resolve=True)])
+    assert (t.id, t.occurrences) == ("T-000001", 2)
+    # The guard's report has no condition of its own: the lamp's clear resolves the ticket.
+    [t] = svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", state="cleared", at=T0 + H,
+                               auto_resolve=True)])
+    assert t.status == "resolved" and len(svc.list()) == 1
+
+
+def test_a_ticket_opened_before_the_rule_had_a_fault_label_still_takes_its_repeats_and_clear(
+        store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev("lighting.lamp_out", "lamp-1", auto_resolve=True)])  # stored as lighting.lamp_out:lamp-1
+    [t] = svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", at=T0 + MIN, auto_resolve=True)])
+    assert (t.id, t.occurrences) == ("T-000001", 2)
+    [t] = svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", state="cleared", at=T0 + H,
+                               auto_resolve=True)])
+    assert (t.id, t.status) == ("T-000001", "resolved")

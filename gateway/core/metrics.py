@@ -27,6 +27,9 @@ class Metrics:
         self.devices = Gauge("sitegate_devices", "Devices known to the registry.", registry=r)
         self.storage_errors = Counter("sitegate_storage_errors", "Failed commits of the state database.",
                                       registry=r)
+        self.consumer_errors = Counter("sitegate_consumer_errors",
+                                       "Batches (each retry) and ticks a consumer raised on, by consumer.",
+                                       ["consumer"], registry=r)
         self.ts_backlog = Gauge("sitegate_timeseries_backlog", "Time-series points waiting to be written.",
                                 registry=r)
 

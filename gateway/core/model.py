@@ -99,7 +99,9 @@ class DeviceInfo:
 class AlertEvent:
     """A rule (or the patrol tracker) says a condition started firing or cleared.
 
-    The ticket service turns these into tickets: one open ticket per `dedup_key`.
+    The ticket service turns these into tickets: one open ticket per `key`, the fault's identity.
+    Rules that describe one physical fault, and a guard reporting it with an event card, carry the
+    same `fault` label, so they share the key of that fault at that device (or place).
     """
 
     rule: str
@@ -115,11 +117,14 @@ class AlertEvent:
     kind: str = "unknown"  # the device kind
     auto_resolve: bool = False  # a cleared condition resolves the ticket by itself
     labels: dict[str, str] = field(default_factory=dict)
-    dedup_key: str = ""  # defaults to "<rule>:<device>" when empty
+    dedup_key: str = ""  # when empty: "fault:<fault label>:<device>", or "<rule>:<device>" without one
 
     @property
     def key(self) -> str:
-        return self.dedup_key or f"{self.rule}:{self.device}"
+        if self.dedup_key:
+            return self.dedup_key
+        fault = self.labels.get("fault")
+        return f"fault:{fault}:{self.device}" if fault else f"{self.rule}:{self.device}"
 
 
 class Publisher(Protocol):
@@ -166,7 +171,10 @@ class Consumer(Protocol):
 
     name: str
 
-    def handle(self, batch: Sequence[Processed]) -> None: ...
+    def handle(self, batch: Sequence[Processed]) -> None:
+        """Take the whole batch, or raise before changing anything: the pipeline hands a batch that
+        raised to the same consumer again (and again, holding intake) until it is taken."""
+        ...
 
     def tick(self, now: datetime) -> None: ...
 

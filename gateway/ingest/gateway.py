@@ -129,6 +129,8 @@ class Gateway:
             problems.append(self.mqtt.last_error if self.mqtt and self.mqtt.last_error else "mqtt disconnected")
         if self.pipeline.storage_error:
             problems.append(f"state database not writable: {self.pipeline.storage_error}")
+        for name, error in dict(self.pipeline.consumer_errors).items():  # a copy: the pipeline changes it
+            problems.append(f"consumer {name} failing, retried until it works: {error}")
         extra = {name: source() for name, source in self.status_sources.items()}
         if extra.get("timeseries", "ok") == "down":
             problems.append("time-series store down")

@@ -11,7 +11,14 @@ Exactly-once, in the face of kill -9:
   an earlier connection) is acked and skipped, so it is not counted twice;
 - the registry is written in the same transaction, so it never runs ahead of or behind the journal;
 - each consumer's snapshot is stored with the journal position it reflects; after a restart it is
-  restored and the journal after that position is replayed into it.
+  restored and the journal after that position is replayed into it;
+- a consumer's position moves only past a batch it took without raising. One that raises gets the
+  same batch again, with backoff; meanwhile the pipeline takes no new batch, so nothing more is acked
+  (intake blocks at max_pending and the broker keeps the rest, as when the disk is full), health
+  names the consumer and its error, and `sitegate_consumer_errors_total{consumer}` counts each try.
+  It resumes by itself once the consumer takes the batch. A consumer must take a batch whole or
+  raise before changing anything (see Consumer in gateway/core/model.py), so its state always
+  matches its position, and a snapshot of it is good at any time.
 """
 
 from __future__ import annotations
@@ -83,6 +90,11 @@ class Pipeline:
         self._last_snapshot = 0.0
         self._last_tick = 0.0
         self.storage_error: str | None = None
+        # Consumers whose last batch or tick raised, with the error, until one works again.
+        self.consumer_errors: dict[str, str] = {}
+        self.retry_max = 5.0  # seconds between tries of a failing consumer, at most
+        self._stop_requested = threading.Event()
+        self._stalled: set[str] = set()  # still failing a batch when stop came: they get nothing more
         self.processed = 0  # messages journaled since start (for tests and benchmarks)
         self._idle = threading.Condition(self._lock)
 
@@ -101,6 +113,7 @@ class Pipeline:
             if replayed:
                 log.info("replayed %d journaled messages into %s after restart", replayed, consumer.name)
         self._consumer_seq[consumer.name] = last
+        self.metrics.consumer_errors.labels(consumer.name)  # the series exists (at 0) from the start
         self._stages.append((stage, consumer))
         self._stages.sort(key=lambda pair: pair[0])  # stable: equal stages keep the order they came in
         self.consumers[:] = [c for _, c in self._stages]
@@ -143,6 +156,7 @@ class Pipeline:
             self._stopping = True
             self._has_work.notify_all()
             self._has_room.notify_all()
+        self._stop_requested.set()
         if self._thread:
             self._thread.join(timeout)  # the thread drains and takes the final snapshot
             self._thread = None
@@ -189,10 +203,16 @@ class Pipeline:
         for event in self.registry.sweep(now):
             self._emit("device", event)
         for consumer in self.consumers:
+            name = consumer.name
+            if name in self._stalled:
+                continue
             try:
                 consumer.tick(now)
-            except Exception:  # a consumer bug must not stop ingest
-                log.exception("consumer %s failed in tick", consumer.name)
+            except Exception as exc:  # a timer that fails does not hold intake; the next tick retries
+                self._failed(name, exc, "in tick")
+                continue
+            if self.consumer_errors.pop(name, None) is not None:
+                log.warning("consumer %s works again", name)
 
     def process(self, batch: Sequence[Inbound]) -> list[Processed]:
         """Journal, ack and hand on one batch (runs on the pipeline thread)."""
@@ -235,11 +255,7 @@ class Pipeline:
         for letter in _first_reason_per_message(done):
             m.rejected.labels(letter).inc()
         for consumer in self.consumers:
-            try:
-                consumer.handle(done)
-            except Exception:
-                log.exception("consumer %s failed on a batch of %d", consumer.name, len(done))
-            self._consumer_seq[consumer.name] = self._next_seq - 1
+            self._deliver(consumer, done)
         for event in device_events:
             self._emit("device", event)
         if self.events is not None:
@@ -250,6 +266,43 @@ class Pipeline:
         m.devices.set(len(self.registry))
         m.batch_seconds.observe(time.perf_counter() - started)
         return done
+
+    def _deliver(self, consumer: Consumer, batch: Sequence[Processed]) -> None:
+        """Hand `batch` to `consumer` until it takes it; only then does its position move past it.
+
+        While it raises, this (pipeline) thread retries with backoff and takes no new batch. At stop a
+        consumer still failing gets nothing more; its snapshot keeps its position, so after the
+        restart the journal from there is replayed into it. Driven by hand (replay, tests), there is
+        nobody to wait for: the error goes to the caller.
+        """
+        name = consumer.name
+        if name in self._stalled:
+            return
+        delay = 0.1
+        while True:
+            try:
+                consumer.handle(batch)
+            except Exception as exc:
+                self._failed(name, exc, f"on a batch of {len(batch)}; holding intake (nothing more is acked) "
+                                        "and retrying it")
+                if self._thread is None:
+                    raise
+                if self._stop_requested.wait(delay):
+                    self._stalled.add(name)
+                    return
+                delay = min(delay * 2, self.retry_max)
+                continue
+            if self.consumer_errors.pop(name, None) is not None:
+                log.warning("consumer %s took its batch; intake resumes", name)
+            self._consumer_seq[name] = self._next_seq - 1
+            return
+
+    def _failed(self, name: str, exc: Exception, what: str) -> None:
+        """Count a consumer's failure, say why in health, and log the first of a run in full."""
+        self.metrics.consumer_errors.labels(name).inc()
+        if name not in self.consumer_errors:
+            log.exception("consumer %s failed %s", name, what)
+        self.consumer_errors[name] = f"{type(exc).__name__}: {exc}"
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.events is not None:

@@ -233,14 +233,18 @@ class Registry:
         return count
 
     # -- reads (any thread) ---------------------------------------------------------------------
+    # A view's health asks the tickets database for open counts: copy the state under the lock and
+    # build the view after releasing it, so the pipeline thread never waits for that database.
     def view(self, dev_id: str, now: datetime) -> dict[str, Any] | None:
         with self._lock:
             state = self._devices.get(dev_id)
-            return None if state is None else self._view(state, now)
+            copy = None if state is None else _copy(state)
+        return None if copy is None else self._view(copy, now)
 
     def views(self, now: datetime) -> list[dict[str, Any]]:
         with self._lock:
-            return [self._view(s, now) for s in sorted(self._devices.values(), key=lambda s: s.info.id)]
+            copies = [_copy(s) for s in sorted(self._devices.values(), key=lambda s: s.info.id)]
+        return [self._view(s, now) for s in copies]
 
     def infos(self) -> dict[str, DeviceInfo]:
         with self._lock:
@@ -275,6 +279,11 @@ class Registry:
             "messages": s.messages,
             "health": health_score(s, now, self.heartbeat(s.info.kind), self.open_tickets(s.info.id)),
         }
+
+
+def _copy(state: DeviceState) -> DeviceState:
+    """A copy the pipeline thread cannot change underneath a reader (metric values are replaced, not mutated)."""
+    return replace(state, metrics=dict(state.metrics))
 
 
 def utcnow() -> datetime:

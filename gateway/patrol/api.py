@@ -1,8 +1,9 @@
 """HTTP routes for patrol figures: `/api/patrol/rounds?date=` (CONTRACT.md) and `/api/patrol/report`.
 
-The router only reads: it calls `rounds_for(day)` (usually `PatrolTracker.rounds`). Endpoints are
-`async def` so they run on the event loop thread, the thread that drives the tracker, and never
-read it half-way through a tap.
+The router only reads: it calls `rounds_for(day)` (usually `PatrolConsumer.rounds`, which takes the
+tracker's lock that the pipeline thread holds while it judges a tap). Endpoints are plain `def`, so
+FastAPI runs them in its thread pool: a request waiting for that lock, or building a report, never
+holds up the event loop and every other request with it.
 """
 
 from __future__ import annotations
@@ -69,11 +70,11 @@ def patrol_router(rounds_for: RoundsSource, *, plan: PatrolPlan, site_id: str, t
     router = APIRouter(prefix="/api/patrol", tags=["patrol"])
 
     @router.get("/rounds", response_model=list[RoundOut])
-    async def rounds(date: str | None = Query(None, description="site-local day, YYYY-MM-DD")) -> Any:
+    def rounds(date: str | None = Query(None, description="site-local day, YYYY-MM-DD")) -> Any:
         return [r.to_dict() for r in rounds_for(_day(date, clock, tz))]
 
     @router.get("/report")
-    async def report(date: str | None = Query(None, description="site-local day, YYYY-MM-DD"),
+    def report(date: str | None = Query(None, description="site-local day, YYYY-MM-DD"),
                      fmt: str = Query("json", alias="format", description="json or csv")) -> Response:
         day = _day(date, clock, tz)
         if fmt not in ("json", "csv"):

@@ -56,7 +56,12 @@ Ident = Annotated[str, BeforeValidator(_ident)]
 
 
 class Checkpoint(Strict):
-    """A place guards must visit. `reader`: a fixed reader there; `tag`: a tag fixed there."""
+    """A place guards must visit. `reader`: a fixed reader there; `tag`: a tag fixed there.
+
+    `device`: the device the checkpoint is at (a lamp post, an extinguisher cabinet), when it is at
+    one: what a guard reports there with an event card is about that device, so the report and the
+    device's own rules share one ticket for the same fault.
+    """
 
     id: Ident
     name: str = ""
@@ -64,6 +69,7 @@ class Checkpoint(Strict):
     location: str | None = None
     reader: Ident | None = None
     tag: TagText | None = None
+    device: Ident | None = None
 
     @property
     def label(self) -> str:
@@ -80,7 +86,8 @@ class Guard(Strict):
 
 
 class EventCard(Strict):
-    """A card tapped right after a checkpoint to report what the guard saw there."""
+    """A card tapped right after a checkpoint to report what the guard saw there. `event` names the
+    fault, like the `fault` label of the rules that detect it (`lamp_out`, `smoke`, ...)."""
 
     tag: TagText
     event: Ident

@@ -36,7 +36,9 @@ A buffered tap for a round that already ended revises it (change `round_revised`
 Event cards: a tap of an event card within `event_window` after a checkpoint tap on the same
 reader (for a fixed reader, the reader's own checkpoint at any time) records an observation at
 that checkpoint (in its round, if any) and yields an AlertEvent `patrol.observation.<event>` for the
-checkpoint's zone; result `ok`. An event card with no checkpoint to attach to: `out_of_order`.
+checkpoint's zone, about the checkpoint's `device` if it names one (else the checkpoint), with the
+labels `fault: <event>` and `reported_by: <guard>`: it lands on the ticket of that fault there;
+result `ok`. An event card with no checkpoint to attach to: `out_of_order`.
 
 Rounds start (`round_started`) at their scheduled start or at their first counted tap if earlier.
 """
@@ -388,11 +390,14 @@ class PatrolTracker:
         if rnd is not None:
             local_ts = ts.astimezone(self.tz).isoformat()
             rnd.visits[cp_id].observations.append({"event": card.event, "ts": local_ts, "guard": guard})
-        labels = {"checkpoint": cp_id, "event": card.event, "guard": guard or "", "reader": reader}
+        # `fault` and the device make the report land on the ticket of the same fault there (the
+        # tickets feature adds it as an occurrence); `reported_by` puts the guard in its history.
+        labels = {"checkpoint": cp_id, "event": card.event, "guard": guard or "", "reader": reader,
+                  "fault": card.event, "reported_by": guard or f"guard with reader {reader}"}
         if rnd is not None:
             labels |= {"route": rnd.route.id, "round": rnd.id}
         alert = AlertEvent(
-            rule=f"patrol.observation.{card.event}", device=cp_id, zone=cp.zone, state="firing",
+            rule=f"patrol.observation.{card.event}", device=cp.device or cp_id, zone=cp.zone, state="firing",
             severity=card.severity, ts=ts, category="patrol", kind="checkpoint", labels=labels,
             title=f"巡逻发现 Patrol observation: {card.name or card.event} @ {cp.label}",
             description=f"Reported by guard {guard or 'unknown'} with event card {card.tag} at {cp.label}.")

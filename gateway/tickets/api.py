@@ -1,15 +1,17 @@
 """`/api/tickets` (CONTRACT.md): list with filters, one ticket, and the lifecycle actions.
 
-Sync handlers: FastAPI runs them in its thread pool, and the service is thread-safe.
+Sync handlers: FastAPI runs them in its thread pool, and the service is thread-safe. The history
+records an action under the holder of the request's token (gateway/auth/caller.py).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.auth.caller import actor_name
 from gateway.core.clock import Clock
 from gateway.tickets.lifecycle import ACTIONS, IllegalTransition
 from gateway.tickets.service import TicketConflict, TicketNotFound, TicketService
@@ -24,7 +26,16 @@ class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(default="", max_length=4000)
-    actor: str = Field(default="api", min_length=1, max_length=200, description="who acts (name or staff id)")
+    actor: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="a name the client adds (e.g. who holds a shared token); it goes into the note. The "
+                    "history's actor is always the holder of the token that made the request.")
+
+    def signed_note(self) -> str:
+        """The note with the client's name in front of it, so a name nobody verified reads as a claim."""
+        if self.actor is None:
+            return self.note
+        return f"{self.actor}: {self.note}" if self.note else self.actor
 
 
 def make_router(service: TicketService, clock: Clock) -> APIRouter:
@@ -56,10 +67,12 @@ def make_router(service: TicketService, clock: Clock) -> APIRouter:
         return ticket.to_json()
 
     def add_action(action: str) -> None:
-        def act(ticket_id: str, body: Annotated[ActionBody | None, Body()] = None) -> dict[str, Any]:
+        def act(ticket_id: str, request: Request,
+                body: Annotated[ActionBody | None, Body()] = None) -> dict[str, Any]:
             body = body or ActionBody()
             try:
-                ticket = service.act(ticket_id, action, actor=body.actor, note=body.note, now=clock.now())
+                ticket = service.act(ticket_id, action, actor=actor_name(request.scope), note=body.signed_note(),
+                                     now=clock.now())
             except TicketNotFound as exc:
                 raise HTTPException(404, str(exc)) from None
             except (IllegalTransition, TicketConflict) as exc:

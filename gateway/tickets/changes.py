@@ -71,6 +71,16 @@ def _set_deadlines(t: Ticket, start: datetime, policy: TicketPolicy) -> None:
     t.resolve_due_at = sla.deadline(start, times.resolve)
 
 
+def reporter(ev: AlertEvent) -> str | None:
+    """Who reported the fault when a person did (a guard's event card), else None (a rule's condition)."""
+    return ev.labels.get("reported_by") or None
+
+
+def signal(ev: AlertEvent) -> str | None:
+    """The condition behind the event, which fires and clears; None for a person's report (no condition)."""
+    return None if reporter(ev) else f"{ev.rule}:{ev.device}"
+
+
 def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) -> Ticket:
     """A new ticket for a firing event; seq and id come from the store."""
     at = aware(ev.ts, tz)
@@ -81,31 +91,42 @@ def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) 
         occurrences=1, last_value=ev.value, last_seen_at=at, auto_resolve=ev.auto_resolve,
     )
     _set_deadlines(t, at, policy)
-    t.history.append(HistoryEntry(at=at, actor=SYSTEM, action="opened", note=ev.description or ev.title,
-                                  from_status=None, to_status="open"))
+    t.history.append(HistoryEntry(at=at, actor=reporter(ev) or SYSTEM, action="opened",
+                                  note=ev.description or ev.title, from_status=None, to_status="open"))
     _set_phase(t, at, policy)
     return t
 
 
 def record_firing(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo) -> Change:
-    """The condition fired again: count it, keep the latest value and wording (a patrol round restates
-    what it missed so far); note a new title, a return or a worse severity."""
+    """The fault fired again (the same rule, another rule of the same fault, or a person reporting it):
+    count it, keep the latest value and its own rule's wording; note a report, a new title, a return
+    or a worse severity."""
     at = aware(ev.ts, tz)
     new = _edit(t)
     new.occurrences += 1
-    new.last_value = ev.value
     new.last_seen_at = max(at, t.last_seen_at) if t.last_seen_at else at
-    new.auto_resolve = ev.auto_resolve
-    new.title, new.description, new.labels = ev.title, ev.description, dict(ev.labels)
     action = "occurrence"
-    if ev.title != t.title:
-        _log(new, at, "updated", ev.title)
-        action = "updated"
-    if t.condition_cleared:
-        new.condition_cleared = False
-        new.cleared_at = None
-        _log(new, at, "condition_returned", f"the condition is back (value {ev.value})")
-        action = "condition_returned"
+    who = reporter(ev)
+    if who is not None:
+        # A person saw it: their report is part of the audit trail. It has no value and no condition,
+        # so the rules' values, wording and clearing stay as they were.
+        _log(new, at, "reported", ev.description or ev.title, actor=who)
+        action = "reported"
+    else:
+        new.last_value = ev.value
+        new.auto_resolve = ev.auto_resolve
+        if ev.rule == t.rule:
+            # The ticket's own rule restates the fault (a patrol round lists what it missed so far).
+            # Another rule of the same fault keeps the ticket's wording and owner label.
+            new.title, new.description, new.labels = ev.title, ev.description, dict(ev.labels)
+            if ev.title != t.title:
+                _log(new, at, "updated", ev.title)
+                action = "updated"
+        if t.condition_cleared:
+            new.condition_cleared = False
+            new.cleared_at = None
+            _log(new, at, "condition_returned", f"the condition is back (value {ev.value})")
+            action = "condition_returned"
     if SEVERITY_RANK.get(ev.severity, 0) > SEVERITY_RANK.get(t.severity, 0):
         # A lower pressure than before, say: the faster deadline of the new severity applies.
         new.severity = ev.severity

@@ -1,16 +1,22 @@
-"""Tickets in the running gateway: the timer (escalation, revisits), and what every change feeds
-besides MQTT: live events, `ticket_event` points and the Prometheus counter."""
+"""Tickets in the running gateway: the alert inbox, the pipeline consumer (held alerts, escalation,
+revisits), and what every change feeds besides MQTT: live events, `ticket_event` points and the
+Prometheus counter."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from gateway.core.metrics import Metrics
-from gateway.core.model import EventSink, Processed
+from gateway.core.model import AlertEvent, EventSink, Processed
 from gateway.tickets.service import TicketService
 from gateway.timeseries.point import Point
+
+log = logging.getLogger(__name__)
 
 # History actions worth a point in the `ticket_event` measurement (not every repeat occurrence).
 RECORDED = {"opened", "acknowledged", "resolved", "closed", "reopened", "cancelled", "escalated"}
@@ -56,22 +62,70 @@ class TicketEvents:
             self.bus(kind, doc)
 
 
-class TicketTimer:
-    """Runs escalation and revisit checks on the pipeline's tick; tickets keep their own store."""
-
-    name = "tickets"
+class AlertInbox:
+    """Where rules and patrol hand their alerts (a gateway alert sink). An alert reaches the ticket
+    service at once; while the ticket store fails it waits here, and the tickets consumer raises on
+    every batch and tick until it is stored. So the failure is the tickets consumer's (the pipeline
+    holds intake and health names it), and the consumers that raised the alerts never take a batch
+    twice. Only the pipeline thread (and start-up replay) hands alerts in."""
 
     def __init__(self, service: TicketService) -> None:
         self.service = service
+        self._held: list[AlertEvent] = []
+        self._lock = threading.Lock()
+
+    def held(self) -> list[dict[str, Any]]:
+        """The alerts still waiting for the store, as JSON (for the consumer's snapshot)."""
+        with self._lock:
+            return [{**asdict(ev), "ts": ev.ts.isoformat()} for ev in self._held]
+
+    def hold(self, docs: Sequence[dict[str, Any]]) -> None:
+        """Take back alerts from `held()` of an earlier run, ahead of anything new."""
+        restored = [AlertEvent(**{**doc, "ts": datetime.fromisoformat(doc["ts"])}) for doc in docs]
+        with self._lock:
+            self._held[:0] = restored
+
+    def put(self, events: Sequence[AlertEvent]) -> None:
+        """Take alerts; never raises (they are held when the store refuses them)."""
+        with self._lock:
+            self._held.extend(events)
+        try:
+            self.deliver()
+        except Exception as exc:
+            log.warning("The ticket store refused %d alert(s) (%s); they are held and retried.",
+                        len(self._held), exc)
+
+    def deliver(self) -> None:
+        """Store the held alerts in one transaction; raises (and keeps them) when the store fails."""
+        with self._lock:
+            if self._held:
+                self.service.handle(self._held)
+                self._held = []
+
+
+class TicketTimer:
+    """The tickets consumer: stores held alerts first, then runs escalation and revisit checks on the
+    pipeline's tick. Tickets keep their own store; the snapshot holds the alerts still waiting for
+    it, stored with the other consumers' snapshots (the rules' state that raised them) in one
+    transaction, so a restart neither loses nor repeats them."""
+
+    name = "tickets"
+
+    def __init__(self, service: TicketService, inbox: AlertInbox) -> None:
+        self.service = service
+        self.inbox = inbox
 
     def handle(self, batch: Sequence[Processed]) -> None:
-        del batch  # tickets arrive as alerts from the rules and patrol consumers
+        del batch  # tickets arrive as alerts from the rules and patrol consumers, through the inbox
+        self.inbox.deliver()
 
     def tick(self, now: datetime) -> None:
+        self.inbox.deliver()
         self.service.tick(now)
 
     def snapshot(self) -> Any:
-        return None  # the ticket store is durable by itself
+        return {"held": self.inbox.held()}
 
     def restore(self, state: Any) -> None:
-        del state
+        if state:  # None from a gateway that held no alerts in its snapshots
+            self.inbox.hold(state["held"])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from gateway.core.model import STAGE_ACT
 from gateway.ingest.gateway import Gateway
-from gateway.tickets.consumer import TicketEvents, TicketTimer
+from gateway.tickets.consumer import AlertInbox, TicketEvents, TicketTimer
 from gateway.tickets.counts import OpenTicketCounts
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.service import TicketService
@@ -32,9 +32,10 @@ def attach(gw: Gateway, offline: bool) -> TicketService:
                             events=TicketEvents(gw.site_id, bus=gw.bus.publish, points=gw.write_points,
                                                 metrics=gw.metrics),
                             webhooks=() if offline else policy.webhooks)
-    gw.registry.open_tickets = OpenTicketCounts(tickets)
-    gw.alert_sinks.append(tickets.handle)
-    gw.add_consumer(TicketTimer(tickets), STAGE_ACT)
+    gw.registry.open_tickets = OpenTicketCounts(tickets.open_counts)
+    inbox = AlertInbox(tickets)
+    gw.alert_sinks.append(inbox.put)
+    gw.add_consumer(TicketTimer(tickets, inbox), STAGE_ACT)
     gw.on_stop.append(tickets.close)
     return tickets
 

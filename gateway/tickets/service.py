@@ -61,10 +61,12 @@ class TicketService:
     def __init__(self, store: TicketStore, *, site_id: str, tz: tzinfo, policy: TicketPolicy,
                  publisher: Publisher | None = None, events: EventSink | None = None,
                  webhooks: Sequence[WebhookConfig] = ()) -> None:
+        """`webhooks` are exactly the ones called: the running gateway passes the policy's, a replay
+        none (never the policy's as a fallback, so a replay cannot reach the outside world)."""
         self.store, self.site, self.tz, self.policy = store, site_id, tz, policy
         self.stats = ServiceStats()
         self.notifier = Notifier(site=site_id, tz=tz, publisher=publisher, events=events,
-                                 webhooks=list(webhooks) or policy.webhooks, queue_size=policy.webhook_queue)
+                                 webhooks=webhooks, queue_size=policy.webhook_queue)
         self._lock = threading.RLock()
         with store.read() as tx:
             self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}
@@ -99,7 +101,7 @@ class TicketService:
 
     def _firing(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
         for _ in range(_RETRIES):
-            current = self._active(tx, staged, ev.key)
+            current = self._holder(tx, staged, ev)
             if current is None:
                 mute = self._mute(tx, staged, ev)
                 if mute is not None:
@@ -114,20 +116,26 @@ class TicketService:
                     continue  # another gateway opened it a moment ago: count this event on theirs
                 self.stats.opened += 1
                 staged[ev.key] = opened
+                self._note_signal(tx, opened, ev)
                 return [Change(opened, "opened")]
             change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz)
             saved = self._save(tx, staged, change, current)
             if saved is not None:
+                self._note_signal(tx, saved.ticket, ev)
                 return [saved]
         raise TicketConflict(f"Gave up on {ev.key} after {_RETRIES} concurrent changes; it will be "
                              "retried with the next event.")
 
     def _cleared(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
         for _ in range(_RETRIES):
-            current = self._active(tx, staged, ev.key) or tx.latest_resolved(self.site, ev.key)
+            current = self._holder(tx, staged, ev) or next(
+                (t for key in _keys(ev) if (t := tx.latest_resolved(self.site, key)) is not None), None)
             if current is None:
                 self.stats.ignored += 1  # a condition that cleared while muted or before a ticket
                 return []
+            cleared = changes.signal(ev)
+            if cleared is not None and tx.drop_signal(current.seq, cleared):
+                return []  # another rule of the same fault still fires: the fault is still there
             change = changes.record_cleared(current, ev, policy=self.policy, tz=self.tz)
             if change is None:
                 return []
@@ -135,6 +143,16 @@ class TicketService:
             if saved is not None:
                 return [saved]
         raise TicketConflict(f"Gave up clearing {ev.key} after {_RETRIES} concurrent changes.")
+
+    def _holder(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
+        """The active ticket of the event's fault."""
+        return next((t for key in _keys(ev) if (t := self._active(tx, staged, key)) is not None), None)
+
+    @staticmethod
+    def _note_signal(tx: Tx, ticket: Ticket, ev: AlertEvent) -> None:
+        fired = changes.signal(ev)
+        if fired is not None:
+            tx.add_signal(ticket.seq, fired)
 
     def _active(self, tx: Tx, staged: dict[str, Ticket], key: str) -> Ticket | None:
         if key in staged:
@@ -303,6 +321,14 @@ def _latest(done: list[Change]) -> list[Ticket]:
     for change in done:
         latest[change.ticket.seq] = change.ticket
     return list(latest.values())
+
+
+def _keys(ev: AlertEvent) -> list[str]:
+    """Where the event's ticket may be: under its fault's key, and for a rule that got its `fault`
+    label after the store was filled, under the "<rule>:<device>" key its open tickets still have."""
+    if ev.dedup_key or ev.key == f"{ev.rule}:{ev.device}":
+        return [ev.key]
+    return [ev.key, f"{ev.rule}:{ev.device}"]
 
 
 def _same(name: str, source: Ticket, ev: AlertEvent) -> bool:

@@ -149,6 +149,15 @@ suppressions = Table(
     UniqueConstraint("site", "dedup_key", "reason", "source", name="suppressions_one_per_source"),
 )
 
+# The rules whose condition holds on a ticket now ("<rule>:<device>"). Several rules can describe one
+# fault (a leak and a low pressure): its condition clears when the last of them clears. A table of
+# its own, so a store created before it gains it on start-up (create_all adds missing tables).
+signals = Table(
+    "ticket_signals", metadata,
+    Column("ticket_seq", Integer, ForeignKey("tickets.seq"), primary_key=True),
+    Column("signal", String(400), primary_key=True),
+)
+
 # Columns written from a Ticket of the same name; seq and site never change after insert.
 _FIELDS = [c.name for c in tickets.columns if c.name not in ("seq",)]
 
@@ -365,6 +374,22 @@ class Tx:
             self.conn.execute(insert(history), [
                 {"ticket_seq": seq, "at": h.at, "actor": h.actor, "action": h.action, "note": h.note,
                  "from_status": h.from_status, "to_status": h.to_status} for h in entries])
+
+    def add_signal(self, seq: int, signal: str) -> None:
+        """Note that `signal` fires on ticket `seq` (once, however often it fires)."""
+        where = (signals.c.ticket_seq == seq) & (signals.c.signal == signal)
+        if self.conn.execute(select(literal(1)).where(where)).first() is not None:
+            return
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(signals).values(ticket_seq=seq, signal=signal))
+        except IntegrityError:
+            pass  # another gateway noted it a moment ago
+
+    def drop_signal(self, seq: int, signal: str) -> int:
+        """`signal` cleared on ticket `seq`; answers how many other signals still fire on it."""
+        self.conn.execute(signals.delete().where((signals.c.ticket_seq == seq) & (signals.c.signal == signal)))
+        return int(self.conn.execute(select(func.count()).where(signals.c.ticket_seq == seq)).scalar_one())
 
     def record_suppression(self, *, site: str, key: str, rule: str, device: str, zone: str, reason: str,
                            source: str, note: str, title: str, at: datetime) -> bool:

@@ -28,7 +28,7 @@ class HistoryEntry:
     """One change, as the audit trail the service standards ask for keeps it."""
 
     at: datetime
-    actor: str  # a person's name from the API, or "system"
+    actor: str  # the holder of the token that acted over the API, a guard who reported it, or "system"
     action: str  # opened, acknowledged, resolved, closed, reopened, cancelled, escalated, ...
     note: str = ""
     from_status: str | None = None

@@ -15,9 +15,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from gateway.auth.caller import SCOPE_KEY, token_holder
 from gateway.auth.tokens import Role, TokenInfo, TokenStore, role_allows
 
-SCOPE_KEY = "sitegate.auth"  # the ASGI scope entry holding the TokenInfo of an authorized request
 STATE_KEY = "sitegate_guard"  # app.state attribute holding the Guard (set by policy.protect)
 REALM = 'Bearer realm="sitegate"'
 
@@ -59,14 +59,12 @@ class Guard:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _invalid("The Authorization header must be 'Bearer <token>' with a Sitegate token (sg_...).")
-        token = token.strip()
-        info = self.store.cached(token)
-        if info is None:
-            # argon2 takes milliseconds of CPU: keep it off the event loop.
-            verdict = await run_in_threadpool(self.store.verify, token)
-            if verdict.info is None:
-                return _invalid(verdict.reason)
-            info = verdict.info
+        # Off the event loop, even for a cached token: the store's lock may be held by a write
+        # waiting for its database, and argon2 takes milliseconds of CPU on a cache miss.
+        verdict = await run_in_threadpool(self.store.verify, token.strip())
+        if verdict.info is None:
+            return _invalid(verdict.reason)
+        info = verdict.info
         if not role_allows(info.role, need):
             return Refusal(403, f"The token '{info.name}' has the {info.role} role; this needs {need} or higher. "
                                 f"Ask an admin for a token with the {need} role.",
@@ -104,6 +102,5 @@ def require(role: Role) -> Callable[..., Awaitable[TokenInfo | None]]:
 
 def caller(request: Request) -> TokenInfo | None:
     """Who made an authorized request (None on open routes): e.g. to record a ticket action's actor."""
-    found = request.scope.get(SCOPE_KEY)
-    return found if isinstance(found, TokenInfo) else None
+    return token_holder(request.scope)
 

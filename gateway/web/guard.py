@@ -22,8 +22,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.auth.caller import SCOPE_KEY
 from gateway.auth.tokens import Role, TokenStore
-from gateway.web.deps import SCOPE_KEY, STATE_KEY, Guard, Refusal
+from gateway.web.deps import STATE_KEY, Guard, Refusal
 from gateway.web.headers import install_cors, install_security_headers
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -1,6 +1,6 @@
 """The rules engine: readings, availability and time in; AlertEvents (firing / cleared) out.
 
-Per (rule, device) a condition signal rises and falls (gateway/rules/conditions.py). A rising
+Per (rule, device) a condition signal rises and falls (gateway/rules/conditions/). A rising
 signal is pending; once it has held for the rule's `for` it fires, stamped with the exact time it
 became due (not the time a late tick noticed), so replay and restart give the same tickets. A
 falling signal clears a firing alert, or silently drops a pending one.
@@ -22,15 +22,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading, Value
-from gateway.rules.conditions import (
-    ANY_METRIC,
-    RESTORE_GRACE,
-    AbsentEval,
-    Evaluator,
-    Track,
-    make_evaluator,
-)
-from gateway.rules.schema import AbsentCondition, Bounds, Rule, StateCondition, render
+from gateway.rules.conditions import make_evaluator
+from gateway.rules.conditions.base import ANY_METRIC, Evaluator, Track
+from gateway.rules.schema import Rule, render
 
 SNAPSHOT_VERSION = 1
 _STEP = timedelta(seconds=1)
@@ -61,7 +55,7 @@ class _Compiled:
         self.for_ = rule.for_
         self.tracks: dict[str, Track] = {}
         self.schedule_due: datetime | None = None
-        self.threshold = _threshold(rule)
+        self.threshold = rule.condition.shown_threshold()  # what {threshold} shows
         self.labels = rule.labels.as_dict()
         m = rule.match
         self.kinds = frozenset(m.kind) if m.kind else None
@@ -72,18 +66,6 @@ class _Compiled:
         return ((self.kinds is None or info.kind in self.kinds)
                 and (self.zones is None or info.zone in self.zones)
                 and (self.globs is None or any(fnmatch.fnmatchcase(info.id, g) for g in self.globs)))
-
-
-def _threshold(rule: Rule) -> Any:
-    """What {threshold} shows: the firing bound, or the silence period of an absent rule."""
-    cond = rule.condition
-    if isinstance(cond, Bounds):
-        return cond.threshold()
-    if isinstance(cond, StateCondition):
-        return cond.terms[0].threshold()
-    if isinstance(cond, AbsentCondition):
-        return cond.after
-    return None
 
 
 class RuleEngine:
@@ -118,7 +100,7 @@ class RuleEngine:
                 self._by_metric.setdefault(metric, []).append(cr)
             if cr.ev.availability:
                 self._on_availability.append(cr)
-            if cr.rule.condition.type == "state":
+            if cr.ev.uses_latest:
                 self._latest_metrics |= cr.ev.metrics
         self._forget_matches()
         self._unbaselined = set(self._devices)
@@ -304,7 +286,7 @@ class RuleEngine:
 
     def _baseline(self, now: datetime) -> None:
         """Devices known from the inventory but never heard: silence counts from now."""
-        watchers = [cr for cr in self._rules.values() if isinstance(cr.ev, AbsentEval)]
+        watchers = [cr for cr in self._rules.values() if cr.ev.needs_heartbeat]
         for device in sorted(self._unbaselined):
             info = self._info(device)
             for cr in watchers:
@@ -378,11 +360,7 @@ class RuleEngine:
                       events=deque(d for e in item["events"] if (d := _dt(e)) is not None),
                       samples=deque((float(x), float(y)) for x, y in item["samples"]))
             cr.tracks[item["device"]] = t
-            heartbeat = self._heartbeat(cr, item["device"])
-            if isinstance(cr.ev, AbsentEval) and not t.active and t.last_seen is not None:
-                period = cr.ev.period(heartbeat)
-                if period is not None and t.last_seen + period < now:
-                    t.grace_until = now + min(period, RESTORE_GRACE)
+            cr.ev.restored(t, now, self._heartbeat(cr, item["device"]))
         self._latest = {d: dict(m) for d, m in state.get("latest", {}).items()}
         saved_now = _dt(state.get("now"))
         self._now = max(now, saved_now) if saved_now else now

@@ -23,9 +23,10 @@ from gateway.core.errors import ConfigError
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading
 from gateway.core.validation import Duration, parse_duration
 from gateway.core.yamlsource import LineMap, load_yaml, validate
+from gateway.rules.compare import Scalar
 from gateway.rules.engine import RuleEngine, SiteContext
 from gateway.rules.loader import load_rules
-from gateway.rules.schema import Rule, Scalar, format_duration
+from gateway.rules.schema import Rule, format_duration
 
 
 def _when(value: Any) -> Any:

@@ -83,6 +83,24 @@ def test_state_round_trips_through_the_database_and_inventory_wins_on_reload() -
         "hydrant", "ring", {"pressure_mpa": 1.1}, 1)
 
 
+def test_every_change_of_what_a_device_is_is_counted_for_the_rules_and_nothing_else() -> None:
+    reg = Registry({}, heartbeat={})
+    start = reg.info_version
+    reg.apply(reading("ext-9", "battery_pct", 90), T0)  # discovered, kind unknown
+    discovered = reg.info_version
+    reg.apply(reading("ext-9", "battery_pct", 89), T0 + timedelta(minutes=1))
+    assert discovered == reg.info_version != start  # a reading that changes nothing about the device
+    reg.apply(reading("ext-9", "pressure_mpa", 0.6), T0 + timedelta(minutes=2))  # now an extinguisher
+    assert reg.info_version != discovered
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    db.executemany("INSERT INTO devices(id, state) VALUES(?, ?)", reg.dirty_rows())
+    again = Registry({"ext-9": DeviceInfo("ext-9", kind="extinguisher", zone="b1", owner="B1 team")}, heartbeat={})
+    before = again.info_version
+    again.load(db)  # the inventory, edited while the gateway was down, wins
+    assert again.info_version != before
+
+
 def test_health_is_zero_offline_and_loses_points_for_battery_signal_and_tickets() -> None:
     state = DeviceState(info=DeviceInfo("d"), online=True, last_seen=T0)
     hb = timedelta(hours=1)

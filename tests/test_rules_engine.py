@@ -400,6 +400,54 @@ def test_set_devices_moving_a_device_out_of_a_rules_match_stops_its_timers() -> 
     assert engine.tick(at(60)) == []
 
 
+# -- device changes reach the rules at once ---------------------------------------------------------
+
+HEARTBEATS = SiteContext("Asia/Shanghai", 31.23, 121.47, {"lamp": timedelta(minutes=15), "unknown": timedelta(hours=1)})
+
+
+def test_a_kind_learned_later_re_arms_the_heartbeat_of_the_new_kind_at_once() -> None:
+    engine = RuleEngine([rule("silent", condition={"type": "absent"})], site=HEARTBEATS)
+    read(engine, "lamp-1", "current_a", 0.1, at(0))
+    assert engine.next_deadline() == at(60)  # unknown: 1 h
+    assert engine.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")}) == []
+    assert engine.next_deadline() == at(15)
+    assert [e.ts for e in engine.tick(at(20))] == [at(15)]
+
+
+def test_a_device_that_leaves_a_rules_match_is_no_longer_watched_and_is_not_called_cleared() -> None:
+    engine = RuleEngine([rule("out", match={"kind": "lamp", "metric": "current_a"},
+                              condition={"type": "threshold", "below": 0.02})], site=SITE)
+    engine.set_devices({"x": DeviceInfo("x", "lamp")})
+    assert states(read(engine, "x", "current_a", 0.0, at(0))) == [("out", "x", "firing")]
+    dropped = engine.set_devices({"x": DeviceInfo("x", "power_meter")})
+    assert engine.firing() == [] and read(engine, "x", "current_a", 0.5, at(1)) == []
+    assert dropped == [("out", "x")]
+
+
+def test_a_restart_gives_an_overdue_heartbeat_its_grace_with_the_kind_known_after_the_restore() -> None:
+    rules = [rule("silent", condition={"type": "absent"})]
+    first = RuleEngine(rules, site=HEARTBEATS)
+    first.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    read(first, "lamp-1", "current_a", 0.1, at(0))
+    second = RuleEngine(rules, site=HEARTBEATS)
+    second.restore(first.snapshot(), at(30))  # the devices given after the state: the order must not matter
+    second.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    assert second.tick(at(34)) == []
+    assert [e.ts for e in second.tick(at(40))] == [at(35)]  # 5 minutes of grace for the broker's backlog
+
+
+def test_a_restore_checks_the_devices_given_before_it_against_the_rules() -> None:
+    out = rule("out", match={"kind": "lamp", "metric": "current_a"}, condition={"type": "threshold", "below": 0.02})
+    first = RuleEngine([out], site=SITE)
+    first.set_devices({"x": DeviceInfo("x", "lamp"), "y": DeviceInfo("y", "lamp")})
+    read(first, "x", "current_a", 0.0, at(0))
+    read(first, "y", "current_a", 0.0, at(0))
+    second = RuleEngine([out], site=SITE)
+    second.set_devices({"x": DeviceInfo("x", "power_meter"), "y": DeviceInfo("y", "lamp")})  # x was no lamp
+    assert second.restore(first.snapshot(), at(1)) == [("out", "x")]
+    assert second.firing() == [("out", "y")]
+
+
 def test_times_must_be_timezone_aware() -> None:
     engine = RuleEngine([low_pressure()], site=SITE)
     with pytest.raises(ValueError, match="timezone-aware"):

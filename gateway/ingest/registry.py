@@ -135,6 +135,7 @@ class Registry:
         self._default_heartbeat = default_heartbeat
         self._max_devices = max(max_devices, len(inventory))
         self._dirty: set[str] = set()
+        self._info_version = 0
         self.open_tickets: OpenTickets = lambda _device: {}
 
     # -- writes (pipeline thread) -------------------------------------------------------------
@@ -158,6 +159,7 @@ class Registry:
         events: list[dict[str, Any]] = []
         with self._lock:
             known = decoded.device in self._devices
+            info_before = self._devices[decoded.device].info if known else None
             state = self._device(decoded.device, decoded.profile)
             if not known:
                 events.append({"device": decoded.device, "change": "discovered"})
@@ -178,6 +180,8 @@ class Registry:
             events.extend(self._set_online(state, decoded.availability, received_at,
                                            traffic=bool(decoded.readings or decoded.taps)))
             self._dirty.add(decoded.device)
+            if state.info != info_before:
+                self._info_version += 1
         return events
 
     def _set_online(self, state: DeviceState, avail: Availability | None, ts: datetime,
@@ -230,6 +234,7 @@ class Registry:
                     state.discovered = False
                 self._devices[dev_id] = state
                 count += 1
+            self._info_version += 1
         return count
 
     # -- reads (any thread) ---------------------------------------------------------------------
@@ -241,6 +246,11 @@ class Registry:
     def views(self, now: datetime) -> list[dict[str, Any]]:
         with self._lock:
             return [self._view(s, now) for s in sorted(self._devices.values(), key=lambda s: s.info.id)]
+
+    @property
+    def info_version(self) -> int:
+        """Changes whenever a device is added or its DeviceInfo (kind, zone, owner...) changes."""
+        return self._info_version
 
     def infos(self) -> dict[str, DeviceInfo]:
         with self._lock:

@@ -114,11 +114,34 @@ class RuleEngine:
         """Live reload: rules whose id (and condition type) is unchanged keep their state."""
         self._install(rules)
 
-    def set_devices(self, devices: Mapping[str, DeviceInfo]) -> None:
-        """Kinds and zones of known devices; heartbeats of new ones start at the next call with a time."""
-        self._devices = dict(devices)
+    def set_devices(self, devices: Mapping[str, DeviceInfo]) -> list[tuple[str, str]]:
+        """What the devices are (kind, zone, owner...), effective at once for every device that changed.
+
+        A rule a device no longer matches stops watching it; the timers of the rules it still matches
+        move to what it is now (a kind's heartbeat); a device never heard is watched for silence from
+        the next time the engine is given. Returns the (rule, device) alerts that were firing and are
+        no longer watched: they are not cleared, because nobody saw the fault end.
+        """
+        old, self._devices = self._devices, dict(devices)
+        changed = {d for d in old.keys() | self._devices.keys() if old.get(d) != self._devices.get(d)}
+        if not changed:
+            return []
         self._forget_matches()
-        self._unbaselined = set(self._devices)
+        self._unbaselined |= changed & self._devices.keys()
+        return self._recheck(changed)
+
+    def _recheck(self, devices: set[str]) -> list[tuple[str, str]]:
+        dropped = []
+        for cr in self._rules.values():
+            for device in devices & cr.tracks.keys():
+                t = cr.tracks[device]
+                if cr.matches(self._info(device)):
+                    self._schedule(cr, device, t)
+                    continue
+                del cr.tracks[device]
+                if t.firing:
+                    dropped.append((cr.rule.id, device))
+        return sorted(dropped)
 
     def _info(self, device: str) -> DeviceInfo:
         return self._devices.get(device) or DeviceInfo(device)
@@ -253,9 +276,6 @@ class RuleEngine:
                 continue
             t = cr.tracks[device]
             t.timer_due = None
-            if not cr.matches(self._info(device)):
-                del cr.tracks[device]  # the device moved out of the rule's match
-                continue
             self._run_timer(cr, device, t, due, events)
         return events
 
@@ -343,8 +363,13 @@ class RuleEngine:
         return {"version": SNAPSHOT_VERSION, "now": _iso(self._now), "tracks": tracks,
                 "latest": {d: dict(m) for d, m in self._latest.items()}}
 
-    def restore(self, state: dict[str, Any], now: datetime) -> None:
-        """Take back a snapshot after a restart; timers due meanwhile run at the next tick, once."""
+    def restore(self, state: dict[str, Any], now: datetime) -> list[tuple[str, str]]:
+        """Take back a snapshot after a restart; timers due meanwhile run at the next tick, once.
+
+        Give the devices first (set_devices): a device that changed while the gateway was down is
+        checked against the rules as set_devices does, and what it returns is returned here. The
+        tracks of devices not given yet wait for set_devices to say what those devices are.
+        """
         if state.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"rule state version {state.get('version')!r} is not {SNAPSHOT_VERSION}; "
                              "delete the saved rule state to start fresh")
@@ -360,13 +385,15 @@ class RuleEngine:
                       events=deque(d for e in item["events"] if (d := _dt(e)) is not None),
                       samples=deque((float(x), float(y)) for x, y in item["samples"]))
             cr.tracks[item["device"]] = t
-            cr.ev.restored(t, now, self._heartbeat(cr, item["device"]))
+            cr.ev.restored(t, now)
         self._latest = {d: dict(m) for d, m in state.get("latest", {}).items()}
         saved_now = _dt(state.get("now"))
         self._now = max(now, saved_now) if saved_now else now
         self._unbaselined = set(self._devices)
         self._forget_matches()
+        dropped = self._recheck(set(self._devices))
         self._reschedule_all()
+        return dropped
 
 
 def _iso(d: datetime | None) -> str | None:

@@ -46,7 +46,7 @@ class AbsentEval(Evaluator):
             t.last_seen = now
         t.value, t.metric = value, metric
         t.active = False
-        t.grace_until = None
+        t.restored_at = None
 
     def at(self, t: Track, now: datetime, latest: Mapping[str, Value], heartbeat: timedelta | None) -> None:
         due = self._due(t, heartbeat)
@@ -56,16 +56,17 @@ class AbsentEval(Evaluator):
     def deadline(self, t: Track, heartbeat: timedelta | None) -> datetime | None:
         return None if t.active else self._due(t, heartbeat)
 
-    def restored(self, t: Track, now: datetime, heartbeat: timedelta | None) -> None:
-        if t.active or t.last_seen is None:
-            return
-        period = self.period(heartbeat)
-        if period is not None and t.last_seen + period < now:
-            t.grace_until = now + min(period, RESTORE_GRACE)
+    def restored(self, t: Track, now: datetime) -> None:
+        # The grace is worked out when the deadline is: the device's kind (its heartbeat) may be
+        # given to the engine only after its state.
+        if not t.active:
+            t.restored_at = now
 
     def _due(self, t: Track, heartbeat: timedelta | None) -> datetime | None:
         period = self.period(heartbeat)
         if period is None or t.last_seen is None:
             return None  # this kind has no heartbeat: it is not watched
         due = t.last_seen + period
-        return max(due, t.grace_until) if t.grace_until is not None else due
+        if t.restored_at is not None and due < t.restored_at:  # it ran out while the gateway was down
+            due = t.restored_at + min(period, RESTORE_GRACE)
+        return due

@@ -37,7 +37,7 @@ class Track:
     metric: str | None = None  # what {metric} shows
     last: Value | None = None  # the previous value or online state (edge detection)
     last_seen: datetime | None = None  # absent: the last sign of life
-    grace_until: datetime | None = None  # absent: not silent before this (after a restart)
+    restored_at: datetime | None = None  # absent: the restart that may owe the device a grace period
     events: deque[datetime] = field(default_factory=deque)  # count: event times in the window
     samples: deque[tuple[float, float]] = field(default_factory=deque)  # rate: (epoch s, value)
     timer_due: datetime | None = None  # the engine's single live timer for this track
@@ -65,7 +65,7 @@ class Evaluator:
         """When `at` must next run for this track, if time alone can change the signal."""
         return None
 
-    def restored(self, t: Track, now: datetime, heartbeat: timedelta | None) -> None:
+    def restored(self, t: Track, now: datetime) -> None:
         """The track was just taken back from a snapshot after a restart at `now`."""
 
 

@@ -133,8 +133,8 @@ class Windowed(Evaluator):
     def deadline(self, t: Track, heartbeat: timedelta | None) -> datetime | None:
         return self.inner.deadline(t, heartbeat)
 
-    def restored(self, t: Track, now: datetime, heartbeat: timedelta | None) -> None:
-        self.inner.restored(t, now, heartbeat)
+    def restored(self, t: Track, now: datetime) -> None:
+        self.inner.restored(t, now)
 
     def _limit(self, t: Track, now: datetime) -> None:
         if not self._schedule.is_on(now):

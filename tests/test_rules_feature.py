@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,54 @@ def every(start: datetime, end: datetime, step: timedelta) -> Iterator[datetime]
     while t <= end:
         yield t
         t += step
+
+
+# -- dawn is not a repair ----------------------------------------------------------------------------
+
+def test_a_dead_lamp_keeps_one_ticket_open_through_the_day_until_it_lights_after_the_next_dusk(
+        folder: Path) -> None:
+    # Shanghai, 20-21 November 2026: the sun sets near 17:00 and rises near 06:30, so 19:00 and 18:00
+    # are dark (the lamp must be lit) and noon is daylight (lamps are off, nothing is expected).
+    (folder / "assets.csv").write_text("device_id,kind,zone\nlamp-1,lamp,north\n")
+    night1 = datetime(2026, 11, 20, 19, 0, tzinfo=TZ)
+    site = Site(folder, night1)
+    dark = '{"ENERGY": {"Power": 0, "Voltage": 229, "Current": 0.000}}'  # a dead lamp, as Tasmota reports it
+    for when in every(night1, datetime(2026, 11, 21, 18, 25, tzinfo=TZ), timedelta(minutes=5)):
+        site.at(when)
+        site.send("tele/lamp-1/SENSOR", dark)
+        if when == datetime(2026, 11, 21, 12, 0, tzinfo=TZ):
+            [ticket] = site.tickets("lighting.lamp_out", "lamp-1")
+            assert ticket["status"] == "open" and ticket["condition_cleared"] is False  # dawn was no repair
+    [ticket] = site.tickets("lighting.lamp_out", "lamp-1")
+    assert datetime.fromisoformat(ticket["opened_at"]) == night1 + timedelta(minutes=10)  # `for: 10m`
+    assert ticket["status"] == "open" and ticket["condition_cleared"] is False  # second night, still dark
+
+    lit = datetime(2026, 11, 21, 18, 30, tzinfo=TZ)
+    site.at(lit)
+    site.send("tele/lamp-1/SENSOR", '{"ENERGY": {"Power": 35, "Voltage": 229, "Current": 0.152}}')
+    [ticket] = site.tickets("lighting.lamp_out", "lamp-1")
+    assert ticket["status"] == "resolved" and datetime.fromisoformat(ticket["cleared_at"]) == lit
+    site.gw.stop()
+
+
+def test_a_rule_disabled_by_a_live_reload_leaves_its_open_ticket_to_a_person(
+        folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (folder / "assets.csv").write_text("device_id,kind,zone\nlamp-1,lamp,north\n")
+    (folder / "site.yaml").write_text(SITE + "rules: [site-rules.yaml]\n")
+    (folder / "site-rules.yaml").write_text("rules: []\n")
+    t0 = datetime(2026, 11, 20, 19, 0, tzinfo=TZ)
+    site = Site(folder, t0)
+    site.send("tele/lamp-1/SENSOR", '{"ENERGY": {"Power": 0, "Voltage": 229, "Current": 0.000}}')
+    site.at(t0 + timedelta(minutes=10))
+    [ticket] = site.tickets("lighting.lamp_out", "lamp-1")
+    (folder / "site-rules.yaml").write_text("overrides:\n  - {rule: lighting.lamp_out, enabled: false}\n")
+    os.utime(folder / "site-rules.yaml", (t0.timestamp(), t0.timestamp()))  # a new mtime, whatever the clock
+    assert site.features["rules"].reloader.check_now() is True
+    site.at(t0 + timedelta(hours=20))  # through the night and the day: nothing watches the lamp for this
+    [after] = site.tickets("lighting.lamp_out", "lamp-1")
+    assert (after["id"], after["status"], after["condition_cleared"]) == (ticket["id"], "open", False)
+    assert "lighting.lamp_out on lamp-1 was firing and is no longer watched" in caplog.text
+    site.gw.stop()
 
 
 # -- a device's kind, zone and owner reach the rules as soon as they change --------------------------

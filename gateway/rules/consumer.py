@@ -71,7 +71,7 @@ class RulesConsumer:
 
     def replace_rules(self, rules: Sequence[Rule]) -> None:
         with self._lock:
-            self.engine.replace_rules(rules)
+            _unwatched(self.engine.replace_rules(rules), "the rule was removed or no longer matches the device")
 
     def snapshot(self) -> Any:
         with self._lock:
@@ -81,7 +81,8 @@ class RulesConsumer:
         # At start-up, on the gateway's clock; what the devices are first, then the state about them.
         with self._lock:
             self._refresh_devices()
-            _unwatched(self.engine.restore(state, self.clock.now()), "the device changed while the gateway was down")
+            _unwatched(self.engine.restore(state, self.clock.now()),
+                       "the rule or the device changed while the gateway was down")
 
 
 def _unwatched(alerts: Sequence[tuple[str, str]], why: str) -> None:

@@ -83,15 +83,23 @@ class RuleEngine:
 
     # -- rules and devices ------------------------------------------------------------------
 
-    def _install(self, rules: Sequence[Rule]) -> None:
+    def _install(self, rules: Sequence[Rule]) -> list[tuple[str, str]]:
         old = self._rules
         self._rules = {}
+        unwatched = []
         for rule in rules:
             cr = _Compiled(rule, make_evaluator(rule, self._tz, self._site.latitude, self._site.longitude))
-            previous = old.get(rule.id)
-            if previous is not None and previous.rule.condition.type == rule.condition.type:
-                cr.tracks = {d: t for d, t in previous.tracks.items() if cr.matches(self._info(d))}
+            previous = old.pop(rule.id, None)
+            if previous is not None:
+                same = previous.rule.condition.type == rule.condition.type
+                for device, t in previous.tracks.items():
+                    if not cr.matches(self._info(device)):
+                        if t.firing:
+                            unwatched.append((rule.id, device))
+                    elif same or t.firing:
+                        cr.tracks[device] = t if same else _carried(t)
             self._rules[rule.id] = cr
+        unwatched += [(rid, d) for rid, gone in old.items() for d, t in gone.tracks.items() if t.firing]
         self._by_metric: dict[str, list[_Compiled]] = {}
         self._on_availability: list[_Compiled] = []
         self._latest_metrics: set[str] = set()
@@ -105,14 +113,19 @@ class RuleEngine:
         self._forget_matches()
         self._unbaselined = set(self._devices)
         self._reschedule_all()
+        return sorted(unwatched)
 
     def _forget_matches(self) -> None:
         self._reading_cache: dict[tuple[str, str], tuple[_Compiled, ...]] = {}
         self._availability_cache: dict[str, tuple[_Compiled, ...]] = {}
 
-    def replace_rules(self, rules: Sequence[Rule]) -> None:
-        """Live reload: rules whose id (and condition type) is unchanged keep their state."""
-        self._install(rules)
+    def replace_rules(self, rules: Sequence[Rule]) -> list[tuple[str, str]]:
+        """Live reload. A rule whose id is unchanged keeps its alerts, and its state too when its
+        condition type is unchanged. Returns the (rule, device) alerts that were firing and are no
+        longer watched (the rule was removed, or no longer matches the device): they are not
+        cleared, because nobody saw the fault end.
+        """
+        return self._install(rules)
 
     def set_devices(self, devices: Mapping[str, DeviceInfo]) -> list[tuple[str, str]]:
         """What the devices are (kind, zone, owner...), effective at once for every device that changed.
@@ -367,23 +380,31 @@ class RuleEngine:
         """Take back a snapshot after a restart; timers due meanwhile run at the next tick, once.
 
         Give the devices first (set_devices): a device that changed while the gateway was down is
-        checked against the rules as set_devices does, and what it returns is returned here. The
-        tracks of devices not given yet wait for set_devices to say what those devices are.
+        checked against the rules as set_devices does. The tracks of devices not given yet wait for
+        set_devices to say what those devices are. Returns the (rule, device) alerts that were
+        firing and are no longer watched (see set_devices), a removed rule's among them.
         """
         if state.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"rule state version {state.get('version')!r} is not {SNAPSHOT_VERSION}; "
                              "delete the saved rule state to start fresh")
         for compiled in self._rules.values():
             compiled.tracks = {}
+        removed = []
         for item in state.get("tracks", []):
             cr = self._rules.get(item["rule"])
-            if cr is None or item.get("type") != cr.rule.condition.type:
-                continue  # the rule was removed or changed its nature while we were down
+            if cr is None:  # the rule was removed while we were down
+                if item["firing"]:
+                    removed.append((item["rule"], item["device"]))
+                continue
             t = Track(active=item["active"], since=_dt(item["since"]), firing=item["firing"],
                       fired_at=_dt(item["fired_at"]), value=item["value"], metric=item["metric"],
                       last=item["last"], last_seen=_dt(item["last_seen"]),
                       events=deque(d for e in item["events"] if (d := _dt(e)) is not None),
                       samples=deque((float(x), float(y)) for x, y in item["samples"]))
+            if item.get("type") != cr.rule.condition.type:  # the rule was edited while we were down
+                if not t.firing:
+                    continue
+                t = _carried(t)
             cr.tracks[item["device"]] = t
             cr.ev.restored(t, now)
         self._latest = {d: dict(m) for d, m in state.get("latest", {}).items()}
@@ -391,9 +412,15 @@ class RuleEngine:
         self._now = max(now, saved_now) if saved_now else now
         self._unbaselined = set(self._devices)
         self._forget_matches()
-        dropped = self._recheck(set(self._devices))
+        unwatched = removed + self._recheck(set(self._devices))
         self._reschedule_all()
-        return dropped
+        return sorted(unwatched)
+
+
+def _carried(t: Track) -> Track:
+    """The track of a firing alert whose rule changed its condition type: the new condition starts
+    afresh, and the alert stays firing until that condition is evaluated false."""
+    return Track(firing=True, fired_at=t.fired_at, value=t.value, metric=t.metric)
 
 
 def _iso(d: datetime | None) -> str | None:

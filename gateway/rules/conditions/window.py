@@ -2,6 +2,7 @@
 
 Any condition kind that subclasses TimeWindow takes it: the registry wraps
 its evaluator in Windowed, and the engine re-evaluates every device of the rule at each boundary.
+Outside the window the condition is not evaluated, so an alert keeps its state (see Windowed).
 """
 
 from __future__ import annotations
@@ -108,7 +109,11 @@ def _at(day: date, minute: int, tz: tzinfo) -> datetime:
 
 
 class Windowed(Evaluator):
-    """Any evaluator, limited to its schedule: outside it the signal is false."""
+    """Any evaluator, limited to its schedule. Dawn is not a repair: outside the window an alert keeps
+    its state (a pending one is dropped, since it never fired), and only a reading inside the window
+    can clear it. At a boundary the values are those read before it: they may raise an alert (a lamp
+    already off at dusk) but never clear one (a lamp seen lit in the day may still be dark at night).
+    """
 
     def __init__(self, inner: Evaluator, schedule: Schedule) -> None:
         self.inner = inner
@@ -120,15 +125,18 @@ class Windowed(Evaluator):
 
     def reading(self, t: Track, metric: str, value: Value, now: datetime, latest: Mapping[str, Value]) -> None:
         self.inner.reading(t, metric, value, now, latest)
-        self._limit(t, now)
+        if not self._schedule.is_on(now):
+            _hold(t)
 
     def on_availability(self, t: Track, online: bool, now: datetime) -> None:
         self.inner.on_availability(t, online, now)
-        self._limit(t, now)
+        if not self._schedule.is_on(now):
+            _hold(t)
 
     def at(self, t: Track, now: datetime, latest: Mapping[str, Value], heartbeat: timedelta | None) -> None:
         self.inner.at(t, now, latest, heartbeat)
-        self._limit(t, now)
+        if t.firing or not self._schedule.is_on(now):
+            _hold(t)
 
     def deadline(self, t: Track, heartbeat: timedelta | None) -> datetime | None:
         return self.inner.deadline(t, heartbeat)
@@ -136,6 +144,7 @@ class Windowed(Evaluator):
     def restored(self, t: Track, now: datetime) -> None:
         self.inner.restored(t, now)
 
-    def _limit(self, t: Track, now: datetime) -> None:
-        if not self._schedule.is_on(now):
-            t.active = False
+
+def _hold(t: Track) -> None:
+    """The condition is not evaluated now: a firing alert stays firing, nothing new starts."""
+    t.active = t.firing

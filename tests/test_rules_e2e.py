@@ -68,6 +68,27 @@ def subscribed(api: TestClient) -> None:
     wait_for(lambda: api.get("/api/devices/cp-gate").json()["online"] is True, 10, "the retained status")
 
 
+def test_a_reader_with_a_retained_online_status_is_not_silent_between_taps(
+        site_folder: Path, devices: Devices) -> None:
+    # The fixed reader published its status before the gateway started: the broker keeps it.
+    devices.send("sitegate/e2e/cp-gate/status", "online", retain=True)
+    with site_gateway(site_folder / "site.yaml", site_folder / "data", start=START, speed=SPEED) as running:
+        _gw, _clock, api = running
+        subscribed(api)
+        devices.send("sitegate/e2e/cp-gate/tap", '{"tag": "G0017"}')
+        devices.send("sitegate/e2e/cp-yard/tap", '{"tag": "G0017"}')
+        # Both were tapped at the same moment; the reader without a status is silent ten minutes later.
+        wait_for(lambda: tickets(api, "health.silent", "cp-yard"), 30, "cp-yard reported silent")
+        assert tickets(api, "health.silent", "cp-gate") == []
+        assert api.get("/api/devices/cp-gate").json()["online"] is True
+        assert api.get("/api/devices/cp-yard").json()["online"] is False
+        # The reader's will: the broker says it is gone. That is offline, not a sign of life.
+        devices.send("sitegate/e2e/cp-gate/status", "offline", retain=True)
+        offline = wait_for(lambda: tickets(api, "health.offline", "cp-gate"), 30, "cp-gate reported offline")
+        assert offline[0]["status"] == "open"
+        assert api.get("/api/devices/cp-gate").json()["online"] is False
+
+
 def test_a_discovered_device_gets_the_rules_of_a_kind_learned_from_its_second_message(
         site_folder: Path, devices: Devices) -> None:
     devices.send("sitegate/e2e/cp-gate/status", "online", retain=True)

@@ -194,6 +194,45 @@ def test_offline_from_the_availability_signal_with_for() -> None:
     assert states(cleared) == [("off", "d", "cleared")]
 
 
+# -- signs of life ----------------------------------------------------------------------------------
+
+READERS = SiteContext("Asia/Shanghai", 31.23, 121.47, {"checkpoint_reader": timedelta(hours=1)})
+
+
+def avail(engine: RuleEngine, device: str, online: bool, when: datetime) -> list[AlertEvent]:
+    return engine.on_availability(Availability(device, online, when), when)
+
+
+def test_a_device_whose_availability_says_online_is_not_silent_until_it_says_offline() -> None:
+    engine = RuleEngine([rule("silent", condition={"type": "absent"})], site=READERS)
+    engine.set_devices({"cp": DeviceInfo("cp", "checkpoint_reader")})
+    assert avail(engine, "cp", True, at(0)) == []
+    assert engine.tick(at(600)) == []  # ten hours without a message, but connected all along
+    assert avail(engine, "cp", False, at(600)) == []  # its will: it was alive until now
+    assert avail(engine, "cp", True, at(601)) == []  # a reboot
+    assert avail(engine, "cp", False, at(700)) == []
+    assert [e.ts for e in engine.tick(at(800))] == [at(760)]  # silent one heartbeat after it went away
+
+
+def test_a_tap_is_a_sign_of_life_for_a_heartbeat_but_not_for_an_absent_metric() -> None:
+    nobattery = rule("nobattery", match={"metric": "battery_pct"}, condition={"type": "absent", "after": "2h"})
+    engine = RuleEngine([rule("silent", condition={"type": "absent"}), nobattery], site=READERS)
+    read(engine, "cp", "battery_pct", 90, at(0))
+    engine.set_devices({"cp": DeviceInfo("cp", "checkpoint_reader")})
+    events = [e for minutes in (50, 100, 150) for e in engine.on_tap("cp", at(minutes))]
+    assert [(e.rule, e.ts) for e in events] == [("nobattery", at(120))]  # a tap is no battery reading
+    assert [(e.rule, e.ts) for e in engine.tick(at(300))] == [("silent", at(210))]  # an hour after the last tap
+
+
+def test_a_sign_of_life_after_an_offline_brings_the_device_back_online() -> None:
+    off = rule("off", condition={"type": "offline"})
+    engine = RuleEngine([off], site=READERS)
+    assert states(avail(engine, "d", False, at(0))) == [("off", "d", "firing")]
+    assert states(read(engine, "d", "signal", 80, at(1))) == [("off", "d", "cleared")]
+    assert states(avail(engine, "d", False, at(2))) == [("off", "d", "firing")]
+    assert states(engine.on_tap("d", at(3))) == [("off", "d", "cleared")]
+
+
 # -- schedules ---------------------------------------------------------------------------------
 
 def lamp_out(during: dict[str, Any]) -> Rule:

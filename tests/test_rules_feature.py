@@ -165,3 +165,26 @@ def test_a_device_that_the_inventory_no_longer_lists_as_a_lamp_leaves_its_lamp_t
     assert "lighting.lamp_out on lamp-1 was firing and is no longer watched" in caplog.text
     assert ("lighting.lamp_out", "lamp-1") not in site.features["rules"].consumer.engine.firing()
     site.gw.stop()
+# -- a reader that says it is online is not silent ---------------------------------------------------
+
+def test_a_reader_that_says_it_is_online_and_only_sends_taps_is_not_silent_overnight(folder: Path) -> None:
+    # Two fixed readers tapped on each round (every 2 hours); a reader's heartbeat is 1 hour. cp-gate
+    # keeps a retained `online` status (its MQTT will says `offline` if it drops); cp-yard has none.
+    (folder / "assets.csv").write_text("device_id,kind,zone\ncp-gate,checkpoint_reader,north\n"
+                                       "cp-yard,checkpoint_reader,south\n")
+    evening = datetime(2026, 11, 20, 20, 0, tzinfo=TZ)
+    site = Site(folder, evening)
+    site.send("sitegate/t/cp-gate/status", "online")
+    for when in every(evening, evening + timedelta(hours=9), timedelta(minutes=5)):
+        site.at(when)
+        if when.minute == 0 and when.hour % 2 == 0:
+            site.send("sitegate/t/cp-gate/tap", '{"tag": "G0017"}')
+            site.send("sitegate/t/cp-yard/tap", '{"tag": "G0017"}')
+        if when == evening + timedelta(hours=7, minutes=30):  # 03:30, 90 minutes after the last round
+            devices = {d["id"]: d for d in site.gw.registry.views(when)}
+            assert (devices["cp-gate"]["online"], devices["cp-yard"]["online"]) == (True, False)
+    assert site.tickets("health.silent", "cp-gate") == []
+    # The reader without a status is silent an hour after each round, until the next round's tap.
+    opened = sorted(datetime.fromisoformat(t["opened_at"]) for t in site.tickets("health.silent", "cp-yard"))
+    assert opened == [evening + timedelta(hours=h) for h in (1, 3, 5, 7, 9)]
+    site.gw.stop()

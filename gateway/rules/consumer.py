@@ -1,4 +1,4 @@
-"""Rules in the running gateway: readings and availability -> rule engine -> alerts -> tickets.
+"""Rules in the running gateway: readings, taps and availability -> rule engine -> alerts -> tickets.
 
 Rule state (pending `for` timers, heartbeat deadlines, counters) is the engine's snapshot, stored by
 the pipeline with the journal position it reflects, so a restart mid-`for` fires on time, once.
@@ -57,6 +57,8 @@ class RulesConsumer:
                 now = p.msg.received_at
                 for r in p.decoded.readings:
                     out.extend(self.engine.on_reading(r, now))
+                for reader in {tap.device for tap in p.decoded.taps}:
+                    out.extend(self.engine.on_tap(reader, now))
                 if p.decoded.availability is not None:
                     out.extend(self.engine.on_availability(p.decoded.availability, now))
         if out:

@@ -1,4 +1,4 @@
-"""The rules engine: readings, availability and time in; AlertEvents (firing / cleared) out.
+"""The rules engine: readings, taps, availability and time in; AlertEvents (firing / cleared) out.
 
 Per (rule, device) a condition signal rises and falls (gateway/rules/conditions/). A rising
 signal is pending; once it has held for the rule's `for` it fires, stamped with the exact time it
@@ -102,12 +102,15 @@ class RuleEngine:
         unwatched += [(rid, d) for rid, gone in old.items() for d, t in gone.tracks.items() if t.firing]
         self._by_metric: dict[str, list[_Compiled]] = {}
         self._on_availability: list[_Compiled] = []
+        self._on_tap: list[_Compiled] = []
         self._latest_metrics: set[str] = set()
         for cr in self._rules.values():
             for metric in cr.ev.metrics:
                 self._by_metric.setdefault(metric, []).append(cr)
             if cr.ev.availability:
                 self._on_availability.append(cr)
+            if cr.ev.taps:
+                self._on_tap.append(cr)
             if cr.ev.uses_latest:
                 self._latest_metrics |= cr.ev.metrics
         self._forget_matches()
@@ -118,6 +121,7 @@ class RuleEngine:
     def _forget_matches(self) -> None:
         self._reading_cache: dict[tuple[str, str], tuple[_Compiled, ...]] = {}
         self._availability_cache: dict[str, tuple[_Compiled, ...]] = {}
+        self._tap_cache: dict[str, tuple[_Compiled, ...]] = {}
 
     def replace_rules(self, rules: Sequence[Rule]) -> list[tuple[str, str]]:
         """Live reload. A rule whose id is unchanged keeps its alerts, and its state too when its
@@ -132,7 +136,7 @@ class RuleEngine:
 
         A rule a device no longer matches stops watching it; the timers of the rules it still matches
         move to what it is now (a kind's heartbeat); a device never heard is watched for silence from
-        the next time the engine is given. Returns the (rule, device) alerts that were firing and are
+        the next input or tick. Returns the (rule, device) alerts that were firing and are
         no longer watched: they are not cleared, because nobody saw the fault end.
         """
         old, self._devices = self._devices, dict(devices)
@@ -197,6 +201,8 @@ class RuleEngine:
         for cr in rules:
             t = cr.tracks.get(device)
             if t is None:
+                if not cr.ev.traffic_starts_track:
+                    continue
                 t = cr.tracks[device] = Track()
             was = t.active
             cr.ev.reading(t, metric, r.value, now, latest or {})
@@ -216,6 +222,24 @@ class RuleEngine:
             was = t.active
             cr.ev.on_availability(t, a.online, now)
             self._settle(cr, a.device, t, was, now, events)
+        return events
+
+    def on_tap(self, device: str, now: datetime) -> list[AlertEvent]:
+        """The device (a checkpoint reader) read a tag: for the rules, a sign of life."""
+        events = self._see(now)
+        rules = self._tap_cache.get(device)
+        if rules is None:
+            info = self._info(device)
+            rules = self._tap_cache[device] = tuple(c for c in self._on_tap if c.matches(info))
+        for cr in rules:
+            t = cr.tracks.get(device)
+            if t is None:
+                if not cr.ev.traffic_starts_track:
+                    continue
+                t = cr.tracks[device] = Track()
+            was = t.active
+            cr.ev.on_tap(t, now)
+            self._settle(cr, device, t, was, now, events)
         return events
 
     def tick(self, now: datetime) -> list[AlertEvent]:

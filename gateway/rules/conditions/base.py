@@ -35,8 +35,8 @@ class Track:
     fired_at: datetime | None = None
     value: Value | None = None  # what {value} shows
     metric: str | None = None  # what {metric} shows
-    last: Value | None = None  # the previous value or online state (edge detection)
-    last_seen: datetime | None = None  # absent: the last sign of life
+    last: Value | None = None  # the previous value or online state (count: edges; silence: online holds it off)
+    last_seen: datetime | None = None  # absent: when the device was last known alive
     restored_at: datetime | None = None  # absent: the restart that may owe the device a grace period
     events: deque[datetime] = field(default_factory=deque)  # count: event times in the window
     samples: deque[tuple[float, float]] = field(default_factory=deque)  # rate: (epoch s, value)
@@ -48,6 +48,8 @@ class Evaluator:
 
     metrics: frozenset[str] = frozenset()  # readings of these metrics (ANY_METRIC: all)
     availability = False  # listens to online/offline
+    taps = False  # listens to taps (a reader's only sign of life besides its availability)
+    traffic_starts_track = True  # False: a reading or tap only matters to a device already tracked
     needs_heartbeat = False  # watches silence: gets the kind's heartbeat, and devices never heard
     uses_latest = False  # reads the device's latest value of each of its metrics
     schedule: Schedule | None = None  # rule-level `during`: re-evaluate every track at its boundaries
@@ -56,6 +58,9 @@ class Evaluator:
         pass
 
     def on_availability(self, t: Track, online: bool, now: datetime) -> None:
+        pass
+
+    def on_tap(self, t: Track, now: datetime) -> None:
         pass
 
     def at(self, t: Track, now: datetime, latest: Mapping[str, Value], heartbeat: timedelta | None) -> None:

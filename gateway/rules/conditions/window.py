@@ -120,6 +120,7 @@ class Windowed(Evaluator):
         self.schedule = self._schedule = schedule
         self.metrics = inner.metrics
         self.availability = inner.availability
+        self.taps = inner.taps
         self.needs_heartbeat = inner.needs_heartbeat
         self.uses_latest = inner.uses_latest
 
@@ -130,6 +131,11 @@ class Windowed(Evaluator):
 
     def on_availability(self, t: Track, online: bool, now: datetime) -> None:
         self.inner.on_availability(t, online, now)
+        if not self._schedule.is_on(now):
+            _hold(t)
+
+    def on_tap(self, t: Track, now: datetime) -> None:
+        self.inner.on_tap(t, now)
         if not self._schedule.is_on(now):
             _hold(t)
 

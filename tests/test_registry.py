@@ -18,6 +18,10 @@ def reading(dev: str, metric: str, value: float | bool, ts: datetime = T0) -> De
     return Decoded(profile="p", device=dev, readings=[Reading(dev, metric, value, None, ts)])
 
 
+def avail(dev: str, online: bool) -> Decoded:
+    return Decoded(profile="p", device=dev, availability=Availability(dev, online, T0))
+
+
 def test_inventory_devices_keep_kind_and_zone_and_start_unknown_online() -> None:
     reg = Registry({"ext-1": DeviceInfo("ext-1", kind="extinguisher", zone="b1")}, heartbeat={})
     view = reg.view("ext-1", T0)
@@ -81,6 +85,49 @@ def test_state_round_trips_through_the_database_and_inventory_wins_on_reload() -
     assert view is not None
     assert (view["kind"], view["zone"], view["metrics"], view["messages"]) == (
         "hydrant", "ring", {"pressure_mpa": 1.1}, 1)
+
+
+def test_every_change_of_what_a_device_is_is_counted_for_the_rules_and_nothing_else() -> None:
+    reg = Registry({}, heartbeat={})
+    start = reg.info_version
+    reg.apply(reading("ext-9", "battery_pct", 90), T0)  # discovered, kind unknown
+    discovered = reg.info_version
+    reg.apply(reading("ext-9", "battery_pct", 89), T0 + timedelta(minutes=1))
+    assert discovered == reg.info_version != start  # a reading that changes nothing about the device
+    reg.apply(reading("ext-9", "pressure_mpa", 0.6), T0 + timedelta(minutes=2))  # now an extinguisher
+    assert reg.info_version != discovered
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    db.executemany("INSERT INTO devices(id, state) VALUES(?, ?)", reg.dirty_rows())
+    again = Registry({"ext-9": DeviceInfo("ext-9", kind="extinguisher", zone="b1", owner="B1 team")}, heartbeat={})
+    before = again.info_version
+    again.load(db)  # the inventory, edited while the gateway was down, wins
+    assert again.info_version != before
+
+
+def test_a_device_online_by_its_availability_stays_online_through_silence_and_one_online_by_traffic_does_not() -> None:
+    hb = {"checkpoint_reader": timedelta(hours=1)}
+    reg = Registry({"cp-gate": DeviceInfo("cp-gate", kind="checkpoint_reader"),
+                    "cp-yard": DeviceInfo("cp-yard", kind="checkpoint_reader")}, heartbeat=hb)
+    reg.apply(avail("cp-gate", True), T0)
+    reg.apply(Decoded(profile="p", device="cp-yard", taps=[Tap("cp-yard", "G1", T0, T0)]), T0)
+    gone = reg.sweep(T0 + timedelta(hours=5))
+    assert [e["device"] for e in gone] == ["cp-yard"]
+    views = {v["id"]: v for v in reg.views(T0 + timedelta(hours=5))}
+    assert (views["cp-gate"]["online"], views["cp-yard"]["online"]) == (True, False)
+    assert views["cp-gate"]["health"] == 1.0  # connected: not stale
+    reg.apply(avail("cp-gate", False), T0 + timedelta(hours=6))
+    view = reg.view("cp-gate", T0)
+    assert view is not None and view["online"] is False
+    assert view["last_seen"] == (T0 + timedelta(hours=6)).isoformat()  # alive until its will was sent
+
+
+def test_an_offline_will_is_not_a_sign_of_life() -> None:
+    reg = Registry({"s": DeviceInfo("s", kind="smoke_detector")}, heartbeat={})
+    reg.apply(reading("s", "smoke", False), T0)
+    reg.apply(avail("s", False), T0 + timedelta(hours=3))  # the broker's will for a device gone long ago
+    view = reg.view("s", T0)
+    assert view is not None and view["online"] is False and view["last_seen"] == T0.isoformat()
 
 
 def test_health_is_zero_offline_and_loses_points_for_battery_signal_and_tickets() -> None:

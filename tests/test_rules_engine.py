@@ -194,6 +194,45 @@ def test_offline_from_the_availability_signal_with_for() -> None:
     assert states(cleared) == [("off", "d", "cleared")]
 
 
+# -- signs of life ----------------------------------------------------------------------------------
+
+READERS = SiteContext("Asia/Shanghai", 31.23, 121.47, {"checkpoint_reader": timedelta(hours=1)})
+
+
+def avail(engine: RuleEngine, device: str, online: bool, when: datetime) -> list[AlertEvent]:
+    return engine.on_availability(Availability(device, online, when), when)
+
+
+def test_a_device_whose_availability_says_online_is_not_silent_until_it_says_offline() -> None:
+    engine = RuleEngine([rule("silent", condition={"type": "absent"})], site=READERS)
+    engine.set_devices({"cp": DeviceInfo("cp", "checkpoint_reader")})
+    assert avail(engine, "cp", True, at(0)) == []
+    assert engine.tick(at(600)) == []  # ten hours without a message, but connected all along
+    assert avail(engine, "cp", False, at(600)) == []  # its will: it was alive until now
+    assert avail(engine, "cp", True, at(601)) == []  # a reboot
+    assert avail(engine, "cp", False, at(700)) == []
+    assert [e.ts for e in engine.tick(at(800))] == [at(760)]  # silent one heartbeat after it went away
+
+
+def test_a_tap_is_a_sign_of_life_for_a_heartbeat_but_not_for_an_absent_metric() -> None:
+    nobattery = rule("nobattery", match={"metric": "battery_pct"}, condition={"type": "absent", "after": "2h"})
+    engine = RuleEngine([rule("silent", condition={"type": "absent"}), nobattery], site=READERS)
+    read(engine, "cp", "battery_pct", 90, at(0))
+    engine.set_devices({"cp": DeviceInfo("cp", "checkpoint_reader")})
+    events = [e for minutes in (50, 100, 150) for e in engine.on_tap("cp", at(minutes))]
+    assert [(e.rule, e.ts) for e in events] == [("nobattery", at(120))]  # a tap is no battery reading
+    assert [(e.rule, e.ts) for e in engine.tick(at(300))] == [("silent", at(210))]  # an hour after the last tap
+
+
+def test_a_sign_of_life_after_an_offline_brings_the_device_back_online() -> None:
+    off = rule("off", condition={"type": "offline"})
+    engine = RuleEngine([off], site=READERS)
+    assert states(avail(engine, "d", False, at(0))) == [("off", "d", "firing")]
+    assert states(read(engine, "d", "signal", 80, at(1))) == [("off", "d", "cleared")]
+    assert states(avail(engine, "d", False, at(2))) == [("off", "d", "firing")]
+    assert states(engine.on_tap("d", at(3))) == [("off", "d", "cleared")]
+
+
 # -- schedules ---------------------------------------------------------------------------------
 
 def lamp_out(during: dict[str, Any]) -> Rule:
@@ -211,8 +250,9 @@ def test_lamp_out_on_configured_hours_that_wrap_past_midnight_in_the_site_time_z
     fired = engine.tick(day.replace(hour=18))
     assert states(fired) == [("out", "lamp-1", "firing")] and fired[0].value == 0.0
     assert engine.tick(day.replace(hour=23, minute=59)) == []
-    cleared = engine.tick(day + timedelta(hours=13))  # 06:00 next morning
-    assert states(cleared) == [("out", "lamp-1", "cleared")] and cleared[0].ts == day + timedelta(hours=13)
+    assert engine.tick(day + timedelta(hours=13)) == []  # 06:00 next morning: dawn is no repair
+    cleared = read(engine, "lamp-1", "current_a", 0.2, day + timedelta(days=1, hours=1, minutes=5))  # lit at 18:05
+    assert states(cleared) == [("out", "lamp-1", "cleared")]
 
 
 def test_lamp_reporting_off_after_dark_by_sun_angle_fires_at_the_sun_crossing() -> None:
@@ -258,6 +298,61 @@ def test_sun_calendar_is_consistent_at_its_own_boundaries_and_survives_polar_nig
     midsummer = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
     assert polar.is_below(midsummer) is False
     assert polar.next_change(midsummer) > midsummer
+
+
+# -- time windows: dawn is not a repair --------------------------------------------------------------
+
+NOV20 = datetime(2026, 11, 20, tzinfo=CST)
+NIGHT, NOON = timedelta(hours=22), timedelta(hours=12)
+# (during, a time inside the window, a later time outside it, a time inside the next window); in
+# Shanghai in November 22:00 is dark (sun far below -4 deg) and noon is daylight (far above 6 deg).
+WINDOWS = [
+    ({"hours": "18:00-06:00"}, NIGHT, timedelta(days=1, hours=12), timedelta(days=1, hours=22)),
+    ({"outside_hours": "07:00-22:00"}, timedelta(hours=23), timedelta(days=1, hours=12), timedelta(days=1, hours=23)),
+    ({"sun_below": -4}, NIGHT, timedelta(days=1, hours=12), timedelta(days=1, hours=22)),
+    ({"sun_above": 6}, NOON, timedelta(hours=23), timedelta(days=1, hours=12)),
+]
+
+
+@pytest.mark.parametrize(("during", "inside", "outside", "next_inside"), WINDOWS, ids=lambda w: str(w))
+def test_a_firing_alert_holds_outside_its_window_and_clears_only_on_a_reading_inside_the_next(
+        during: dict[str, Any], inside: timedelta, outside: timedelta, next_inside: timedelta) -> None:
+    dark = rule("dark", match={"metric": "lux"}, condition={"type": "threshold", "below": 5, "during": during})
+    engine = RuleEngine([dark], site=SITE)
+    assert states(read(engine, "lux-1", "lux", 0, NOV20 + inside)) == [("dark", "lux-1", "firing")]
+    assert engine.tick(NOV20 + outside) == []  # the window closed: no repair
+    assert read(engine, "lux-1", "lux", 500, NOV20 + outside) == []  # bright outside the window: no evidence
+    assert engine.tick(NOV20 + next_inside) == []  # the window opens on a value read outside it
+    assert read(engine, "lux-1", "lux", 0, NOV20 + next_inside + timedelta(minutes=1)) == []  # still firing, once
+    cleared = read(engine, "lux-1", "lux", 50, NOV20 + next_inside + timedelta(minutes=2))
+    assert states(cleared) == [("dark", "lux-1", "cleared")]
+
+
+def test_a_pending_alert_is_dropped_when_its_window_closes_and_starts_again_at_the_next() -> None:
+    r = rule("dark", match={"metric": "lux"}, condition={"type": "threshold", "below": 5,
+                                                         "during": {"hours": "18:00-06:00"}}, **{"for": "30m"})
+    engine = RuleEngine([r], site=SITE)
+    read(engine, "lux-1", "lux", 0, NOV20 + timedelta(hours=29, minutes=50))  # 05:50, ten minutes to go
+    assert engine.tick(NOV20 + timedelta(hours=30, minutes=30)) == []  # 06:30: the window closed first
+    assert engine.tick(NOV20 + timedelta(hours=42, minutes=29)) == []  # 18:29 the next evening
+    assert [e.ts for e in engine.tick(NOV20 + timedelta(hours=43))] == [NOV20 + timedelta(hours=42, minutes=30)]
+
+
+def test_a_restart_in_the_day_keeps_the_night_alert_firing_until_it_clears_inside_the_window() -> None:
+    rules = [lamp_out({"hours": "18:00-06:00"})]
+    first = RuleEngine(rules, site=SITE)
+    first.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    assert states(read(first, "lamp-1", "current_a", 0.0, NOV20 + NIGHT)) == [("out", "lamp-1", "firing")]
+    second = RuleEngine(rules, site=SITE)
+    second.restore(json.loads(json.dumps(first.snapshot())), NOV20 + timedelta(hours=23))
+    second.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    assert second.tick(NOV20 + timedelta(days=1, hours=12)) == []
+    third = RuleEngine(rules, site=SITE)
+    third.restore(json.loads(json.dumps(second.snapshot())), NOV20 + timedelta(days=1, hours=12))
+    third.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    assert third.tick(NOV20 + timedelta(days=1, hours=18, minutes=1)) == []
+    lit = read(third, "lamp-1", "current_a", 0.15, NOV20 + timedelta(days=1, hours=18, minutes=2))
+    assert states(lit) == [("out", "lamp-1", "cleared")]
 
 
 # -- count and rate ------------------------------------------------------------------------------
@@ -391,6 +486,39 @@ def test_replace_rules_drops_removed_rules_and_rules_that_changed_their_conditio
     assert engine.next_deadline() is None and engine.snapshot()["tracks"] == []
 
 
+def test_a_rule_whose_condition_type_changed_keeps_its_firing_alert_until_the_new_condition_is_false() -> None:
+    engine = RuleEngine([low_pressure()], site=SITE)
+    assert states(read(engine, "ext-1", "pressure_mpa", 0.8, at(0))) == [("low", "ext-1", "firing")]
+    state = rule("low", match={"metric": "pressure_mpa"},
+                 condition={"type": "state", "all": [{"below": 1.0}]})
+    dropped = engine.replace_rules([state])
+    assert read(engine, "ext-1", "pressure_mpa", 0.7, at(1)) == []  # the same alert, not a second one
+    assert dropped == []
+    assert states(read(engine, "ext-1", "pressure_mpa", 1.2, at(2))) == [("low", "ext-1", "cleared")]
+
+
+def test_a_removed_rule_stops_watching_without_calling_its_alerts_cleared() -> None:
+    engine = RuleEngine([low_pressure()], site=SITE)
+    read(engine, "ext-1", "pressure_mpa", 0.8, at(0))
+    snapshot = engine.snapshot()
+    dropped = engine.replace_rules([])
+    assert engine.tick(at(60)) == [] and engine.firing() == []
+    assert dropped == [("low", "ext-1")]  # what was left firing, for the log
+    restarted = RuleEngine([], site=SITE)  # removed while the gateway was down: the same
+    assert restarted.restore(snapshot, at(61)) == [("low", "ext-1")] and restarted.tick(at(62)) == []
+
+
+def test_a_restart_with_a_rule_whose_condition_type_changed_keeps_its_firing_alert() -> None:
+    first = RuleEngine([low_pressure()], site=SITE)
+    read(first, "ext-1", "pressure_mpa", 0.8, at(0))
+    state = rule("low", match={"metric": "pressure_mpa"}, condition={"type": "state", "all": [{"below": 1.0}]})
+    second = RuleEngine([state], site=SITE)
+    second.restore(json.loads(json.dumps(first.snapshot())), at(1))
+    assert second.firing() == [("low", "ext-1")]
+    assert read(second, "ext-1", "pressure_mpa", 0.7, at(2)) == []
+    assert states(read(second, "ext-1", "pressure_mpa", 1.2, at(3))) == [("low", "ext-1", "cleared")]
+
+
 def test_set_devices_moving_a_device_out_of_a_rules_match_stops_its_timers() -> None:
     silent = rule("silent", match={"kind": "lamp"}, condition={"type": "absent"})
     engine = RuleEngine([silent], site=SITE)
@@ -398,6 +526,54 @@ def test_set_devices_moving_a_device_out_of_a_rules_match_stops_its_timers() -> 
     read(engine, "x", "current_a", 0.1, at(0))
     engine.set_devices({"x": DeviceInfo("x", "power_meter")})
     assert engine.tick(at(60)) == []
+
+
+# -- device changes reach the rules at once ---------------------------------------------------------
+
+HEARTBEATS = SiteContext("Asia/Shanghai", 31.23, 121.47, {"lamp": timedelta(minutes=15), "unknown": timedelta(hours=1)})
+
+
+def test_a_kind_learned_later_re_arms_the_heartbeat_of_the_new_kind_at_once() -> None:
+    engine = RuleEngine([rule("silent", condition={"type": "absent"})], site=HEARTBEATS)
+    read(engine, "lamp-1", "current_a", 0.1, at(0))
+    assert engine.next_deadline() == at(60)  # unknown: 1 h
+    assert engine.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")}) == []
+    assert engine.next_deadline() == at(15)
+    assert [e.ts for e in engine.tick(at(20))] == [at(15)]
+
+
+def test_a_device_that_leaves_a_rules_match_is_no_longer_watched_and_is_not_called_cleared() -> None:
+    engine = RuleEngine([rule("out", match={"kind": "lamp", "metric": "current_a"},
+                              condition={"type": "threshold", "below": 0.02})], site=SITE)
+    engine.set_devices({"x": DeviceInfo("x", "lamp")})
+    assert states(read(engine, "x", "current_a", 0.0, at(0))) == [("out", "x", "firing")]
+    dropped = engine.set_devices({"x": DeviceInfo("x", "power_meter")})
+    assert engine.firing() == [] and read(engine, "x", "current_a", 0.5, at(1)) == []
+    assert dropped == [("out", "x")]
+
+
+def test_a_restart_gives_an_overdue_heartbeat_its_grace_with_the_kind_known_after_the_restore() -> None:
+    rules = [rule("silent", condition={"type": "absent"})]
+    first = RuleEngine(rules, site=HEARTBEATS)
+    first.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    read(first, "lamp-1", "current_a", 0.1, at(0))
+    second = RuleEngine(rules, site=HEARTBEATS)
+    second.restore(first.snapshot(), at(30))  # the devices given after the state: the order must not matter
+    second.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    assert second.tick(at(34)) == []
+    assert [e.ts for e in second.tick(at(40))] == [at(35)]  # 5 minutes of grace for the broker's backlog
+
+
+def test_a_restore_checks_the_devices_given_before_it_against_the_rules() -> None:
+    out = rule("out", match={"kind": "lamp", "metric": "current_a"}, condition={"type": "threshold", "below": 0.02})
+    first = RuleEngine([out], site=SITE)
+    first.set_devices({"x": DeviceInfo("x", "lamp"), "y": DeviceInfo("y", "lamp")})
+    read(first, "x", "current_a", 0.0, at(0))
+    read(first, "y", "current_a", 0.0, at(0))
+    second = RuleEngine([out], site=SITE)
+    second.set_devices({"x": DeviceInfo("x", "power_meter"), "y": DeviceInfo("y", "lamp")})  # x was no lamp
+    assert second.restore(first.snapshot(), at(1)) == [("out", "x")]
+    assert second.firing() == [("out", "y")]
 
 
 def test_times_must_be_timezone_aware() -> None:

@@ -12,7 +12,9 @@ from gateway.core.errors import ConfigError
 from gateway.core.paths import rules_dir
 from gateway.core.validation import SEVERITIES
 from gateway.rules import check_rules, load_rules
-from gateway.rules.schema import Bounds, render
+from gateway.rules.compare import Bounds
+from gateway.rules.conditions import CLEARABLE_TYPES, TYPES
+from gateway.rules.schema import render
 
 GOOD = """\
 rules:
@@ -45,6 +47,12 @@ def test_the_builtin_pack_is_valid_and_every_rule_has_a_known_severity() -> None
     assert all(r.labels.severity in SEVERITIES for r in rules)
     smoke = next(r for r in rules if r.id == "fire.smoke")
     assert smoke.labels.severity == "critical" and smoke.for_ == timedelta(0)
+
+
+def test_the_registry_holds_every_documented_condition_type_and_knows_which_take_clear() -> None:
+    # rules/README.md: six condition types; `clear` is for threshold, count and rate rules.
+    assert TYPES == ("threshold", "state", "absent", "offline", "count", "rate")
+    assert CLEARABLE_TYPES == ("threshold", "count", "rate")
 
 
 def test_a_folder_loads_its_yaml_files_but_not_its_tests_subfolder(tmp_path: Path) -> None:

@@ -142,3 +142,26 @@ def test_repeated_inputs_keep_a_device_alive(folder: Path) -> None:
       - {at: 1h10m, firing: [{rule: t.silent, device: ext-1, fired_at: 1h10m}]}
 """
     assert run_rule_tests([write_test(folder, cases)]) == []
+
+
+def test_a_tap_input_is_a_sign_of_life_and_a_tap_with_a_value_is_refused(folder: Path) -> None:
+    (folder / "rules" / "t.yaml").write_text(RULES + """\
+  - id: t.silent
+    condition: {type: absent, after: 10m}
+    labels: {severity: minor}
+    annotations: {title: "Silent {device}"}
+""", encoding="utf-8")
+    cases = """\
+  - name: a reader tapped every 5 minutes for an hour
+    start: "2026-11-20T18:00:00+08:00"
+    rules: [t.silent]
+    inputs:
+      - {at: 0m, device: cp-1, tap: true, every: 5m, until: 1h}
+    expect:
+      - {at: 1h9m, firing: [{rule: t.silent, device: ext-1, fired_at: 10m}]}    # ext-1 never says anything
+      - {at: 1h10m, firing: [{rule: t.silent, device: ext-1}, {rule: t.silent, device: cp-1, fired_at: 1h10m}]}
+"""
+    assert run_rule_tests([write_test(folder, cases)]) == []
+    bad = cases.replace("tap: true,", "tap: true, metric: signal, value: 3,")
+    (failure,) = run_rule_tests([write_test(folder, bad)])
+    assert failure.line == 10 and "or `tap: true`" in failure.message

@@ -90,6 +90,17 @@ def guess_kind(device: str, metrics: Mapping[str, object]) -> str | None:
     return None
 
 
+def shows_life(state: DeviceState, decoded: Decoded) -> bool:
+    """Whether this message shows the device alive when it arrived: a reading, a tap or an online
+    status, or an offline status that ends an online one (it was alive until it said it was gone).
+    An offline status alone, often the broker's will for a device long gone, shows nothing. The rules'
+    `absent` condition means the same (gateway/rules/conditions/absent.py)."""
+    avail = decoded.availability
+    if decoded.readings or decoded.taps or (avail is not None and avail.online):
+        return True
+    return avail is not None and state.online is True and state.online_source == "availability"
+
+
 OpenTickets = Callable[[str], Mapping[str, int]]  # device id -> {severity: count}
 
 
@@ -102,7 +113,8 @@ def health_score(state: DeviceState, now: datetime, heartbeat: timedelta,
     if state.online is False:
         return 0.0
     score = 1.0
-    if state.last_seen is not None and heartbeat.total_seconds() > 0:
+    # A device whose availability says online is connected: its data is not stale, just quiet.
+    if state.last_seen is not None and heartbeat.total_seconds() > 0 and state.online_source != "availability":
         age = (now - state.last_seen) / heartbeat
         if age > 0.5:  # past half its heartbeat a device is getting stale
             score -= min(0.3, (age - 0.5) * 0.6)
@@ -135,6 +147,7 @@ class Registry:
         self._default_heartbeat = default_heartbeat
         self._max_devices = max(max_devices, len(inventory))
         self._dirty: set[str] = set()
+        self._info_version = 0
         self.open_tickets: OpenTickets = lambda _device: {}
 
     # -- writes (pipeline thread) -------------------------------------------------------------
@@ -158,11 +171,12 @@ class Registry:
         events: list[dict[str, Any]] = []
         with self._lock:
             known = decoded.device in self._devices
+            info_before = self._devices[decoded.device].info if known else None
             state = self._device(decoded.device, decoded.profile)
             if not known:
                 events.append({"device": decoded.device, "change": "discovered"})
             state.messages += 1
-            if state.last_seen is None or received_at > state.last_seen:
+            if shows_life(state, decoded) and (state.last_seen is None or received_at > state.last_seen):
                 state.last_seen = received_at
             for r in decoded.readings:
                 current = state.metrics.get(r.metric)
@@ -178,6 +192,8 @@ class Registry:
             events.extend(self._set_online(state, decoded.availability, received_at,
                                            traffic=bool(decoded.readings or decoded.taps)))
             self._dirty.add(decoded.device)
+            if state.info != info_before:
+                self._info_version += 1
         return events
 
     def _set_online(self, state: DeviceState, avail: Availability | None, ts: datetime,
@@ -194,11 +210,12 @@ class Registry:
         return []
 
     def sweep(self, now: datetime) -> list[dict[str, Any]]:
-        """Mark devices silent past their kind's heartbeat as offline."""
+        """Mark devices online by their traffic alone and silent past their kind's heartbeat as offline."""
         events: list[dict[str, Any]] = []
         with self._lock:
             for state in self._devices.values():
-                if state.online is not True or state.last_seen is None:
+                # Only an online guessed from traffic lapses: an online status holds until it says offline.
+                if state.online is not True or state.online_source != "traffic" or state.last_seen is None:
                     continue
                 if now - state.last_seen > self.heartbeat(state.info.kind):
                     state.online, state.online_source = False, "silence"
@@ -230,6 +247,7 @@ class Registry:
                     state.discovered = False
                 self._devices[dev_id] = state
                 count += 1
+            self._info_version += 1
         return count
 
     # -- reads (any thread) ---------------------------------------------------------------------
@@ -245,6 +263,11 @@ class Registry:
         with self._lock:
             copies = [_copy(s) for s in sorted(self._devices.values(), key=lambda s: s.info.id)]
         return [self._view(s, now) for s in copies]
+
+    @property
+    def info_version(self) -> int:
+        """Changes whenever a device is added or its DeviceInfo (kind, zone, owner...) changes."""
+        return self._info_version
 
     def infos(self) -> dict[str, DeviceInfo]:
         with self._lock:

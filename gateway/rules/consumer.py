@@ -1,4 +1,4 @@
-"""Rules in the running gateway: readings and availability -> rule engine -> alerts -> tickets.
+"""Rules in the running gateway: readings, taps and availability -> rule engine -> alerts -> tickets.
 
 Rule state (pending `for` timers, heartbeat deadlines, counters) is the engine's snapshot, stored by
 the pipeline with the journal position it reflects, so a restart mid-`for` fires on time, once.
@@ -10,8 +10,9 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from gateway.core.clock import Clock
 from gateway.core.model import AlertEvent, DeviceInfo, Processed
 from gateway.rules.engine import RuleEngine
 from gateway.rules.schema import Rule
@@ -19,23 +20,34 @@ from gateway.rules.schema import Rule
 log = logging.getLogger("sitegate.rules")
 
 
+class DeviceDirectory(Protocol):
+    """What the rules need of the device registry (gateway/ingest/registry.py)."""
+
+    @property
+    def info_version(self) -> int: ...
+
+    def infos(self) -> dict[str, DeviceInfo]: ...
+
+
 class RulesConsumer:
     name = "rules"
 
     def __init__(self, engine: RuleEngine, *, alerts: Callable[[Sequence[AlertEvent]], None],
-                 devices: Callable[[], dict[str, DeviceInfo]]) -> None:
+                 devices: DeviceDirectory, clock: Clock) -> None:
         self.engine = engine
         self.alerts = alerts
         self.devices = devices
-        self._known = 0
+        self.clock = clock
+        self._version: int | None = None
         self._lock = threading.Lock()  # reloads come from another thread
 
     def _refresh_devices(self) -> None:
-        # Discovery adds devices while running: tell the engine their kind and zone.
-        infos = self.devices()
-        if len(infos) != self._known:
-            self._known = len(infos)
-            self.engine.set_devices(infos)
+        # Every change of what a device is (discovered, a kind learned from its traffic, an inventory
+        # edited across a restart) reaches the rules before the messages that follow it.
+        version = self.devices.info_version
+        if version != self._version:
+            self._version = version
+            _unwatched(self.engine.set_devices(self.devices.infos()), "the device no longer matches the rule")
 
     def handle(self, batch: Sequence[Processed]) -> None:
         out: list[AlertEvent] = []
@@ -45,6 +57,8 @@ class RulesConsumer:
                 now = p.msg.received_at
                 for r in p.decoded.readings:
                     out.extend(self.engine.on_reading(r, now))
+                for reader in {tap.device for tap in p.decoded.taps}:
+                    out.extend(self.engine.on_tap(reader, now))
                 if p.decoded.availability is not None:
                     out.extend(self.engine.on_availability(p.decoded.availability, now))
         if out:
@@ -59,15 +73,21 @@ class RulesConsumer:
 
     def replace_rules(self, rules: Sequence[Rule]) -> None:
         with self._lock:
-            self.engine.replace_rules(rules)
+            _unwatched(self.engine.replace_rules(rules), "the rule was removed or no longer matches the device")
 
     def snapshot(self) -> Any:
         with self._lock:
             return self.engine.snapshot()
 
     def restore(self, state: Any) -> None:
-        # The engine needs "now" to re-arm timers; restore happens at start-up.
-        from datetime import UTC
-
+        # At start-up, on the gateway's clock; what the devices are first, then the state about them.
         with self._lock:
-            self.engine.restore(state, datetime.now(UTC))
+            self._refresh_devices()
+            _unwatched(self.engine.restore(state, self.clock.now()),
+                       "the rule or the device changed while the gateway was down")
+
+
+def _unwatched(alerts: Sequence[tuple[str, str]], why: str) -> None:
+    for rule, device in alerts:
+        log.warning("%s on %s was firing and is no longer watched (%s); its ticket stays open until a "
+                    "person resolves it", rule, device, why)

@@ -1,6 +1,6 @@
-"""The rules engine: readings, availability and time in; AlertEvents (firing / cleared) out.
+"""The rules engine: readings, taps, availability and time in; AlertEvents (firing / cleared) out.
 
-Per (rule, device) a condition signal rises and falls (gateway/rules/conditions.py). A rising
+Per (rule, device) a condition signal rises and falls (gateway/rules/conditions/). A rising
 signal is pending; once it has held for the rule's `for` it fires, stamped with the exact time it
 became due (not the time a late tick noticed), so replay and restart give the same tickets. A
 falling signal clears a firing alert, or silently drops a pending one.
@@ -22,15 +22,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading, Value
-from gateway.rules.conditions import (
-    ANY_METRIC,
-    RESTORE_GRACE,
-    AbsentEval,
-    Evaluator,
-    Track,
-    make_evaluator,
-)
-from gateway.rules.schema import AbsentCondition, Bounds, Rule, StateCondition, render
+from gateway.rules.conditions import make_evaluator
+from gateway.rules.conditions.base import ANY_METRIC, Evaluator, Track
+from gateway.rules.schema import Rule, render
 
 SNAPSHOT_VERSION = 1
 _STEP = timedelta(seconds=1)
@@ -61,7 +55,7 @@ class _Compiled:
         self.for_ = rule.for_
         self.tracks: dict[str, Track] = {}
         self.schedule_due: datetime | None = None
-        self.threshold = _threshold(rule)
+        self.threshold = rule.condition.shown_threshold()  # what {threshold} shows
         self.labels = rule.labels.as_dict()
         m = rule.match
         self.kinds = frozenset(m.kind) if m.kind else None
@@ -72,18 +66,6 @@ class _Compiled:
         return ((self.kinds is None or info.kind in self.kinds)
                 and (self.zones is None or info.zone in self.zones)
                 and (self.globs is None or any(fnmatch.fnmatchcase(info.id, g) for g in self.globs)))
-
-
-def _threshold(rule: Rule) -> Any:
-    """What {threshold} shows: the firing bound, or the silence period of an absent rule."""
-    cond = rule.condition
-    if isinstance(cond, Bounds):
-        return cond.threshold()
-    if isinstance(cond, StateCondition):
-        return cond.terms[0].threshold()
-    if isinstance(cond, AbsentCondition):
-        return cond.after
-    return None
 
 
 class RuleEngine:
@@ -101,42 +83,82 @@ class RuleEngine:
 
     # -- rules and devices ------------------------------------------------------------------
 
-    def _install(self, rules: Sequence[Rule]) -> None:
+    def _install(self, rules: Sequence[Rule]) -> list[tuple[str, str]]:
         old = self._rules
         self._rules = {}
+        unwatched = []
         for rule in rules:
             cr = _Compiled(rule, make_evaluator(rule, self._tz, self._site.latitude, self._site.longitude))
-            previous = old.get(rule.id)
-            if previous is not None and previous.rule.condition.type == rule.condition.type:
-                cr.tracks = {d: t for d, t in previous.tracks.items() if cr.matches(self._info(d))}
+            previous = old.pop(rule.id, None)
+            if previous is not None:
+                same = previous.rule.condition.type == rule.condition.type
+                for device, t in previous.tracks.items():
+                    if not cr.matches(self._info(device)):
+                        if t.firing:
+                            unwatched.append((rule.id, device))
+                    elif same or t.firing:
+                        cr.tracks[device] = t if same else _carried(t)
             self._rules[rule.id] = cr
+        unwatched += [(rid, d) for rid, gone in old.items() for d, t in gone.tracks.items() if t.firing]
         self._by_metric: dict[str, list[_Compiled]] = {}
         self._on_availability: list[_Compiled] = []
+        self._on_tap: list[_Compiled] = []
         self._latest_metrics: set[str] = set()
         for cr in self._rules.values():
             for metric in cr.ev.metrics:
                 self._by_metric.setdefault(metric, []).append(cr)
             if cr.ev.availability:
                 self._on_availability.append(cr)
-            if cr.rule.condition.type == "state":
+            if cr.ev.taps:
+                self._on_tap.append(cr)
+            if cr.ev.uses_latest:
                 self._latest_metrics |= cr.ev.metrics
         self._forget_matches()
         self._unbaselined = set(self._devices)
         self._reschedule_all()
+        return sorted(unwatched)
 
     def _forget_matches(self) -> None:
         self._reading_cache: dict[tuple[str, str], tuple[_Compiled, ...]] = {}
         self._availability_cache: dict[str, tuple[_Compiled, ...]] = {}
+        self._tap_cache: dict[str, tuple[_Compiled, ...]] = {}
 
-    def replace_rules(self, rules: Sequence[Rule]) -> None:
-        """Live reload: rules whose id (and condition type) is unchanged keep their state."""
-        self._install(rules)
+    def replace_rules(self, rules: Sequence[Rule]) -> list[tuple[str, str]]:
+        """Live reload. A rule whose id is unchanged keeps its alerts, and its state too when its
+        condition type is unchanged. Returns the (rule, device) alerts that were firing and are no
+        longer watched (the rule was removed, or no longer matches the device): they are not
+        cleared, because nobody saw the fault end.
+        """
+        return self._install(rules)
 
-    def set_devices(self, devices: Mapping[str, DeviceInfo]) -> None:
-        """Kinds and zones of known devices; heartbeats of new ones start at the next call with a time."""
-        self._devices = dict(devices)
+    def set_devices(self, devices: Mapping[str, DeviceInfo]) -> list[tuple[str, str]]:
+        """What the devices are (kind, zone, owner...), effective at once for every device that changed.
+
+        A rule a device no longer matches stops watching it; the timers of the rules it still matches
+        move to what it is now (a kind's heartbeat); a device never heard is watched for silence from
+        the next input or tick. Returns the (rule, device) alerts that were firing and are
+        no longer watched: they are not cleared, because nobody saw the fault end.
+        """
+        old, self._devices = self._devices, dict(devices)
+        changed = {d for d in old.keys() | self._devices.keys() if old.get(d) != self._devices.get(d)}
+        if not changed:
+            return []
         self._forget_matches()
-        self._unbaselined = set(self._devices)
+        self._unbaselined |= changed & self._devices.keys()
+        return self._recheck(changed)
+
+    def _recheck(self, devices: set[str]) -> list[tuple[str, str]]:
+        dropped = []
+        for cr in self._rules.values():
+            for device in devices & cr.tracks.keys():
+                t = cr.tracks[device]
+                if cr.matches(self._info(device)):
+                    self._schedule(cr, device, t)
+                    continue
+                del cr.tracks[device]
+                if t.firing:
+                    dropped.append((cr.rule.id, device))
+        return sorted(dropped)
 
     def _info(self, device: str) -> DeviceInfo:
         return self._devices.get(device) or DeviceInfo(device)
@@ -179,6 +201,8 @@ class RuleEngine:
         for cr in rules:
             t = cr.tracks.get(device)
             if t is None:
+                if not cr.ev.traffic_starts_track:
+                    continue
                 t = cr.tracks[device] = Track()
             was = t.active
             cr.ev.reading(t, metric, r.value, now, latest or {})
@@ -198,6 +222,24 @@ class RuleEngine:
             was = t.active
             cr.ev.on_availability(t, a.online, now)
             self._settle(cr, a.device, t, was, now, events)
+        return events
+
+    def on_tap(self, device: str, now: datetime) -> list[AlertEvent]:
+        """The device (a checkpoint reader) read a tag: for the rules, a sign of life."""
+        events = self._see(now)
+        rules = self._tap_cache.get(device)
+        if rules is None:
+            info = self._info(device)
+            rules = self._tap_cache[device] = tuple(c for c in self._on_tap if c.matches(info))
+        for cr in rules:
+            t = cr.tracks.get(device)
+            if t is None:
+                if not cr.ev.traffic_starts_track:
+                    continue
+                t = cr.tracks[device] = Track()
+            was = t.active
+            cr.ev.on_tap(t, now)
+            self._settle(cr, device, t, was, now, events)
         return events
 
     def tick(self, now: datetime) -> list[AlertEvent]:
@@ -271,9 +313,6 @@ class RuleEngine:
                 continue
             t = cr.tracks[device]
             t.timer_due = None
-            if not cr.matches(self._info(device)):
-                del cr.tracks[device]  # the device moved out of the rule's match
-                continue
             self._run_timer(cr, device, t, due, events)
         return events
 
@@ -304,7 +343,7 @@ class RuleEngine:
 
     def _baseline(self, now: datetime) -> None:
         """Devices known from the inventory but never heard: silence counts from now."""
-        watchers = [cr for cr in self._rules.values() if isinstance(cr.ev, AbsentEval)]
+        watchers = [cr for cr in self._rules.values() if cr.ev.needs_heartbeat]
         for device in sorted(self._unbaselined):
             info = self._info(device)
             for cr in watchers:
@@ -361,34 +400,51 @@ class RuleEngine:
         return {"version": SNAPSHOT_VERSION, "now": _iso(self._now), "tracks": tracks,
                 "latest": {d: dict(m) for d, m in self._latest.items()}}
 
-    def restore(self, state: dict[str, Any], now: datetime) -> None:
-        """Take back a snapshot after a restart; timers due meanwhile run at the next tick, once."""
+    def restore(self, state: dict[str, Any], now: datetime) -> list[tuple[str, str]]:
+        """Take back a snapshot after a restart; timers due meanwhile run at the next tick, once.
+
+        Give the devices first (set_devices): a device that changed while the gateway was down is
+        checked against the rules as set_devices does. The tracks of devices not given yet wait for
+        set_devices to say what those devices are. Returns the (rule, device) alerts that were
+        firing and are no longer watched (see set_devices), a removed rule's among them.
+        """
         if state.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"rule state version {state.get('version')!r} is not {SNAPSHOT_VERSION}; "
                              "delete the saved rule state to start fresh")
         for compiled in self._rules.values():
             compiled.tracks = {}
+        removed = []
         for item in state.get("tracks", []):
             cr = self._rules.get(item["rule"])
-            if cr is None or item.get("type") != cr.rule.condition.type:
-                continue  # the rule was removed or changed its nature while we were down
+            if cr is None:  # the rule was removed while we were down
+                if item["firing"]:
+                    removed.append((item["rule"], item["device"]))
+                continue
             t = Track(active=item["active"], since=_dt(item["since"]), firing=item["firing"],
                       fired_at=_dt(item["fired_at"]), value=item["value"], metric=item["metric"],
                       last=item["last"], last_seen=_dt(item["last_seen"]),
                       events=deque(d for e in item["events"] if (d := _dt(e)) is not None),
                       samples=deque((float(x), float(y)) for x, y in item["samples"]))
+            if item.get("type") != cr.rule.condition.type:  # the rule was edited while we were down
+                if not t.firing:
+                    continue
+                t = _carried(t)
             cr.tracks[item["device"]] = t
-            heartbeat = self._heartbeat(cr, item["device"])
-            if isinstance(cr.ev, AbsentEval) and not t.active and t.last_seen is not None:
-                period = cr.ev.period(heartbeat)
-                if period is not None and t.last_seen + period < now:
-                    t.grace_until = now + min(period, RESTORE_GRACE)
+            cr.ev.restored(t, now)
         self._latest = {d: dict(m) for d, m in state.get("latest", {}).items()}
         saved_now = _dt(state.get("now"))
         self._now = max(now, saved_now) if saved_now else now
         self._unbaselined = set(self._devices)
         self._forget_matches()
+        unwatched = removed + self._recheck(set(self._devices))
         self._reschedule_all()
+        return sorted(unwatched)
+
+
+def _carried(t: Track) -> Track:
+    """The track of a firing alert whose rule changed its condition type: the new condition starts
+    afresh, and the alert stays firing until that condition is evaluated false."""
+    return Track(firing=True, fired_at=t.fired_at, value=t.value, metric=t.metric)
 
 
 def _iso(d: datetime | None) -> str | None:

@@ -39,7 +39,7 @@ def attach(gw: Gateway, offline: bool) -> Rules:
     engine = RuleEngine(load_rules(paths), site=SiteContext(
         tz=gw.tz, latitude=site.site.latitude or 0.0, longitude=site.site.longitude or 0.0,
         heartbeat=dict(site.devices.heartbeat)))
-    consumer = RulesConsumer(engine, alerts=gw.raise_alerts, devices=gw.registry.infos)
+    consumer = RulesConsumer(engine, alerts=gw.raise_alerts, devices=gw.registry, clock=gw.clock)
     reloader = RuleReloader(paths, consumer.replace_rules)
     gw.add_consumer(consumer, STAGE_DETECT)
     gw.status_sources["rules"] = lambda: reloader.status

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.core.errors import ConfigError, Problem
 from gateway.core.validation import Duration, Severity
 from gateway.core.yamlsource import LineMap, PathKey, load_yaml, validate
+from gateway.rules.conditions import TYPES
 from gateway.rules.schema import Rule
 
 _NOT_SUBSTITUTED = frozenset({"id", "params", "annotations"})
@@ -163,13 +164,10 @@ def _build(raw: _Raw, problems: list[Problem]) -> Rule | None:
     return None if missing else rule.model_copy(update={"source": raw.where})
 
 
-_CONDITION_TYPES = frozenset({"threshold", "state", "absent", "offline", "count", "rate"})
-
-
 def _loc(raw_loc: tuple[int | str, ...]) -> PathKey:
     """pydantic puts the union tag in the path (condition.threshold.below); the file has no such key."""
     loc = list(raw_loc)
-    if len(loc) > 1 and loc[0] == "condition" and loc[1] in _CONDITION_TYPES:
+    if len(loc) > 1 and loc[0] == "condition" and loc[1] in TYPES:
         del loc[1]
     return tuple(loc)
 

@@ -2,22 +2,21 @@
 
 A rule copies the shape of a Prometheus alerting rule (`for`, labels, annotations) with a small
 condition language instead of PromQL. Loading files, parameters and overrides live in
-gateway/rules/loader.py; this module only describes and checks one rule.
+gateway/rules/loader.py, and each condition kind in gateway/rules/conditions/; this module
+describes and checks one rule around its condition.
 """
 
 from __future__ import annotations
 
-import re
 import string
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from gateway.core.model import Value
 from gateway.core.validation import Duration, Severity, Strict
-
-Scalar = StrictBool | int | float | str
+from gateway.rules.compare import Bounds
+from gateway.rules.conditions import CLEARABLE_TYPES, Condition
 
 
 def _as_list(value: Any) -> Any:
@@ -25,162 +24,6 @@ def _as_list(value: Any) -> Any:
 
 
 Names = Annotated[list[str] | None, BeforeValidator(_as_list)]
-
-
-def _number(v: Value) -> float | None:
-    # A bool is not a number here: `pressure below 1.0` must not fire on `true`.
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-class Bounds(Strict):
-    """A comparison; several keys mean all must hold (`{at_least: 0, below: 30}` is a range)."""
-
-    below: float | None = None
-    at_most: float | None = None
-    above: float | None = None
-    at_least: float | None = None
-    equals: Scalar | None = None
-    not_equals: Scalar | None = None
-
-    def bounded(self) -> bool:
-        return any(getattr(self, k) is not None for k in _BOUND_KEYS)
-
-    def test(self, v: Value) -> bool | None:
-        """True/False, or None when the value cannot be compared (text against a number)."""
-        if self.equals is not None and not _same(v, self.equals):
-            return False
-        if self.not_equals is not None and _same(v, self.not_equals):
-            return False
-        if self.below is None and self.at_most is None and self.above is None and self.at_least is None:
-            return True
-        x = _number(v)
-        if x is None:
-            return None
-        return not (
-            (self.below is not None and not x < self.below)
-            or (self.at_most is not None and not x <= self.at_most)
-            or (self.above is not None and not x > self.above)
-            or (self.at_least is not None and not x >= self.at_least)
-        )
-
-    def threshold(self) -> Scalar | None:
-        """The bound shown to people as {threshold}."""
-        for key in _BOUND_KEYS:
-            if (v := getattr(self, key)) is not None:
-                return v  # type: ignore[no-any-return]
-        return None
-
-
-_BOUND_KEYS = ("below", "at_most", "above", "at_least", "equals", "not_equals")
-
-
-def _same(a: Value, b: Value) -> bool:
-    # true must not equal 1: a boolean state and a number are different things.
-    return isinstance(a, bool) == isinstance(b, bool) and a == b
-
-
-class _NeedsBound(Bounds):
-    @model_validator(mode="after")
-    def _one_bound(self) -> _NeedsBound:
-        if not self.bounded():
-            raise ValueError("needs a comparison: one of below, at_most, above, at_least, equals, not_equals")
-        return self
-
-
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
-
-
-class During(Strict):
-    """When a schedule-aware condition applies, in the site's time zone and sky."""
-
-    sun_below: float | None = Field(None, ge=-18, le=10)  # dark: sun below this elevation (degrees)
-    sun_above: float | None = Field(None, ge=-18, le=60)  # daylight: sun above this elevation
-    hours: str | None = None  # "18:00-06:00", may wrap past midnight
-    outside_hours: str | None = None  # "07:00-22:00": applies outside these hours
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> During:
-        given = [k for k in ("sun_below", "sun_above", "hours", "outside_hours") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of sun_below, sun_above, hours, outside_hours")
-        for span in (self.hours, self.outside_hours):
-            if span is not None and not _HOURS.match(span.replace(" ", "")):
-                raise ValueError(f"{span!r} is not a span of hours; write it like 18:00-06:00")
-        return self
-
-
-class ThresholdCondition(_NeedsBound):
-    """The latest value of the rule's metric compared to a bound (with `clear` for hysteresis)."""
-
-    type: Literal["threshold"]
-    during: During | None = None
-
-
-class Term(Bounds):
-    metric: str | None = None  # defaults to the rule's single match metric
-
-
-class StateCondition(Strict):
-    """A device's latest values together: all/any of several comparisons, optionally on a schedule."""
-
-    type: Literal["state"]
-    during: During | None = None
-    all: list[Term] | None = None
-    any: list[Term] | None = None
-
-    @model_validator(mode="after")
-    def _one_list(self) -> StateCondition:
-        if (self.all is None) == (self.any is None) or not (self.all or self.any):
-            raise ValueError("give a non-empty `all` or `any` list of comparisons, not both")
-        return self
-
-    @property
-    def terms(self) -> list[Term]:
-        return self.all if self.all is not None else (self.any or [])
-
-
-class AbsentCondition(Strict):
-    """No reading (of the match metric, or of anything) for `after`, default the kind's heartbeat."""
-
-    type: Literal["absent"]
-    after: Duration | None = None
-
-
-class OfflineCondition(Strict):
-    """The device's availability signal (LWT, availability topic) says offline."""
-
-    type: Literal["offline"]
-
-
-class CountCondition(_NeedsBound):
-    """Events in a sliding window: the metric becoming a value, or online/offline changes."""
-
-    type: Literal["count"]
-    window: Duration
-    becomes: Scalar | None = None
-    availability_changes: bool = False
-
-    @model_validator(mode="after")
-    def _one_source(self) -> CountCondition:
-        if (self.becomes is None) == (not self.availability_changes):
-            raise ValueError("count either `becomes: VALUE` of the metric or `availability_changes: true`")
-        return self
-
-
-class RateCondition(_NeedsBound):
-    """Slope of the metric over `window` (least squares), in units per `per` (default 1 h)."""
-
-    type: Literal["rate"]
-    window: Duration
-    per: Duration = timedelta(hours=1)
-    min_samples: int = Field(3, ge=2)
-
-
-Condition = Annotated[
-    ThresholdCondition | StateCondition | AbsentCondition | OfflineCondition | CountCondition | RateCondition,
-    Field(discriminator="type"),
-]
-CLEARABLE = (ThresholdCondition, CountCondition, RateCondition)
 
 
 class Match(Strict):
@@ -259,19 +102,14 @@ class Rule(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         cond = self.condition
-        needs_one = isinstance(cond, ThresholdCondition | RateCondition) or (
-            isinstance(cond, CountCondition) and cond.becomes is not None)
-        if needs_one and self.metric is None:
-            raise ValueError(f"a {cond.type} rule needs exactly one `match.metric`")
-        if isinstance(cond, StateCondition) and any(t.metric is None for t in cond.terms) and not self.metric:
-            raise ValueError("every state comparison needs a `metric` (or the rule a single match.metric)")
+        cond.check(self)
         if self.clear is not None:
-            if not isinstance(cond, CLEARABLE):
-                raise ValueError(f"`clear` is only for threshold, count and rate rules, not {cond.type}; "
+            if not cond.clearable:
+                raise ValueError(f"`clear` is only for {_and(CLEARABLE_TYPES)} rules, not {cond.type}; "
                                  "remove it (the rule clears when its condition stops holding)")
             if not self.clear.bounded():
                 raise ValueError("`clear` needs a comparison such as `above: 1.1`")
-            _check_hysteresis(cond, self.clear)
+            cond.check_clear(self.clear)
         allowed = TEMPLATE_FIELDS | frozenset(self.params)
         for text in (self.annotations.title, self.annotations.description):
             if problems := template_problems(text, allowed):
@@ -279,18 +117,8 @@ class Rule(Strict):
         return self
 
 
-def _check_hysteresis(cond: Bounds, clear: Bounds) -> None:
-    """A clear band that overlaps the firing band would open and clear on the same value."""
-    low = cond.below if cond.below is not None else cond.at_most
-    high = cond.above if cond.above is not None else cond.at_least
-    clear_up = clear.above if clear.above is not None else clear.at_least
-    clear_down = clear.below if clear.below is not None else clear.at_most
-    if low is not None and clear_up is not None and clear_up < low:
-        raise ValueError(f"clear at {clear_up} is inside the firing band (below {low}); "
-                         f"make it at least {low}")
-    if high is not None and clear_down is not None and clear_down > high:
-        raise ValueError(f"clear at {clear_down} is inside the firing band (above {high}); "
-                         f"make it at most {high}")
+def _and(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 class _PlainFormatter(string.Formatter):

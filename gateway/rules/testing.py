@@ -1,7 +1,7 @@
 """`sitegate rules test`: unit tests for rule files, like `promtool test rules`.
 
 A test file names the rule files under test (relative to itself), the site (time zone, sky,
-heartbeats), the devices, and test cases. Each case feeds readings, availability changes and
+heartbeats), the devices, and test cases. Each case feeds readings, availability changes, taps and
 ticks at given times, and at given times expects an exact set of firing alerts and of alerts
 cleared since the previous expectation. Times are ISO 8601 with an offset, or an offset like
 `90s` / `1h30m` from the case's `start`. See rules/README.md for the format and rules/tests/ for
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -23,9 +23,10 @@ from gateway.core.errors import ConfigError
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading
 from gateway.core.validation import Duration, parse_duration
 from gateway.core.yamlsource import LineMap, load_yaml, validate
+from gateway.rules.compare import Scalar
 from gateway.rules.engine import RuleEngine, SiteContext
 from gateway.rules.loader import load_rules
-from gateway.rules.schema import Rule, Scalar, format_duration
+from gateway.rules.schema import Rule, format_duration
 
 
 def _when(value: Any) -> Any:
@@ -71,6 +72,7 @@ class InputSpec(_Spec):
     metric: str | None = None
     value: Scalar | None = None
     online: bool | None = None
+    tap: Literal[True] | None = None  # the device (a reader) read a tag: a sign of life
     tick: When | None = None
     every: Duration | None = None  # repeat the reading this often ...
     until: When | None = None  # ... up to and including this time
@@ -78,13 +80,14 @@ class InputSpec(_Spec):
     @model_validator(mode="after")
     def _shape(self) -> InputSpec:
         if self.tick is not None:
-            if any(v is not None for v in (self.at, self.device, self.metric, self.value, self.online)):
+            if any(v is not None for v in (self.at, self.device, self.metric, self.value, self.online, self.tap)):
                 raise ValueError("a tick step has only `tick: TIME`")
             return self
         if self.at is None or self.device is None:
             raise ValueError("an input needs `at` and `device` (or is a `tick: TIME` step)")
-        if (self.metric is None or self.value is None) == (self.online is None):
-            raise ValueError("an input has either `metric` and `value`, or `online: true|false`")
+        given = [self.metric is not None or self.value is not None, self.online is not None, self.tap is not None]
+        if given.count(True) != 1 or (given[0] and (self.metric is None or self.value is None)):
+            raise ValueError("an input has either `metric` and `value`, or `online: true|false`, or `tap: true`")
         if (self.every is None) != (self.until is None):
             raise ValueError("`every` and `until` go together")
         if self.every is not None and self.every <= timedelta(0):
@@ -257,7 +260,8 @@ def _timeline(case: CaseSpec) -> list[Step]:
         if last is not None and t < last:
             raise _CaseError(("inputs", j), "inputs must be in time order; move this one up")
         last = t
-        kind = "tick" if item.tick is not None else ("avail" if item.online is not None else "reading")
+        kind = ("tick" if item.tick is not None else "avail" if item.online is not None
+                else "tap" if item.tap is not None else "reading")
         steps.append((t, kind, item))
         if item.every is not None and item.until is not None:
             until = _abs(item.until, case.start, ("inputs", j, "until"))
@@ -277,6 +281,8 @@ def _apply(engine: RuleEngine, step: Step) -> list[AlertEvent]:
     if kind == "avail":
         assert item.online is not None
         return engine.on_availability(Availability(item.device, item.online, at), at)
+    if kind == "tap":
+        return engine.on_tap(item.device, at)
     assert item.metric is not None and item.value is not None
     return engine.on_reading(Reading(item.device, item.metric, item.value, None, at), at)
 

@@ -92,7 +92,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
         (root / "site.yaml").write_text(SITE.format(url=broker.url))
         data = root / "data"
         site = load_site(root / "site.yaml", Overrides(data=str(data)))
-        start = datetime.now(TZ).replace(hour=19, minute=0, second=0, microsecond=0)
+        start = datetime(2026, 11, 20, 19, 0, tzinfo=TZ)  # after dusk on a fixed night, whatever today's date
         gw = Gateway(site, clock=SiteClock(start, SPEED))
         attach_features(gw)
         tokens = TokenStore.in_dir(data)

@@ -69,7 +69,7 @@ def night(broker: Broker, tmp_path: Path) -> Iterator[tuple[Gateway, SiteClock, 
     (tmp_path / "site.yaml").write_text(
         "site: {id: e2e, name: 测试 Test, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}\n"
         f"mqtt: {{url: \"{broker.url}\"}}\npatrol: patrol.yaml\ntimeseries: {{embedded: true}}\n")
-    start = datetime.now(TZ).replace(hour=19, minute=59, second=0, microsecond=0)
+    start = datetime(2026, 11, 20, 19, 59, tzinfo=TZ)  # a fixed night: the site clock is the gateway's only clock
     with site_gateway(tmp_path / "site.yaml", tmp_path / "data", start=start, speed=SPEED) as running:
         yield running
 

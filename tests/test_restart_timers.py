@@ -19,7 +19,9 @@ T0 = datetime(2026, 11, 20, 21, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 def boot(tmp: Path, clock: FakeClock) -> tuple[Gateway, dict[str, Any]]:
     site = load_site(tmp / "site.yaml", Overrides(data=str(tmp / "data")))
     gw = Gateway(site, clock=clock, connect_mqtt=False)
-    return gw, attach_features(gw, offline=True)
+    features = attach_features(gw, offline=True)
+    gw.start(intake=False)  # the time-series store's thread: driven by hand from here
+    return gw, features
 
 
 def door_tickets(features: dict[str, Any]) -> list[dict[str, object]]:

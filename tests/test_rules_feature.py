@@ -36,6 +36,7 @@ class Site:
         site = load_site(self.folder / "site.yaml", Overrides(data=str(self.folder / "data")))
         self.gw = Gateway(site, clock=self.clock, connect_mqtt=False)
         self.features: dict[str, Any] = attach_features(self.gw, offline=True)
+        self.gw.start(intake=False)
 
     def restart(self) -> None:
         self.gw.stop()

@@ -50,8 +50,9 @@ tickets:
 def site_gw(broker: Broker, tmp_path: Path) -> Iterator[tuple[Gateway, SiteClock, TestClient]]:
     (tmp_path / "assets.csv").write_text(ASSETS)
     (tmp_path / "site.yaml").write_text(SITE.format(url=broker.url))
-    # 19:00 in Shanghai in late November: long after dusk, lamps must be lit.
-    start = datetime.now(TZ).replace(hour=19, minute=0, second=0, microsecond=0)
+    # 19:00 in Shanghai in late November: long after dusk, lamps must be lit. A fixed date: the site
+    # clock is the gateway's only clock, so the test means the same whatever today's date and season.
+    start = datetime(2026, 11, 20, 19, 0, tzinfo=TZ)
     with site_gateway(tmp_path / "site.yaml", tmp_path / "data", start=start, speed=SPEED) as running:
         yield running
 

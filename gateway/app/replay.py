@@ -55,6 +55,7 @@ def replay(capture_file: Path, site: Site, *, until: datetime | None = None) -> 
         clock = FakeClock(start)
         gw = Gateway(offline, clock=clock, connect_mqtt=False)
         features = attach_features(gw, offline=True)
+        gw.start(intake=False)
         rules: Rules = features["rules"]
         patrol: PatrolConsumer | None = features["patrol"]
         ticket_service: TicketService = features["tickets"]

@@ -98,12 +98,15 @@ class Gateway:
         if self._accepting:
             self.pipeline.submit(item)
 
-    def start(self) -> None:
-        self.pipeline.start()
+    def start(self, *, intake: bool = True) -> None:
+        """Start the features' threads, then the pipeline thread and MQTT. With `intake=False` the
+        pipeline is driven by hand (replay, tests): `pipeline.process()` and `pipeline.tick()`."""
         for step in self.on_start:
             step()
-        if self.mqtt:
-            self.mqtt.start()
+        if intake:
+            self.pipeline.start()
+            if self.mqtt:
+                self.mqtt.start()
 
     def stop(self) -> None:
         """Stop intake, drain and ack what was taken, snapshot, disconnect."""

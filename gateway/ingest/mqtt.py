@@ -60,7 +60,8 @@ class MqttIngest:
         self._on_state = on_state
         self._conn = 0
         self._stopping = False
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # set once the broker confirmed our subscriptions
+        self._subscribe_mid = -1
         self.last_error: str | None = None
         self.attempts = 0
         v5 = settings.protocol == "5"
@@ -78,6 +79,7 @@ class MqttIngest:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -130,8 +132,22 @@ class MqttIngest:
         log.info("connected to the broker (session present: %s) after %d attempt(s)",
                  flags.session_present, self.attempts)
         self.attempts = 0
-        client.subscribe([(topic, 1) for topic in self.settings.subscriptions])
         client.publish(self.settings.status_topic, b"online", qos=1, retain=True)
+        # Connected means subscribed: until the broker confirms the subscriptions, what devices
+        # publish may not be routed to us (a first start has no session to queue it in).
+        _rc, mid = client.subscribe([(topic, 1) for topic in self.settings.subscriptions])
+        self._subscribe_mid = -1 if mid is None else mid  # None: the connection dropped; paho reconnects
+
+    def _on_subscribe(self, _client: mqtt.Client, _ud: object, mid: int, reasons: list[ReasonCode],
+                      _props: Properties | None) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [topic for topic, reason in zip(self.settings.subscriptions, reasons, strict=False)
+                   if reason.is_failure]
+        if refused:
+            self.last_error = (f"the broker refused the subscription to {', '.join(refused)}; check the "
+                               "broker's ACL for this client")
+            log.error(self.last_error)
         self.connected.set()
         self._on_state(True)
 

@@ -96,7 +96,10 @@ def test_unknown_report_format_is_refused(client: TestClient) -> None:
 def test_openapi_documents_the_rounds_shape(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/patrol/rounds" in schema["paths"]
-    assert "coverage" in schema["components"]["schemas"]["RoundOut"]["properties"]
+    shape = schema["components"]["schemas"]["RoundView"]
+    assert {"route", "round_id", "scheduled_start", "status", "expected", "visited", "missed", "late",
+            "coverage"} <= set(shape["required"])
+    assert schema["components"]["schemas"]["CheckpointView"]["properties"]["state"]["type"] == "string"
 
 
 def test_empty_day_is_an_empty_list(client: TestClient) -> None:

@@ -80,6 +80,7 @@ def change(action: str = "opened", revision: int = 1) -> Change:
 
 def test_webhook_is_retried_with_the_same_idempotency_key_until_it_succeeds(receiver: Receiver) -> None:
     n = Notifier(site="hv", tz=TZ, webhooks=[hook(receiver.url, headers={"X-Site": "hv"})])
+    n.start()
     try:
         n.notify(change())
         assert receiver.done.wait(10), "the third attempt should have succeeded"
@@ -99,6 +100,7 @@ def test_webhook_is_retried_with_the_same_idempotency_key_until_it_succeeds(rece
 def test_webhook_gives_up_after_max_attempts_and_does_not_retry_client_errors() -> None:
     down, refused = Receiver(fail=100), Receiver(fail=100, status=400)
     n = Notifier(site="hv", tz=TZ, webhooks=[hook(down.url, max_attempts=3), hook(refused.url)])
+    n.start()
     try:
         n.notify(change())
         assert n.flush(10)
@@ -113,6 +115,7 @@ def test_webhook_gives_up_after_max_attempts_and_does_not_retry_client_errors() 
 def test_retry_after_is_honoured_but_capped(receiver: Receiver) -> None:
     receiver.retry_after = "3600"
     n = Notifier(site="hv", tz=TZ, webhooks=[hook(receiver.url)])
+    n.start()
     try:
         n.notify(change())
         assert receiver.done.wait(10)  # capped at backoff_max (0.05 s), not an hour
@@ -136,6 +139,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking_the_caller() -> None:
 
     n = Notifier(site="hv", tz=TZ, webhooks=[hook("http://127.0.0.1:9/x")], queue_size=2,
                  client_factory=Stuck)  # type: ignore[arg-type]
+    n.start()
     for i in range(5):
         n.notify(change(revision=i + 1))
     assert n.stats.dropped == 3
@@ -146,6 +150,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking_the_caller() -> None:
 def test_actions_filter_and_occurrences_are_not_sent_by_default(receiver: Receiver) -> None:
     receiver.fail = 0
     n = Notifier(site="hv", tz=TZ, webhooks=[hook(receiver.url), hook(receiver.url, actions=["escalated"])])
+    n.start()
     try:
         n.notify(change("occurrence", 2))
         n.notify(change("escalated", 3))
@@ -162,6 +167,7 @@ def test_service_publishes_every_change_on_mqtt_and_webhook(tmp_path: Path, rece
     store = TicketStore(f"sqlite:///{tmp_path}/t.db")
     svc = TicketService(store, site_id="hv", tz=TZ, policy=TicketPolicy(), publisher=pub,
                         webhooks=[hook(receiver.url)])
+    svc.start()
     try:
         ev = AlertEvent(rule="fire.smoke", device="smoke-1", zone="b1", state="firing", severity="critical",
                         title="Smoke", ts=T0)

@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel
 
 from gateway.core.clock import Clock, SystemClock
 from gateway.patrol.model import PatrolPlan
@@ -22,35 +21,6 @@ from gateway.patrol.report import daily_report, report_csv
 from gateway.patrol.rounds import RoundView
 
 RoundsSource = Callable[[date], Sequence[RoundView]]
-
-
-class CheckpointOut(BaseModel):
-    id: str
-    name: str
-    state: str  # pending | visited | late | missed
-    window_from: str
-    window_to: str
-    tapped_at: str | None
-    guard: str | None
-    delay_s: float | None
-    observations: list[dict[str, Any]]
-
-
-class RoundOut(BaseModel):
-    route: str
-    round_id: str
-    scheduled_start: str
-    status: str  # scheduled | in_progress | completed | incomplete
-    expected: int
-    visited: int
-    missed: list[str]
-    late: int
-    coverage: float
-    route_name: str
-    started_at: str | None
-    ended_at: str | None
-    guard: str | None
-    checkpoints: list[CheckpointOut]
 
 
 def _day(value: str | None, clock: Clock, tz: tzinfo) -> date:
@@ -69,7 +39,7 @@ def patrol_router(rounds_for: RoundsSource, *, plan: PatrolPlan, site_id: str, t
     clock = clock or SystemClock()
     router = APIRouter(prefix="/api/patrol", tags=["patrol"])
 
-    @router.get("/rounds", response_model=list[RoundOut])
+    @router.get("/rounds", response_model=list[RoundView])  # the one round shape, rounds.py
     def rounds(date: str | None = Query(None, description="site-local day, YYYY-MM-DD")) -> Any:
         return [r.to_dict() for r in rounds_for(_day(date, clock, tz))]
 

@@ -36,6 +36,7 @@ def attach(gw: Gateway, offline: bool) -> TicketService:
     inbox = AlertInbox(tickets)
     gw.alert_sinks.append(inbox.put)
     gw.add_consumer(TicketTimer(tickets, inbox), STAGE_ACT)
+    gw.on_start.append(tickets.start)
     gw.on_stop.append(tickets.close)
     return tickets
 

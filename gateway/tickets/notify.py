@@ -68,7 +68,11 @@ class Notifier:
         self._pending = 0
         self._client_factory = client_factory
         self._thread: threading.Thread | None = None
-        if self.webhooks:
+
+    def start(self) -> None:
+        """Start the webhook thread (once, and only when there are webhooks); deliveries queued
+        before wait for it."""
+        if self.webhooks and self._thread is None and not self._stop.is_set():
             self._thread = threading.Thread(target=self._run, name="ticket-webhooks", daemon=True)
             self._thread.start()
 
@@ -115,6 +119,7 @@ class Notifier:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the webhook thread: what is queued gets one more attempt each, no further retries."""
+        self.start()  # a notifier closed before it started still tries what it was handed
         if self._thread is None:
             return
         self._stop.set()

@@ -71,6 +71,10 @@ class TicketService:
         with store.read() as tx:
             self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}
 
+    def start(self) -> None:
+        """Start the webhook deliveries (the gateway's start; never in the constructor)."""
+        self.notifier.start()
+
     def close(self) -> None:
         self.notifier.close()
 

@@ -234,6 +234,9 @@ class Pipeline:
             m.duplicates.inc(len(redelivered))
         for letter in _first_reason_per_message(done):
             m.rejected.labels(letter).inc()
+        for p in done:
+            if p.decoded.ignored:
+                m.ignored.labels(p.decoded.profile or "").inc()
         for consumer in self.consumers:
             try:
                 consumer.handle(done)

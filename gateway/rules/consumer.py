@@ -27,14 +27,15 @@ class RulesConsumer:
         self.engine = engine
         self.alerts = alerts
         self.devices = devices
-        self._known = 0
+        self._known: dict[str, DeviceInfo] = {}
         self._lock = threading.Lock()  # reloads come from another thread
 
     def _refresh_devices(self) -> None:
-        # Discovery adds devices while running: tell the engine their kind and zone.
+        # Discovery adds devices while running, and a device may say its kind after it was first heard
+        # (its status before its telemetry): tell the engine every change of kind and zone.
         infos = self.devices()
-        if len(infos) != self._known:
-            self._known = len(infos)
+        if infos != self._known:
+            self._known = infos
             self.engine.set_devices(infos)
 
     def handle(self, batch: Sequence[Processed]) -> None:

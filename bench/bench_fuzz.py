@@ -65,11 +65,17 @@ def level(max_size: int) -> st.SearchStrategy[str]:
 
 
 def topic_under(filter_: str) -> st.SearchStrategy[str]:
-    """Concrete topics that `filter_` matches ('+' levels replaced by random text, rarely very long)."""
+    """Concrete topics that `filter_` matches ('+' levels replaced by random text, rarely very long; a
+    final '#' by zero to four levels, as under Zigbee2MQTT's root where names may hold '/')."""
     parts = filter_.split("/")
-    levels = [level(24) | level(300) if p == "+" else st.just(p) for p in parts]
+    rest = parts[-1] == "#"
+    levels = [level(24) | level(300) if p == "+" else st.just(p) for p in (parts[:-1] if rest else parts)]
+    head = st.tuples(*levels).map("/".join)
+    if rest:
+        tail = st.lists(level(24), max_size=4)
+        head = st.tuples(head, tail).map(lambda ht: "/".join([ht[0], *ht[1]]) if ht[0] else "/".join(ht[1]))
     # A first level starting with '$' is not matched by a wildcard: the broker would not deliver it.
-    return st.tuples(*levels).map("/".join).filter(lambda t: not t.startswith("$"))
+    return head.filter(lambda t: bool(t) and not t.startswith("$"))
 
 
 def payloads() -> st.SearchStrategy[bytes]:
@@ -201,7 +207,7 @@ def run_fuzz(gw: GatewayProcess, port: int, site_file: Path, n: int, *, seed_: i
     ing = site.ingest
     decoder = Decoder(load_profiles([devices_dir(), *site.devices.profiles]), site_id=site.site.id, tz=site.tz,
                       max_payload_bytes=ing.max_payload_bytes, max_topic_length=ing.max_topic_length,
-                      max_clock_skew=ing.max_clock_skew)
+                      max_clock_skew=ing.max_clock_skew, params=site.devices.params)
     before = httpx.get(gw.url + "/metrics", timeout=10).text
     received0 = metric(before, "sitegate_messages_received_total")
     rejected0 = metric_by_label(before, "sitegate_messages_rejected_total", "reason")

@@ -92,6 +92,24 @@ def test_a_broken_section_does_not_stop_the_inventory_from_being_checked(tmp_pat
     assert where(check_site(site)) == [("site.yaml", 2), ("assets.csv", 2)]
 
 
+def test_the_zigbee2mqtt_base_topic_is_one_setting_and_a_wrong_one_is_reported_at_its_line(
+        tmp_path: Path) -> None:
+    good = write(tmp_path / "site.yaml", HEAD + "devices:\n  params:\n    zigbee2mqtt: {base_topic: z2m/b3}\n")
+    assert check_site(good) == []
+    bad = write(tmp_path / "site.yaml", HEAD + "devices:\n  params:\n"
+                                               "    zigbee2mqtt:\n      base_topc: z2m\n"
+                                               "    tasmota: {tele: 'tele/#'}\n"
+                                               "    zigbee: {base_topic: z2m}\n")
+    problems = check_site(bad)
+    assert where(problems) == [("site.yaml", 5), ("site.yaml", 6), ("site.yaml", 7)]
+    assert "has no parameter 'base_topc' (its parameters: base_topic)" in problems[0].message
+    assert "'+', '#'" in problems[1].message
+    assert "no device profile 'zigbee'" in problems[2].message
+    empty = write(tmp_path / "site.yaml", HEAD + "devices:\n  params:\n    zigbee2mqtt: {base_topic: ''}\n")
+    [problem] = check_site(empty)
+    assert "cannot be the first level" in problem.message
+
+
 def test_overrides_are_checked_too(tmp_path: Path) -> None:
     site = write(tmp_path / "site.yaml", HEAD)
     problems = check_site(site, Overrides.from_env(environ={"SITEGATE_MQTT_URL": "localhost:1883"}))

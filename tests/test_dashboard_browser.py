@@ -418,6 +418,25 @@ def test_devices_are_grouped_by_zone_and_kind_and_a_device_event_updates_online_
     assert browser.js("return window.__sameDocument === true;")
 
 
+def test_an_unregistered_device_says_what_it_looks_like_and_how_to_register_it(browser: Browser,
+                                                                                site: Any) -> None:
+    fake, url = site
+    fake.devices.append({**fake._device("ring-pt-3", "unknown", "unassigned", True, {"pressure_mpa": 0.28}, 0.95),
+                         "registered": False, "suggested_kind": "extinguisher", "kind_source": None})
+    open_page(browser, url, "#/devices")
+    card = 'li[data-device-id="ring-pt-3"]'
+    browser.wait_text(card, "Unregistered, looks like an extinguisher")
+    assert "Unregistered" not in browser.text('li[data-device-id="ext-b1-01"]')  # registered ones say nothing
+    browser.open(f"{url}/#/devices/ring-pt-3")
+    browser.wait_text("#device-register", "inventory")
+    assert "Unknown kind" in browser.text(".device-detail .facts")  # the guess is not shown as its kind
+    browser.screenshot("device-unregistered")
+    browser.find("#toggle-lang").click()
+    browser.wait_text("#device-register", "未登记，疑似灭火器")
+    browser.open(f"{url}/#/devices")
+    browser.wait_text(card, "未登记，疑似灭火器")
+
+
 def test_patrol_page_shows_rounds_per_route_with_checkpoint_states_and_trend(browser: Browser, site: Any,
                                                                             shots: Path) -> None:
     _, url = site

@@ -31,6 +31,9 @@ ENUMS = {
     "event": ["reading", "tap", "ticket", "device", "round", "hello"],
     "kind": ["lamp", "lux_sensor", "power_meter", "extinguisher", "hydrant", "sprinkler", "smoke_detector",
              "fire_door", "checkpoint_reader", "handheld_reader"],
+    # One device of a kind, for "unregistered, looks like an extinguisher" (`kind` labels are plural).
+    "kind_one": ["lamp", "lux_sensor", "power_meter", "extinguisher", "hydrant", "sprinkler", "smoke_detector",
+                 "fire_door", "checkpoint_reader", "handheld_reader"],
     "metric": ["power_on", "current_a", "power_w", "voltage_v", "energy_kwh", "illuminance_lux",
                "pressure_mpa", "temperature_c", "battery_pct", "battery_low", "smoke", "tamper", "door_open",
                "signal"],

@@ -263,7 +263,7 @@ def test_known_chatter_and_our_own_topics_are_ignored(decoder: Decoder, topic: s
 
 def test_subscriptions_cover_every_profile_for_this_site(decoder: Decoder) -> None:
     subs = decoder.subscriptions()
-    for expected in ("zigbee2mqtt/+", "zigbee2mqtt/+/availability", "tele/+/SENSOR", "tele/+/LWT",
+    for expected in ("zigbee2mqtt/#", "tele/+/SENSOR", "tele/+/LWT",
                      "stat/+/POWER", "stat/+/POWER2", "stat/+/RESULT", "+/status/+", "+/events/rpc",
                      "+/online",
                      "sitegate/demo/+/telemetry", "sitegate/demo/+/status", "sitegate/demo/+/tap"):
@@ -390,3 +390,80 @@ def test_a_profile_can_add_a_metric_outside_the_vocabulary(tmp_path: Path) -> No
     assert [(r.metric, r.value, r.unit) for r in got.readings] == [("flow_lpm", 12.5, "L/min"),
                                                                   ("status_text", "ok", None)]
     assert reasons(dec.decode(msg("flow/p1", {"f": "fast", "s": 3}))) == ["wrong_type", "wrong_type"]
+
+
+# -- friendly names with '/', topic roots a site sets, kinds a device declares --------------------
+
+def test_a_zigbee_friendly_name_with_slashes_is_decoded_under_a_dotted_device_id(decoder: Decoder) -> None:
+    # Sites group Zigbee2MQTT devices by building and floor: B3/2F/smoke. The device id cannot hold
+    # '/', so each '/' of the name becomes '.' (documented in devices/README.md).
+    got = decoder.decode(msg("zigbee2mqtt/B3/2F/smoke", {"smoke": True, "battery": 91}))
+    assert got.rejections == [] and got.device == "B3.2F.smoke"
+    assert values(got) == {"smoke": True, "battery_pct": 91}
+    assert {r.device for r in got.readings} == {"B3.2F.smoke"}
+    offline = decoder.decode(msg("zigbee2mqtt/B3/2F/smoke/availability", {"state": "offline"}))
+    assert offline.device == "B3.2F.smoke"
+    assert offline.availability is not None and offline.availability.online is False
+    legacy = decoder.decode(msg("zigbee2mqtt/B3/2F/smoke/availability", "online"))
+    assert legacy.availability is not None and legacy.availability.online is True
+
+
+@pytest.mark.parametrize("topic", ["zigbee2mqtt/B3/2F/smoke/set", "zigbee2mqtt/B3/2F/smoke/set/state",
+                                   "zigbee2mqtt/B3/2F/smoke/get", "zigbee2mqtt/bridge/devices",
+                                   "zigbee2mqtt/bridge/event", "zigbee2mqtt/bridge/response/device/rename"])
+def test_commands_to_slash_named_devices_and_bridge_topics_are_ignored_not_taken_as_devices(
+        decoder: Decoder, topic: str) -> None:
+    got = decoder.decode(msg(topic, {"state": "ON"}))
+    # A command is not a sign of life of the device: no device is named, so none is discovered.
+    assert got.ignored and got.device is None and got.rejections == []
+
+
+def test_subscriptions_receive_slash_named_zigbee_devices(decoder: Decoder) -> None:
+    subs = decoder.subscriptions()
+    assert "zigbee2mqtt/#" in subs
+    assert "zigbee2mqtt/+" not in subs and "zigbee2mqtt/+/availability" not in subs  # covered by '#'
+
+
+def test_a_site_sets_the_zigbee2mqtt_base_topic_once_for_decoding_ignoring_and_subscribing(
+        profiles: list[Profile]) -> None:
+    dec = Decoder(profiles, site_id="demo", tz=SHANGHAI, params={"zigbee2mqtt": {"base_topic": "z2m/b3"}})
+    got = dec.decode(msg("z2m/b3/2F/smoke", {"smoke": False}))
+    assert got.profile == "zigbee2mqtt" and got.device == "2F.smoke" and values(got) == {"smoke": False}
+    assert dec.decode(msg("z2m/b3/bridge/state", {"state": "online"})).ignored
+    assert dec.decode(msg("z2m/b3/2F/smoke/availability", "offline")).availability is not None
+    assert "z2m/b3/#" in dec.subscriptions() and not any(s.startswith("zigbee2mqtt") for s in dec.subscriptions())
+    assert reasons(dec.decode(msg("zigbee2mqtt/smoke-1", {"smoke": False}))) == ["unknown_topic"]
+
+
+def test_tasmota_prefixes_and_a_shelly_topic_root_are_site_settings_too(profiles: list[Profile]) -> None:
+    # Tasmota's Prefix1-3 (cmnd/stat/tele) may hold levels (FullTopic %prefix%/tasmota/%topic%/ is
+    # tele: tele/tasmota); Shelly devices whose topic_prefix is shellies/<id> set the root once.
+    dec = Decoder(profiles, site_id="demo", tz=SHANGHAI,
+                  params={"tasmota": {"tele": "tele/tasmota", "stat": "stat/tasmota", "cmnd": "cmnd/tasmota"},
+                          "shelly_gen2": {"root": "shellies"}})
+    assert values(dec.decode(msg("tele/tasmota/lamp-1/SENSOR", {"ENERGY": {"Current": 0.2}}))) == {"current_a": 0.2}
+    assert values(dec.decode(msg("stat/tasmota/lamp-1/POWER", "ON"))) == {"power_on": True}
+    assert dec.decode(msg("cmnd/tasmota/lamp-1/POWER", "ON")).ignored
+    got = dec.decode(msg("shellies/garage/status/switch:0", {"output": True}))
+    assert (got.device, values(got)) == ("garage", {"power_on": True})
+    subs = dec.subscriptions()
+    assert {"tele/tasmota/+/SENSOR", "stat/tasmota/+/POWER", "shellies/+/online", "shellies/+/status/+"} <= set(subs)
+    assert "+/online" not in subs  # a root means the gateway no longer listens to every X/online
+
+
+def test_a_zigbee2mqtt_model_that_has_one_use_declares_the_kind(decoder: Decoder) -> None:
+    # With include_device_information, Zigbee2MQTT adds the device's model to every state message.
+    got = decoder.decode(msg("zigbee2mqtt/B3/2F/smoke", {"smoke": False, "device": {
+        "friendlyName": "B3/2F/smoke", "model": "JTYJ-GD-01LM/BW", "ieeeAddr": "0x00158d0001a2b3c4"}}))
+    assert (got.model, got.kind) == ("JTYJ-GD-01LM/BW", "smoke_detector")
+    # A door contact is on any kind of door: its model names no kind, only the model is kept.
+    door = decoder.decode(msg("zigbee2mqtt/B3/2F/door", {"contact": True, "device": {"model": "MCCGQ11LM"}}))
+    assert (door.model, door.kind) == ("MCCGQ11LM", None)
+    assert decoder.decode(msg("zigbee2mqtt/plain", {"smoke": False})).kind is None
+
+
+def test_native_telemetry_may_declare_its_kind_and_kind_is_not_a_metric(decoder: Decoder) -> None:
+    got = decoder.decode(msg("sitegate/demo/ring-pt-3/telemetry", {"kind": "hydrant", "pressure_mpa": 0.28}))
+    assert got.kind == "hydrant" and values(got) == {"pressure_mpa": 0.28} and got.rejections == []
+    bad = decoder.decode(msg("sitegate/demo/ring-pt-3/telemetry", {"kind": "Fire Hose!", "pressure_mpa": 0.28}))
+    assert bad.kind is None and values(bad) == {"pressure_mpa": 0.28} and reasons(bad) == ["wrong_type"]

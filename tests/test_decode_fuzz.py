@@ -17,6 +17,8 @@ from gateway.core.model import Decoded, RawMessage
 from gateway.devices import vocabulary
 from gateway.devices.decoder import REASONS, Decoder
 from gateway.devices.loader import load_profiles
+from gateway.devices.schema import Profile
+from gateway.devices.topics import fill
 
 DEVICES = Path(__file__).resolve().parent.parent / "devices"
 PROFILES = load_profiles([DEVICES])
@@ -25,18 +27,27 @@ NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _concrete(pattern: str) -> str:
-    topic = pattern.replace("{site}", "demo").replace("{device}", "dev-1").replace("{channel}", "1")
+def _concrete(profile: Profile, pattern: str) -> str:
+    topic = fill(pattern, profile.params).replace("{site}", "demo").replace("{device...}", "b3/dev-1")
+    topic = topic.replace("{device}", "dev-1").replace("{channel}", "1")
     return "/".join("x" if level == "+" else level for level in topic.removesuffix("/#").split("/"))
 
 
 # Every topic a profile decodes (or ignores), so payload fuzzing reaches every message kind.
-TOPICS = sorted({_concrete(m.topic) for p in PROFILES for m in p.messages})
+TOPICS = sorted({_concrete(p, m.topic) for p in PROFILES for m in p.messages})
 # Keys the profiles look for, so random JSON objects hit the field mappings, not only misses.
 KEYS = sorted({key for p in PROFILES for m in p.messages for f in m.fields
                for path in (f.path if isinstance(f.path, list) else [f.path or ""])
                for key in re.sub(r"\{channel\}", "1", path).split(".") if key and key != "*"}
               | {"ts", "tag", "state", "Time", "params", "switch:0", "switch:1", "POWER", "battery"})
+
+
+def test_every_fuzzed_topic_is_one_a_profile_knows() -> None:
+    # Otherwise payload fuzzing would only ever meet unknown_topic, and prove nothing.
+    unknown = [t for t in TOPICS if "unknown_topic" in
+               [r.reason for r in DECODER.decode(RawMessage(t, b"{}", NOW)).rejections]]
+    assert unknown == []
+
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
@@ -52,7 +63,7 @@ json_trees = st.recursive(
 
 # (topic, path) for every field mapping, to build payloads that put random values exactly where
 # a profile reads them.
-MAPPED = sorted({(_concrete(m.topic), path) for p in PROFILES for m in p.messages for f in m.fields
+MAPPED = sorted({(_concrete(p, m.topic), path) for p in PROFILES for m in p.messages for f in m.fields
                  for path in (f.path if isinstance(f.path, list) else [f.path]) if path}
                 | {("sitegate/demo/dev-1/telemetry", name) for name in vocabulary.METRICS})
 

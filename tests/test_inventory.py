@@ -58,6 +58,15 @@ def test_a_device_id_may_hold_blanks_like_a_zigbee2mqtt_friendly_name(tmp_path: 
     assert list(load_inventory(path)) == ["Lobby Lamp"]
 
 
+def test_a_zigbee2mqtt_name_grouped_with_slashes_is_registered_under_its_dotted_id(tmp_path: Path) -> None:
+    path = write(tmp_path, "device_id,kind,zone,topic\nB3.2F.smoke,smoke_detector,b3,zigbee2mqtt/B3/2F/smoke\n")
+    assert load_inventory(path)["B3.2F.smoke"].kind == "smoke_detector"
+    # The friendly name itself is refused with the id to write instead: ids are single topic levels.
+    problem = only_problem(write(tmp_path, HEADER + "B3/2F/smoke,smoke_detector,b3\n"))
+    assert problem.line == 2
+    assert "B3/2F/smoke" in problem.message and "write B3.2F.smoke" in problem.message
+
+
 def test_the_bundled_inventories_are_valid() -> None:
     assert check_inventory(REPO / "examples/demo-site/assets.csv") == []
     devices = load_inventory(REPO / "examples/minimal-site/assets.csv")

@@ -18,10 +18,13 @@ from tests.support.gateway_proc import wait_for
 
 
 class TinyDecoder:
-    """`dev/<id>` with a float payload -> one `value` reading; anything else is rejected."""
+    """`dev/<id>` with a float payload -> one `value` reading; `chatter/...` is ignored on purpose;
+    anything else is rejected."""
 
     def decode(self, msg: RawMessage) -> Decoded:
         parts = msg.topic.split("/")
+        if parts[0] == "chatter":
+            return Decoded(profile="tiny", ignored=True)
         if len(parts) != 2 or parts[0] != "dev":
             return Decoded(rejections=[Rejection("unknown_topic", msg.topic)])
         try:
@@ -110,6 +113,14 @@ def test_bad_messages_are_dead_lettered_with_reason_and_still_acked(tmp_path: Pa
     assert [(d["topic"], d["reason"]) for d in letters] == [("dev/a", "wrong_type"), ("junk/topic", "unknown_topic")]
     text = p.metrics.render().decode()
     assert 'sitegate_messages_rejected_total{reason="unknown_topic"} 1.0' in text
+
+
+def test_known_chatter_is_ignored_on_purpose_and_counted_by_profile_not_lost_silently(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    p.process([Inbound("chatter/bridge/logging", b"{}", 1_700_000_000.0, mid=1, qos=1, conn=1),
+               Inbound("chatter/lamp/set", b"{}", 1_700_000_001.0, mid=2, qos=1, conn=1)])
+    assert p.deadletters.list(p.db.reader()) == [] and len(p.registry) == 0
+    assert 'sitegate_messages_ignored_total{profile="tiny"} 2.0' in p.metrics.render().decode()
 
 
 def test_registry_and_journal_survive_restart_together(tmp_path: Path) -> None:

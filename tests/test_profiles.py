@@ -123,7 +123,8 @@ def test_bad_topic_placeholder_and_wrong_unit_are_both_reported(tmp_path: Path) 
         "metric: temperature_c}", "metric: temperature_c, unit: F}")
     path = _write(tmp_path, "p.yaml", text)
     assert _problems(tmp_path) == [
-        f"{path}:4: unknown placeholder '{{dev}}' in 'test/{{dev}}'; use {{device}}, {{site}}, {{channel}}",
+        f"{path}:4: unknown placeholder '{{dev}}' in 'test/{{dev}}'; "
+        "use {device}, {site}, {channel}, {device...}",
         f"{path}:6: temperature_c is in °C in the vocabulary, not F; convert with scale and remove unit",
     ]
 
@@ -165,3 +166,38 @@ def test_the_example_in_the_devices_readme_is_a_valid_profile(tmp_path: Path) ->
     _write(tmp_path, "acme.yaml", example)
     [profile] = load_profiles([tmp_path])
     assert profile.name == "acme_extinguisher" and len(profile.samples) == 2
+
+
+def test_a_readme_profile_for_one_model_declares_the_kind_of_its_devices(tmp_path: Path) -> None:
+    readme = (DEVICES / "README.md").read_text(encoding="utf-8")
+    _write(tmp_path, "acme.yaml", readme.split("```yaml\n", 1)[1].split("```", 1)[0])
+    [profile] = load_profiles([tmp_path])
+    assert profile.kind == "extinguisher"
+
+
+@pytest.mark.parametrize(("old", "new", "line", "words"), [
+    ("topic: test/{device}\n", "topic: '{device...}/x'\n", 4, "cannot be the first level"),
+    ("topic: test/{device}\n", "topic: 'test/x{device...}'\n", 4, "must be a whole level"),
+    ("topic: test/{device}\n", "topic: '{root}/{device}'\n", 4, "unknown placeholder '{root}'"),
+    ("ecosystem: Test\n", "ecosystem: Test\nparams: {root: 'a/#'}\n", 3, "cannot hold '+', '#'"),
+    ("ecosystem: Test\n", "ecosystem: Test\nparams: {device: x}\n", 3, "parameter name 'device'"),
+    ("ecosystem: Test\n", "ecosystem: Test\nmodels: {X-1: Smoke Detector}\n", 3, "kind 'Smoke Detector'"),
+    ("    fields:\n", "    identity: {kind: 'a..b'}\n    fields:\n", 5, "empty key"),
+])
+def test_names_over_levels_parameters_and_declared_kinds_are_checked(
+        tmp_path: Path, old: str, new: str, line: int, words: str) -> None:
+    path = _write(tmp_path, "p.yaml", GOOD.replace(old, new, 1))
+    [problem] = _problems(tmp_path)
+    assert problem.startswith(f"{path}:{line}:") and words in problem, problem
+
+
+def test_a_profile_parameter_may_remove_its_level_and_a_site_value_replaces_it(tmp_path: Path) -> None:
+    from gateway.devices.params import problems
+
+    text = GOOD.replace("ecosystem: Test\n", "ecosystem: Test\nparams: {root: ''}\n").replace(
+        "topic: test/{device}", "topic: '{root}/test/{device}'")
+    _write(tmp_path, "p.yaml", text)
+    [profile] = load_profiles([tmp_path])  # its sample test/a decodes with the default: no root level
+    assert list(problems([profile], {"good": {"root": "b3/zigbee"}})) == []
+    assert [loc for loc, _ in problems([profile], {"good": {"rot": "x"}, "bad": {}})] == [
+        ("good", "rot"), ("bad",)]

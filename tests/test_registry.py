@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from gateway.core.model import Availability, Decoded, DeviceInfo, Reading, Tap
@@ -51,16 +52,69 @@ def test_availability_then_traffic_then_silence_drive_online_state() -> None:
     assert view is not None and view["online"] is False and view["online_source"] == "silence"
 
 
-def test_discovered_devices_get_a_kind_from_what_they_report() -> None:
+def test_an_unregistered_device_keeps_kind_unknown_and_only_looks_like_a_kind() -> None:
+    # The incident: a pressure transmitter on the hydrant ring main (0.28 MPa is normal there) was
+    # taken for an extinguisher, and the extinguisher rules opened tickets on it.
     reg = Registry({}, heartbeat={})
+    reg.apply(reading("ring-pt-3", "pressure_mpa", 0.28), T0)
     reg.apply(reading("z", "smoke", False), T0)
     reg.apply(reading("door", "door_open", True), T0)
     reg.apply(Decoded(profile="native", device="cp-1", taps=[Tap("cp-1", "G1", T0, T0)]), T0)
-    reg.apply(reading("ext-7", "pressure_mpa", 1.2), T0)
     reg.apply(reading("hydrant-ring-main", "pressure_mpa", 0.3), T0)
-    kinds = {v["id"]: v["kind"] for v in reg.views(T0)}
-    assert kinds == {"z": "smoke_detector", "door": "fire_door", "cp-1": "checkpoint_reader",
-                     "ext-7": "extinguisher", "hydrant-ring-main": "hydrant"}
+    views = {v["id"]: v for v in reg.views(T0)}
+    assert {d: v["kind"] for d, v in views.items()} == dict.fromkeys(views, "unknown")
+    assert {d: v["suggested_kind"] for d, v in views.items()} == {
+        "ring-pt-3": "extinguisher", "z": "smoke_detector", "door": "fire_door", "cp-1": "checkpoint_reader",
+        "hydrant-ring-main": "hydrant"}
+    assert all(v["registered"] is False and v["kind_source"] is None for v in views.values())
+    assert reg.infos()["ring-pt-3"].kind == "unknown"  # what the rules see
+    assert reg.lookalikes()["ring-pt-3"].kind == "extinguisher"
+
+
+def test_what_a_device_says_it_is_is_its_kind_and_the_inventory_wins_over_it() -> None:
+    reg = Registry({"ext-1": DeviceInfo("ext-1", kind="extinguisher"), "spare": DeviceInfo("spare")},
+                   heartbeat={})
+    said = Decoded(profile="native", device="ring-pt-3", kind="hydrant",
+                   readings=[Reading("ring-pt-3", "pressure_mpa", 0.28, "MPa", T0)])
+    reg.apply(said, T0)
+    reg.apply(Decoded(profile="z2m", device="ext-1", kind="smoke_detector", model="JTYJ-GD-01LM/BW"), T0)
+    reg.apply(Decoded(profile="native", device="spare", kind="lamp"), T0)  # registered without a kind
+    views = {v["id"]: v for v in reg.views(T0)}
+    assert (views["ring-pt-3"]["kind"], views["ring-pt-3"]["kind_source"]) == ("hydrant", "device")
+    assert views["ring-pt-3"]["suggested_kind"] is None and views["ring-pt-3"]["registered"] is False
+    assert (views["ext-1"]["kind"], views["ext-1"]["kind_source"]) == ("extinguisher", "inventory")
+    assert views["ext-1"]["model"] == "JTYJ-GD-01LM/BW"
+    assert (views["spare"]["kind"], views["spare"]["kind_source"]) == ("lamp", "device")
+    assert reg.lookalikes() == {}
+
+
+def test_a_kind_guessed_by_an_older_version_is_only_a_suggestion_after_restart() -> None:
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    saved = {"info": {"id": "ring-pt-3", "kind": "extinguisher", "zone": "unassigned", "profile": "native",
+                      "location": None, "owner": None, "circuit": None},
+             "discovered": True, "online": True, "online_source": "traffic", "last_seen": T0.isoformat(),
+             "metrics": {"pressure_mpa": [0.28, "MPa", T0.isoformat()]}, "messages": 3}
+    db.execute("INSERT INTO devices(id, state) VALUES(?, ?)", ("ring-pt-3", orjson.dumps(saved).decode()))
+    reg = Registry({}, heartbeat={})
+    reg.load(db)
+    view = reg.view("ring-pt-3", T0)
+    assert view is not None
+    assert (view["kind"], view["suggested_kind"], view["registered"]) == ("unknown", "extinguisher", False)
+
+
+def test_a_device_taken_out_of_the_inventory_is_unregistered_again() -> None:
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    reg = Registry({"ext-9": DeviceInfo("ext-9", kind="extinguisher", zone="b1")}, heartbeat={})
+    reg.apply(reading("ext-9", "pressure_mpa", 1.2), T0)
+    db.executemany("INSERT INTO devices(id, state) VALUES(?, ?)", reg.dirty_rows())
+    again = Registry({}, heartbeat={})
+    again.load(db)
+    view = again.view("ext-9", T0)
+    assert view is not None
+    assert (view["kind"], view["zone"], view["registered"], view["suggested_kind"]) == (
+        "unknown", "unassigned", False, "extinguisher")
 
 
 def test_discovery_stops_at_the_device_bound_but_inventory_devices_still_update() -> None:

@@ -24,8 +24,9 @@ def run_replay(site: Path, capture: Path, *extra: str) -> subprocess.CompletedPr
 def test_a_recorded_evening_gives_the_same_tickets_and_rounds_every_time(tmp_path: Path) -> None:
     shutil.copy(DATA / "patrol.yaml", tmp_path / "patrol.yaml")
     site = tmp_path / "site.yaml"
+    (tmp_path / "assets.csv").write_text("device_id,kind,zone\next-b1-1f-01,extinguisher,b1\n")
     site.write_text("site: {id: demo, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}\n"
-                    "patrol: patrol.yaml\n")
+                    "patrol: patrol.yaml\ninventory: assets.csv\n")
     capture = tmp_path / "evening.jsonl"
     lines = sorted(line for f in sorted((DATA / "samples").glob("*.jsonl"))
                    for line in f.read_text().splitlines() if line.strip())

@@ -27,7 +27,10 @@ def vm(tmp_path: Path) -> Iterator[Victoria]:
 def influx_site(tmp: Path, broker: Broker, vm: Victoria) -> Path:
     (tmp / "site").mkdir(parents=True, exist_ok=True)
     (tmp / "site" / "token").write_text("not-a-real-token\n")
+    # A registered device carries its kind and zone as tags (an unregistered one: unknown, unassigned).
+    (tmp / "site" / "assets.csv").write_text("device_id,kind,zone\next-b1-1f-01,extinguisher,b1\n")
     return write_site(tmp / "site", site_id="demo", mqtt_url=broker.url, extra=(
+        "inventory: assets.csv\n"
         "timeseries:\n  embedded: true\n"
         f"  influxdb: {{url: \"{vm.url}\", org: estate, bucket: sites, token_file: token}}\n"))
 
@@ -45,7 +48,7 @@ def test_readings_arrive_with_contract_names_tags_and_values(broker: Broker, vm:
         assert vm.wait_count(2, 'reading_door_open{device="B3-firedoor-2F"}') == 2
         [pressure] = vm.export('reading_pressure_mpa{device="ext-b1-1f-01"}')
         assert pressure["metric"] == {"__name__": "reading_pressure_mpa", "device": "ext-b1-1f-01", "site": "demo",
-                                      "kind": "extinguisher", "zone": "unassigned"}
+                                      "kind": "extinguisher", "zone": "b1"}
         # The samples carry no device time, so both are stamped on arrival, possibly in the same
         # millisecond (VictoriaMetrics keeps milliseconds): compare as sets.
         assert sorted(pressure["values"]) == [0.71, 1.22]

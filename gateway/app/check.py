@@ -73,6 +73,11 @@ def check_site_inventory(site: Site) -> list[Problem]:
 
 
 def check_site_profiles(site: Site) -> list[Problem]:
-    from gateway.devices.loader import check_profiles
+    from gateway.devices.loader import check_profiles, load_profiles
+    from gateway.devices.params import site_problems
 
-    return check_profiles([devices_dir(), *_existing(site.devices.profiles)])
+    dirs = [devices_dir(), *_existing(site.devices.profiles)]
+    problems = check_profiles(dirs)
+    if site.devices.params and not problems:  # a site's parameters are checked against valid profiles
+        problems = site_problems(site, load_profiles(dirs))
+    return problems

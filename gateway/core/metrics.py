@@ -15,6 +15,9 @@ class Metrics:
         self.decoded = Counter("sitegate_readings_decoded", "Readings decoded from messages.", registry=r)
         self.rejected = Counter("sitegate_messages_rejected", "Messages or fields rejected, by reason.",
                                 ["reason"], registry=r)
+        self.ignored = Counter("sitegate_messages_ignored",
+                               "Messages on topics a profile skips on purpose (bridge chatter, commands), by profile.",
+                               ["profile"], registry=r)
         self.duplicates = Counter("sitegate_messages_redelivered",
                                   "QoS1 redeliveries recognised in the journal and not processed twice.",
                                   registry=r)

@@ -75,6 +75,9 @@ class Decoded:
     rejections: list[Rejection] = field(default_factory=list)
     # True for topics a profile knows and deliberately skips (our own acks, bridge chatter).
     ignored: bool = False
+    # What the device says it is (its profile, its model, or a kind in its payload); never a guess.
+    kind: str | None = None
+    model: str | None = None
 
     @property
     def rejected(self) -> bool:

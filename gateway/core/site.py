@@ -261,6 +261,9 @@ class IngestConfig(Strict):
 
 class DevicesConfig(Strict):
     profiles: Annotated[list[ResolvedPath], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    # Topic levels that differ between sites, by profile and parameter: {zigbee2mqtt: {base_topic: z2m}}.
+    # Checked against the loaded profiles (gateway/devices/params.py), which declare them with defaults.
+    params: dict[str, dict[str, str]] = Field(default_factory=dict)
     heartbeat: dict[KindName, PositiveDuration] = Field(default_factory=lambda: dict(DEFAULT_HEARTBEAT))
 
     @field_validator("heartbeat")

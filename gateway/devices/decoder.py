@@ -25,8 +25,9 @@ import orjson
 from gateway.core.model import Availability, Decoded, RawMessage, Reading, Rejection, Tap
 from gateway.devices import vocabulary
 from gateway.devices.fields import CompiledField, Converter, compile_path, converter_for, find, infer_converter
-from gateway.devices.schema import MessageSpec, Profile
-from gateway.devices.topics import compile_topic, first_level, subscription_filter
+from gateway.devices.params import Params, problems, values_for
+from gateway.devices.schema import KIND_NAME, MessageSpec, Profile
+from gateway.devices.topics import compile_topic, device_id, fill, first_level, spans_levels, subscription_filter
 
 REASONS = (
     "oversize", "topic_too_long", "not_utf8", "invalid_json", "unknown_topic", "wrong_type",
@@ -38,6 +39,7 @@ REASONS = (
 
 MAX_EXPAND = 64  # array items per field; more is not a meter's channels
 MAX_TAG_LENGTH = 128
+MAX_MODEL_LENGTH = 128
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _EPOCH_MS_ABOVE = 1e11  # "auto" timestamps: larger numbers are milliseconds (1e11 s is year 5138)
 
@@ -45,10 +47,11 @@ _EPOCH_MS_ABOVE = 1e11  # "auto" timestamps: larger numbers are milliseconds (1e
 class _Message:
     """A MessageSpec compiled for the hot path."""
 
-    __slots__ = ("aliases", "availability", "channel_base", "fields", "kind", "offline", "online",
-                 "passthrough", "skip", "tag_path", "text", "ts_form", "ts_path")
+    __slots__ = ("aliases", "availability", "channel_base", "declared_kind", "fields", "kind", "kind_path",
+                 "model_path", "models", "offline", "online", "passthrough", "skip", "tag_path", "text",
+                 "ts_form", "ts_path")
 
-    def __init__(self, spec: MessageSpec) -> None:
+    def __init__(self, spec: MessageSpec, profile: Profile) -> None:
         self.kind = ("ignore" if spec.ignore else "availability" if spec.availability
                      else "tap" if spec.tap else "fields")
         self.text = spec.format == "text"
@@ -58,8 +61,15 @@ class _Message:
         self.aliases = dict(spec.aliases)
         self.ts_path = compile_path(spec.timestamp.path) if spec.timestamp else None
         self.ts_form = spec.timestamp.form if spec.timestamp else "auto"
-        # Top-level keys that are not metrics in passthrough: the timestamp.
-        self.skip = frozenset([spec.timestamp.path.split(".")[0]] if spec.timestamp else [])
+        ident = spec.identity
+        self.kind_path = compile_path(ident.kind) if ident and ident.kind else None
+        self.model_path = compile_path(ident.model) if ident and ident.model else None
+        self.models = profile.models
+        self.declared_kind = profile.kind
+        # Top-level keys that are not metrics in passthrough: the timestamp and what identifies the device.
+        self.skip = frozenset(path.split(".")[0] for path in (
+            spec.timestamp.path if spec.timestamp else None, ident.kind if ident else None,
+            ident.model if ident else None) if path)
         av = spec.availability
         self.availability = compile_path(av.path) if av and av.path else None
         self.online = frozenset(v.lower() for v in av.online) if av else frozenset()
@@ -68,25 +78,39 @@ class _Message:
 
 
 class _Route:
-    __slots__ = ("has_channel", "has_device", "has_site", "message", "profile", "regex")
+    __slots__ = ("has_channel", "has_device", "has_site", "levels", "message", "profile", "regex")
 
-    def __init__(self, profile: str, pattern: str, message: _Message | None) -> None:
+    def __init__(self, profile: str, pattern: str, message: _Message | None, *, from_device: bool = True) -> None:
         self.profile = profile
         self.regex = compile_topic(pattern)
         self.message = message  # None: an ignored topic
-        self.has_device = "{device}" in pattern
+        self.levels = spans_levels(pattern)  # the name may hold '/': its id joins the levels
+        # A profile's `ignore` list is traffic that is not the device speaking (commands to it, bridge
+        # chatter): it names no device, so it neither discovers one nor counts as a sign of life.
+        self.has_device = from_device and ("{device}" in pattern or self.levels)
         self.has_site = "{site}" in pattern
         self.has_channel = "{channel}" in pattern
+
+    def device(self, m: re.Match[str]) -> str | None:
+        """The device id the matched topic names, if the route names one."""
+        if not self.has_device:
+            return None
+        name = m.group("device")
+        return device_id(name) if self.levels else name
 
 
 class Decoder:
     def __init__(self, profiles: Sequence[Profile], *, site_id: str, tz: tzinfo,
                  max_payload_bytes: int = 65536, max_topic_length: int = 256,
                  max_clock_skew: timedelta = timedelta(minutes=10),
-                 max_tap_age: timedelta = timedelta(days=2)) -> None:
+                 max_tap_age: timedelta = timedelta(days=2), params: Params | None = None) -> None:
+        """`params`: the site's topic parameters by profile (devices.params), over the profiles' defaults."""
         if not site_id or any(c in site_id for c in "/+#"):
             raise ValueError(f"Site id '{site_id}' cannot be used in MQTT topics; "
                              "use letters, digits and '-'.")
+        params = params or {}
+        if wrong := [f"{'.'.join(loc)}: {why}" for loc, why in problems(profiles, params)]:
+            raise ValueError("; ".join(wrong))  # the site file is checked with its lines before this
         self.site_id = site_id
         self.tz = tz
         self.max_payload_bytes = max_payload_bytes
@@ -94,14 +118,18 @@ class Decoder:
         self.max_clock_skew = max_clock_skew
         self.max_tap_age = max_tap_age
         self._profiles = list(profiles)
+        self._values = {p.name: values_for(p, params) for p in self._profiles}
         ignores: list[tuple[str, _Route]] = []
         messages: list[tuple[str, _Route]] = []
         for profile in self._profiles:
+            values = self._values[profile.name]
             for pattern in profile.ignore:
-                ignores.append((pattern, _Route(profile.name, pattern, None)))
+                pattern = fill(pattern, values)
+                ignores.append((pattern, _Route(profile.name, pattern, None, from_device=False)))
             for spec in profile.messages:
-                route = _Route(profile.name, spec.topic, None if spec.ignore else _Message(spec))
-                messages.append((spec.topic, route))
+                pattern = fill(spec.topic, values)
+                route = _Route(profile.name, pattern, None if spec.ignore else _Message(spec, profile))
+                messages.append((pattern, route))
         # Routes are indexed by their literal first level; a profile's `ignore` list wins over
         # any message pattern, then messages match in file order. Patterns starting with a
         # placeholder (Shelly's `{device}/...`) are tried after the literal ones.
@@ -118,10 +146,11 @@ class Decoder:
         """The MQTT topic filters that receive every profile's topics for this site."""
         out: list[str] = []
         for profile in self._profiles:
+            values = self._values[profile.name]
             if profile.subscribe is not None:
-                filters = [f.replace("{site}", self.site_id) for f in profile.subscribe]
+                filters = [fill(f, values).replace("{site}", self.site_id) for f in profile.subscribe]
             else:
-                filters = [subscription_filter(m.topic, self.site_id)
+                filters = [subscription_filter(fill(m.topic, values), self.site_id)
                            for m in profile.messages if not m.ignore]
             out.extend(f for f in filters if f not in out)
         return out
@@ -161,7 +190,7 @@ class Decoder:
             detail = (f"topic {topic!r} is for site {foreign!r}, but this gateway serves {self.site_id!r}"
                       if foreign is not None else f"no device profile knows the topic {topic!r}")
             return _reject(None, None, "unknown_topic", detail)
-        device = m.group("device") if route.has_device else None
+        device = route.device(m)
         profile = route.profile
         spec = route.message
         if spec is None or spec.kind == "ignore":
@@ -182,13 +211,15 @@ class Decoder:
                 return _reject(profile, device, "unknown_topic", f"channel in {topic!r} is below the first "
                                f"channel {spec.channel_base}")
         if spec.kind == "availability":
-            return self._availability(profile, device, spec, payload, received)
+            said = self._availability(profile, device, spec, payload, received)
+            said.kind = spec.declared_kind
+            return said
         if spec.text:
             try:
                 text = payload.decode("utf-8").strip()
             except UnicodeDecodeError:
                 return _reject(profile, device, "not_utf8", "the payload is not UTF-8 text")
-            out = Decoded(profile=profile, device=device)
+            out = Decoded(profile=profile, device=device, kind=spec.declared_kind)
             for fld in spec.fields:
                 self._emit(out, fld, channel, text, True, received)
             return out
@@ -198,9 +229,10 @@ class Decoder:
         if type(root) is not dict:
             return _reject(profile, device, "wrong_type",
                            f"expected a JSON object, got {type(root).__name__}")
-        if spec.kind == "tap":
-            return self._tap(profile, device, spec, root, received)
-        return self._fields(profile, device, spec, root, channel, received)
+        out = self._tap(profile, device, spec, root, received) if spec.kind == "tap" \
+            else self._fields(profile, device, spec, root, channel, received)
+        self._identify(out, spec, root)
+        return out
 
     # -- payload kinds -------------------------------------------------------------------------
 
@@ -341,6 +373,29 @@ class Decoder:
                                    f"arrival {received.isoformat()}; check the reader's clock")
                 ts = when
         return Decoded(profile=profile, device=device, taps=[Tap(device, tag, ts, received)])
+
+    def _identify(self, out: Decoded, spec: _Message, root: dict[str, Any]) -> None:
+        """What the device says it is: a kind in its payload, else its model's kind, else its profile's."""
+        kind = spec.declared_kind
+        if spec.model_path is not None:
+            found: list[tuple[int, Any]] = []
+            find(root, spec.model_path, found)
+            model = found[0][1] if found else None
+            if type(model) is str and 0 < len(model) <= MAX_MODEL_LENGTH and model.isprintable():
+                out.model = model
+                kind = spec.models.get(model, kind)
+            elif model is not None:
+                out.rejections.append(Rejection("wrong_type", f"model {_clip(repr(model))} is not a model id"))
+        if spec.kind_path is not None:
+            found = []
+            find(root, spec.kind_path, found)
+            said = found[0][1] if found else None
+            if type(said) is str and KIND_NAME.match(said):
+                kind = said
+            elif said is not None:
+                out.rejections.append(Rejection("wrong_type", f"kind {_clip(repr(said))} is not a kind name; use "
+                                                "lowercase letters, digits and '_' (e.g. hydrant)"))
+        out.kind = kind
 
     # -- time ----------------------------------------------------------------------------------
 

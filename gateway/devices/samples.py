@@ -66,6 +66,10 @@ def sample_mismatches(profile: Profile, sample: SampleSpec) -> list[str]:
         if times != {sample.ts}:
             out.append(f"expected time {sample.ts.isoformat()}, got "
                        f"{', '.join(sorted(t.isoformat() for t in times)) or 'none'}")
+    for key in ("kind", "model"):
+        want, said = getattr(sample, key), getattr(got, key)
+        if want is not None and said != want:
+            out.append(f"expected {key} '{want}', got {_show(said)}")
     online = got.availability.online if got.availability else None
     if online != sample.online:
         out.append(f"expected online: {_show(sample.online)}, got {_show(online)}")

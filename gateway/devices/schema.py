@@ -22,11 +22,12 @@ from gateway.core.errors import Problem
 from gateway.core.validation import Strict
 from gateway.core.yamlsource import LineMap
 from gateway.devices import vocabulary
-from gateway.devices.topics import pattern_problem
+from gateway.devices.topics import DEVICE_LEVELS, PLACEHOLDERS, param_value_problem, pattern_problem
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _METRIC = re.compile(r"^[a-z][a-z0-9_]*$")
 _PATH_TOKEN = re.compile(r"\{([^{}]*)\}")
+KIND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a device kind as a device or profile may declare it
 
 
 class TimestampSpec(Strict):
@@ -69,6 +70,14 @@ class TapSpec(Strict):
     tag: str = "tag"  # path of the tag id in the JSON payload
 
 
+class IdentitySpec(Strict):
+    """Where a payload says what the device is: its kind outright, or its model (looked up in the
+    profile's `models`). What the device says is believed; a guess from its metrics is not."""
+
+    kind: str | None = None  # path of a kind name, e.g. native telemetry {"kind": "hydrant"}
+    model: str | None = None  # path of a model id, e.g. Zigbee2MQTT's device.model
+
+
 class MessageSpec(Strict):
     """One topic pattern and what its payload means."""
 
@@ -83,6 +92,7 @@ class MessageSpec(Strict):
     aliases: dict[str, str] = Field(default_factory=dict)  # passthrough renames, e.g. battery -> battery_pct
     availability: AvailabilitySpec | None = None
     tap: TapSpec | None = None
+    identity: IdentitySpec | None = None
 
 
 class SampleSpec(Strict):
@@ -97,6 +107,8 @@ class SampleSpec(Strict):
     ts: datetime | None = None  # expected time of every reading (or of the tap)
     online: bool | None = None
     tap: str | None = None
+    kind: str | None = None  # the kind the message declares (checked only when given)
+    model: str | None = None  # the model the message names (checked only when given)
     ignored: bool = False
     rejected: list[str] = Field(default_factory=list)  # expected rejection reasons
 
@@ -107,6 +119,11 @@ class Profile(Strict):
     name: str
     ecosystem: str
     description: str = ""
+    # Topic levels a site may change (devices.params in the site file), with their defaults:
+    # Zigbee2MQTT's base_topic, Tasmota's prefixes. Patterns use them as whole levels: {base_topic}.
+    params: dict[str, str] = Field(default_factory=dict)
+    kind: str | None = None  # every device of this profile is of this kind (a profile for one model)
+    models: dict[str, str] = Field(default_factory=dict)  # model id -> kind, for models with one use
     subscribe: list[str] | None = None  # MQTT filters; derived from `messages` when absent
     ignore: list[str] = Field(default_factory=list)  # checked before `messages`
     messages: list[MessageSpec] = Field(min_length=1)
@@ -131,18 +148,33 @@ def semantic_problems(profile: Profile) -> Iterator[Problem]:
     if not _NAME.match(profile.name):
         yield profile.problem(("name",), f"name '{profile.name}' must be lowercase letters, "
                               "digits, '-' or '_'")
+    yield from _param_problems(profile)
+    params = list(profile.params)
     for i, flt in enumerate(profile.subscribe or []):
-        if problem := pattern_problem(flt, needs_device=False):
+        if problem := pattern_problem(flt, needs_device=False, params=params):
             yield profile.problem(("subscribe", i), problem)
     for i, pattern in enumerate(profile.ignore):
-        if problem := pattern_problem(pattern, needs_device=False):
+        if problem := pattern_problem(pattern, needs_device=False, params=params):
             yield profile.problem(("ignore", i), problem)
     for i, msg in enumerate(profile.messages):
         yield from _message_problems(profile, ("messages", i), msg)
+    for loc, kind in ([(("kind",), profile.kind)] if profile.kind is not None else []) + \
+            [(("models", model), kind) for model, kind in profile.models.items()]:
+        if not KIND_NAME.match(kind):
+            yield profile.problem(loc, f"kind '{kind}' must be lowercase letters, digits and '_' (e.g. smoke_detector)")
+
+
+def _param_problems(profile: Profile) -> Iterator[Problem]:
+    for name, default in profile.params.items():
+        if not _METRIC.match(name) or name in (*PLACEHOLDERS, DEVICE_LEVELS):
+            yield profile.problem(("params", name), f"parameter name '{name}' must be lowercase letters, digits "
+                                  f"and '_', and not one of {', '.join(PLACEHOLDERS)}")
+        elif why := param_value_problem(default):
+            yield profile.problem(("params", name), f"the default '{default}' {why}")
 
 
 def _message_problems(profile: Profile, loc: tuple[str | int, ...], msg: MessageSpec) -> Iterator[Problem]:
-    if problem := pattern_problem(msg.topic, needs_device=not msg.ignore):
+    if problem := pattern_problem(msg.topic, needs_device=not msg.ignore, params=list(profile.params)):
         yield profile.problem((*loc, "topic"), problem)
     kinds = [k for k, on in (("fields", bool(msg.fields or msg.passthrough)),
                              ("availability", msg.availability is not None),
@@ -164,6 +196,14 @@ def _message_problems(profile: Profile, loc: tuple[str | int, ...], msg: Message
                                   "(lowercase letters, digits and '_')")
     if msg.timestamp is not None and (problem := _path_problem(msg.timestamp.path, allow_channel=False)):
         yield profile.problem((*loc, "timestamp", "path"), problem)
+    if msg.identity is not None:
+        if msg.format == "text" or msg.availability is not None or msg.ignore:
+            yield profile.problem((*loc, "identity"), "identity is read from a JSON payload of fields or taps; "
+                                  "remove it here")
+        for key in ("kind", "model"):
+            path = getattr(msg.identity, key)
+            if path is not None and (problem := _path_problem(path, allow_channel=False)):
+                yield profile.problem((*loc, "identity", key), problem)
     if msg.availability is not None and not (msg.availability.online and msg.availability.offline):
         yield profile.problem((*loc, "availability"), "list at least one online and one offline value")
     for j, fld in enumerate(msg.fields):

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from gateway.core.clock import Clock, SystemClock
+from gateway.core.errors import ConfigError
 from gateway.core.events import EventBus
 from gateway.core.metrics import Metrics
 from gateway.core.model import AlertEvent, Consumer, DeviceInfo, Inbound
@@ -19,6 +20,7 @@ from gateway.core.paths import devices_dir
 from gateway.core.site import Site
 from gateway.devices.decoder import Decoder
 from gateway.devices.loader import load_profiles
+from gateway.devices.params import site_problems
 from gateway.ingest.broker import Broker
 from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.inventory import load_inventory
@@ -53,9 +55,11 @@ class Gateway:
         ing = site.ingest
         self.inventory: dict[str, DeviceInfo] = load_inventory(site.inventory) if site.inventory else {}
         profiles = load_profiles([devices_dir(), *site.devices.profiles])
+        if problems := site_problems(site, profiles):
+            raise ConfigError(problems)
         self.decoder = Decoder(profiles, site_id=self.site_id, tz=self.tz,
                                max_payload_bytes=ing.max_payload_bytes, max_topic_length=ing.max_topic_length,
-                               max_clock_skew=ing.max_clock_skew)
+                               max_clock_skew=ing.max_clock_skew, params=site.devices.params)
         self.registry = Registry(self.inventory, heartbeat=dict(site.devices.heartbeat),
                                  max_devices=ing.max_devices, default_heartbeat=timedelta(hours=1))
         restored = self.registry.load(self.db.writer)

@@ -24,6 +24,7 @@ from pathlib import Path
 from gateway.core.errors import ConfigError, Problem
 from gateway.core.model import DeviceInfo
 from gateway.core.validation import id_problem
+from gateway.devices.topics import device_id as device_id_of
 
 log = logging.getLogger("sitegate.inventory")
 
@@ -138,7 +139,12 @@ def _device(path: Path, line: int, values: dict[str, str], errors: list[Problem]
             kinds: Collection[str], profiles: Collection[str] | None) -> DeviceInfo | None:
     device_id, kind, zone = values["device_id"], values["kind"], values["zone"]
     found = len(errors)
-    if problem := id_problem(device_id, allow_space=True):
+    if "/" in device_id and id_problem(dotted := device_id_of(device_id), allow_space=True) is None:
+        # A Zigbee2MQTT friendly name grouped with '/' (B3/2F/smoke): its id joins the levels with '.'.
+        errors.append(Problem(path, line, f"device_id '{device_id}' holds '/', which no device id can (ids are "
+                                          f"single topic levels); for the device named {device_id} in its "
+                                          f"topic, write {dotted}"))
+    elif problem := id_problem(device_id, allow_space=True):
         errors.append(Problem(path, line, f"device_id {problem}; every row needs the device's id as it "
                                           "appears in its MQTT topic"))
     if problem := id_problem(zone):

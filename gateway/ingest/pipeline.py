@@ -254,6 +254,9 @@ class Pipeline:
             m.duplicates.inc(len(redelivered))
         for letter in _first_reason_per_message(done):
             m.rejected.labels(letter).inc()
+        for p in done:
+            if p.decoded.ignored:
+                m.ignored.labels(p.decoded.profile or "").inc()
         for consumer in self.consumers:
             self._deliver(consumer, done)
         for event in device_events:

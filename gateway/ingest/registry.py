@@ -17,8 +17,12 @@ from typing import Any
 import orjson
 
 from gateway.core.model import Availability, Decoded, DeviceInfo, Value
+from gateway.ingest.inventory import UNKNOWN_KIND
 
-# Kind of a device nobody put in the inventory, guessed from the first metric that gives it away.
+# What a device nobody registered looks like, from the first metric that gives it away. Only ever a
+# suggestion, shown as "unregistered, looks like X": a device's kind comes from the inventory or from
+# what the device says (its profile, its model), because rules open tickets by kind and a guess can
+# be wrong (a pressure transmitter on a hydrant ring main is not an extinguisher).
 # Order matters: a smoke detector also reports battery and tamper.
 KIND_HINTS: tuple[tuple[str, str], ...] = (
     ("smoke", "smoke_detector"),
@@ -47,7 +51,12 @@ class MetricValue:
 @dataclass(slots=True)
 class DeviceState:
     info: DeviceInfo
-    discovered: bool = False
+    discovered: bool = False  # not in the inventory: an unregistered device
+    # Where info.kind came from: "inventory", "device" (its profile, model or payload said so), or
+    # None while the kind is unknown; then `suggested_kind` is what the device looks like.
+    kind_source: str | None = "inventory"
+    suggested_kind: str | None = None
+    model: str | None = None
     online: bool | None = None
     online_source: str = "unknown"  # availability | traffic | silence
     last_seen: datetime | None = None
@@ -58,6 +67,9 @@ class DeviceState:
         return {
             "info": {k: getattr(self.info, k) for k in DeviceInfo.__slots__},
             "discovered": self.discovered,
+            "kind_source": self.kind_source,
+            "suggested_kind": self.suggested_kind,
+            "model": self.model,
             "online": self.online,
             "online_source": self.online_source,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
@@ -67,9 +79,21 @@ class DeviceState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeviceState:
+        info = DeviceInfo(**data["info"])
+        discovered = bool(data["discovered"])
+        if "kind_source" in data:
+            source, suggested = data["kind_source"], data["suggested_kind"]
+        elif discovered:  # saved before kinds were only believed: a discovered device's kind was a guess
+            source, suggested = None, (info.kind if info.kind != UNKNOWN_KIND else None)
+            info = replace(info, kind=UNKNOWN_KIND)
+        else:
+            source, suggested = ("inventory" if info.kind != UNKNOWN_KIND else None), None
         return cls(
-            info=DeviceInfo(**data["info"]),
-            discovered=bool(data["discovered"]),
+            info=info,
+            discovered=discovered,
+            kind_source=source,
+            suggested_kind=suggested,
+            model=data.get("model"),
             online=data["online"],
             online_source=str(data["online_source"]),
             last_seen=datetime.fromisoformat(data["last_seen"]) if data["last_seen"] else None,
@@ -80,7 +104,7 @@ class DeviceState:
 
 
 def guess_kind(device: str, metrics: Mapping[str, object]) -> str | None:
-    """The kind of a device nobody put in the inventory (the inventory is the real answer)."""
+    """What a device of unknown kind looks like: a suggestion for whoever registers it, never its kind."""
     for metric, kind in KIND_HINTS:
         if metric in metrics:
             if kind == "extinguisher":
@@ -141,7 +165,8 @@ class Registry:
                  max_devices: int = 10_000, default_heartbeat: timedelta = timedelta(hours=1)) -> None:
         self._lock = threading.Lock()
         self._devices: dict[str, DeviceState] = {
-            dev_id: DeviceState(info=info) for dev_id, info in inventory.items()}
+            dev_id: DeviceState(info=info, kind_source="inventory" if info.kind != UNKNOWN_KIND else None)
+            for dev_id, info in inventory.items()}
         self._inventory = dict(inventory)
         self._heartbeat = dict(heartbeat)
         self._default_heartbeat = default_heartbeat
@@ -158,7 +183,7 @@ class Registry:
                 raise DeviceLimitReached(
                     f"device limit of {self._max_devices} reached; raise ingest.max_devices or add "
                     f"'{dev_id}' to the inventory")
-            state = DeviceState(info=DeviceInfo(id=dev_id, profile=profile), discovered=True)
+            state = DeviceState(info=DeviceInfo(id=dev_id, profile=profile), discovered=True, kind_source=None)
             self._devices[dev_id] = state
         elif state.info.profile is None and profile is not None:
             state.info = replace(state.info, profile=profile)
@@ -183,18 +208,28 @@ class Registry:
                 # Buffered or reordered messages must not overwrite a newer value.
                 if current is None or r.ts >= current.ts:
                     state.metrics[r.metric] = MetricValue(r.value, r.unit, r.ts)
-            if decoded.taps and state.info.kind == "unknown":
-                state.info = replace(state.info, kind="checkpoint_reader")
-            if state.discovered and state.info.kind == "unknown":
-                kind = guess_kind(decoded.device, state.metrics)
-                if kind is not None:
-                    state.info = replace(state.info, kind=kind)
+            self._identify(state, decoded)
             events.extend(self._set_online(state, decoded.availability, received_at,
                                            traffic=bool(decoded.readings or decoded.taps)))
             self._dirty.add(decoded.device)
             if state.info != info_before:
                 self._info_version += 1
         return events
+
+    @staticmethod
+    def _identify(state: DeviceState, decoded: Decoded) -> None:
+        """Believe what the device says it is; otherwise only suggest what it looks like."""
+        if decoded.model is not None:
+            state.model = decoded.model
+        if state.kind_source == "inventory":
+            return  # the asset register has the last word
+        if decoded.kind is not None:
+            state.info = replace(state.info, kind=decoded.kind)
+            state.kind_source, state.suggested_kind = "device", None
+        elif state.info.kind == UNKNOWN_KIND:
+            guess = guess_kind(state.info.id, state.metrics) or ("checkpoint_reader" if decoded.taps else None)
+            if guess is not None:
+                state.suggested_kind = guess
 
     def _set_online(self, state: DeviceState, avail: Availability | None, ts: datetime,
                     *, traffic: bool) -> list[dict[str, Any]]:
@@ -242,9 +277,7 @@ class Registry:
         with self._lock:
             for dev_id, raw in db.execute("SELECT id, state FROM devices"):
                 state = DeviceState.from_json(orjson.loads(raw))
-                if dev_id in self._inventory:
-                    state.info = replace(self._inventory[dev_id], profile=state.info.profile)
-                    state.discovered = False
+                _reconcile(state, self._inventory.get(dev_id))
                 self._devices[dev_id] = state
                 count += 1
             self._info_version += 1
@@ -273,6 +306,13 @@ class Registry:
         with self._lock:
             return {k: s.info for k, s in self._devices.items()}
 
+    def lookalikes(self) -> dict[str, DeviceInfo]:
+        """Devices of unknown kind that look like a kind, with that kind filled in: for telling someone
+        to register them when they report what would be a fault for it (gateway/rules/unregistered.py)."""
+        with self._lock:
+            return {k: replace(s.info, kind=s.suggested_kind) for k, s in self._devices.items()
+                    if s.info.kind == UNKNOWN_KIND and s.suggested_kind is not None}
+
     def info(self, dev_id: str) -> DeviceInfo:
         with self._lock:
             state = self._devices.get(dev_id)
@@ -294,6 +334,10 @@ class Registry:
             "location": s.info.location,
             "owner": s.info.owner,
             "discovered": s.discovered,
+            "registered": not s.discovered,
+            "kind_source": s.kind_source,
+            "suggested_kind": s.suggested_kind,
+            "model": s.model,
             "online": s.online,
             "online_source": s.online_source,
             "last_seen": s.last_seen.isoformat() if s.last_seen else None,
@@ -307,6 +351,31 @@ class Registry:
 def _copy(state: DeviceState) -> DeviceState:
     """A copy the pipeline thread cannot change underneath a reader (metric values are replaced, not mutated)."""
     return replace(state, metrics=dict(state.metrics))
+
+
+def _reconcile(state: DeviceState, registered: DeviceInfo | None) -> None:
+    """A saved device under today's inventory, which may have changed: the inventory decides kind, zone
+    and owner; a kind the device said holds where the inventory has none; a kind that only came from an
+    inventory row that is gone is only a suggestion now."""
+    said = state.kind_source == "device"
+    if registered is None:
+        if not state.discovered:  # taken out of the inventory: unregistered again
+            kind = state.info.kind
+            state.info = DeviceInfo(id=state.info.id, kind=kind if said else UNKNOWN_KIND, profile=state.info.profile)
+            state.discovered = True
+            if not said:
+                state.kind_source = None
+                state.suggested_kind = kind if kind != UNKNOWN_KIND else state.suggested_kind
+        return
+    state.discovered = False
+    if registered.kind == UNKNOWN_KIND and said:
+        state.info = replace(registered, kind=state.info.kind, profile=state.info.profile)
+        return
+    state.info = replace(registered, profile=state.info.profile)
+    if registered.kind != UNKNOWN_KIND:
+        state.kind_source, state.suggested_kind = "inventory", None
+    else:
+        state.kind_source = None
 
 
 def utcnow() -> datetime:

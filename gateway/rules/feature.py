@@ -4,6 +4,7 @@ cleared alerts go to whoever listens (tickets). Rule files reload live. `rules:`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from gateway.rules.consumer import RulesConsumer
 from gateway.rules.engine import RuleEngine, SiteContext
 from gateway.rules.loader import check_rules, load_rules
 from gateway.rules.reload import RuleReloader
+from gateway.rules.schema import Rule
+from gateway.rules.unregistered import UnregisteredWatch
 
 ORDER = 30
 SECTION = None
@@ -25,6 +28,7 @@ SECTION = None
 class Rules:
     consumer: RulesConsumer
     reloader: RuleReloader
+    unregistered: UnregisteredWatch
 
 
 def rule_paths(site: Site) -> list[Path]:
@@ -36,17 +40,25 @@ def attach(gw: Gateway, offline: bool) -> Rules:
     """`offline` (replay): the rule files are read once, no reload thread."""
     site = gw.site
     paths = rule_paths(site)
-    engine = RuleEngine(load_rules(paths), site=SiteContext(
-        tz=gw.tz, latitude=site.site.latitude or 0.0, longitude=site.site.longitude or 0.0,
-        heartbeat=dict(site.devices.heartbeat)))
-    consumer = RulesConsumer(engine, alerts=gw.raise_alerts, devices=gw.registry, clock=gw.clock)
-    reloader = RuleReloader(paths, consumer.replace_rules)
+    rules = load_rules(paths)
+    context = SiteContext(tz=gw.tz, latitude=site.site.latitude or 0.0, longitude=site.site.longitude or 0.0,
+                          heartbeat=dict(site.devices.heartbeat))
+    consumer = RulesConsumer(RuleEngine(rules, site=context), alerts=gw.raise_alerts, devices=gw.registry,
+                             clock=gw.clock)
+    unregistered = UnregisteredWatch(rules, site=context, alerts=gw.raise_alerts, lookalikes=gw.registry.lookalikes)
+
+    def replace_rules(new: Sequence[Rule]) -> None:
+        consumer.replace_rules(new)
+        unregistered.replace_rules(new)
+
+    reloader = RuleReloader(paths, replace_rules)
     gw.add_consumer(consumer, STAGE_DETECT)
+    gw.add_consumer(unregistered, STAGE_DETECT)
     gw.status_sources["rules"] = lambda: reloader.status
     if not offline:
         gw.on_start.append(reloader.start)
         gw.on_stop.append(reloader.stop)
-    return Rules(consumer, reloader)
+    return Rules(consumer, reloader, unregistered)
 
 
 def check(site: Site) -> list[Problem]:

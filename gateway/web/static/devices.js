@@ -87,7 +87,7 @@ function deviceCard(d) {
   return h("li", {class: `device-card${d.online === false ? " is-offline" : ""}${recent ? " flash" : ""}`,
     dataset: {deviceId: d.id}},
   h("a", {href: `#/devices/${encodeURIComponent(d.id)}`, class: "device-name"}, d.id),
-  onlineBadge(d.online),
+  onlineBadge(d.online), registration(d),
   d.health === null || d.health === undefined ? null : ratioBar(d.health, `${t("devices.health")} ${pct(d.health)}`),
   metrics.length ? h("dl", {class: "metrics"}, metrics.map(([name, value]) => h("div", {class: "kv"},
     h("dt", {}, tv("metric", name)), h("dd", {}, fmtValue(value, (d.units || {})[name]))))) : null);
@@ -189,8 +189,12 @@ function deviceDetail() {
     fill(head,
       h("p", {}, h("a", {href: "#/devices", class: "back"}, t("devices.back"))),
       h("h2", {id: "device-title"}, d.id, " ", onlineBadge(d.online)),
+      d.registered === false ? h("p", {class: "notice", id: "device-register"}, registration(d), " ",
+        t("devices.register_hint")) : null,
       h("dl", {class: "facts"},
-        fact("devices.kind", tv("kind", d.kind)), fact("devices.zone", d.zone || "–"),
+        fact("devices.kind", d.kind_source === "device" ? t("devices.kind_said", {kind: tv("kind", d.kind)})
+          : tv("kind", d.kind)),
+        d.model ? fact("devices.model", d.model) : null, fact("devices.zone", d.zone || "–"),
         d.location ? fact("devices.location", d.location) : null, d.owner ? fact("devices.owner", d.owner) : null,
         fact("devices.last_seen", fmtDateTime(parseTs(d.last_seen), store.tz, lang())),
         fact("devices.health", pct(d.health))),
@@ -205,6 +209,15 @@ function deviceDetail() {
   }
 
   return {el, open, loaded, render, live: liveEvent};
+}
+
+/** "Unregistered, looks like an extinguisher": a device missing from the asset register. Its kind stays
+ * unknown (no kind-specific rule runs on it); what it looks like is only the registry's suggestion. */
+function registration(d) {
+  if (d.registered !== false) return null;
+  const text = d.suggested_kind ? t("devices.looks_like", {kind: tv("kind_one", d.suggested_kind)})
+    : t("devices.unregistered");
+  return h("span", {class: "badge unregistered", title: t("devices.register_hint")}, text);
 }
 
 function fact(key, value) {

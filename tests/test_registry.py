@@ -148,7 +148,11 @@ def test_every_change_of_what_a_device_is_is_counted_for_the_rules_and_nothing_e
     discovered = reg.info_version
     reg.apply(reading("ext-9", "battery_pct", 89), T0 + timedelta(minutes=1))
     assert discovered == reg.info_version != start  # a reading that changes nothing about the device
-    reg.apply(reading("ext-9", "pressure_mpa", 0.6), T0 + timedelta(minutes=2))  # now an extinguisher
+    reg.apply(reading("ext-9", "pressure_mpa", 0.6), T0 + timedelta(minutes=2))  # looks like one: a guess
+    assert reg.info_version == discovered  # a suggestion is not what the device is
+    said = Decoded(profile="p", device="ext-9", kind="extinguisher",
+                   readings=[Reading("ext-9", "pressure_mpa", 0.6, None, T0)])
+    reg.apply(said, T0 + timedelta(minutes=3))  # the device says it is an extinguisher
     assert reg.info_version != discovered
     db = sqlite3.connect(":memory:")
     db.executescript(SCHEMA)

@@ -120,13 +120,13 @@ def test_a_rule_disabled_by_a_live_reload_leaves_its_open_ticket_to_a_person(
 
 def test_a_kind_learned_after_the_first_message_brings_its_rules(folder: Path) -> None:
     # ext-9 is in no inventory: its first message says nothing about what it is (a battery level);
-    # the second (a pressure) makes it an extinguisher, and that pressure is in the red zone.
+    # the second says it is an extinguisher (what a device says is believed), in the red zone.
     (folder / "assets.csv").write_text("device_id,kind,zone\nlamp-1,lamp,north\n")
     t0 = datetime(2026, 11, 20, 10, 0, tzinfo=TZ)
     site = Site(folder, t0)
     site.send("sitegate/t/ext-9/telemetry", '{"battery": 90}')
     site.at(t0 + timedelta(minutes=1))
-    site.send("sitegate/t/ext-9/telemetry", '{"pressure_mpa": 0.62}')
+    site.send("sitegate/t/ext-9/telemetry", '{"kind": "extinguisher", "pressure_mpa": 0.62}')
     [ticket] = site.tickets("fire.extinguisher_low", "ext-9")
     assert (ticket["kind"], ticket["status"]) == ("extinguisher", "open")
     site.gw.stop()

@@ -212,8 +212,10 @@ def test_a_smoke_alarm_published_to_mosquitto_appears_on_the_overview_within_2_s
     # (The page needs two readings of /api/health, 2 s apart, to learn the speed.)
     first = browser.wait_for(lambda: 50 * 60 < left_s(browser.text(sla)) < 60 * 60 and left_s(browser.text(sla)),
                              "a countdown under 1 h for a critical ticket just opened", timeout=5)
+    # 30 s of countdown within 15 s of the browser's: only a page that learnt the gateway's speed gets
+    # there (at the browser's own pace it would take 30 s). Generous, for a loaded machine.
     browser.wait_for(lambda: first - left_s(browser.text(sla)) >= 30, f"the countdown to run {SPEED:g}x "
-                     "faster, as the gateway's clock does", timeout=5)
+                     "faster, as the gateway's clock does", timeout=15)
 
 
 def left_s(text: str) -> int:

@@ -30,7 +30,7 @@ unit: $(STAMP) system-deps
 
 test: lint typecheck unit
 
-# The whole suite a year ahead and on 2028-02-29 (libfaketime): no test depends on today's date.
+# The whole suite a year ahead and on 2028-02-29 (time-machine): no test depends on today's date.
 test-clock: $(STAMP) system-deps
 	scripts/test-moved-clock.sh
 

@@ -8,6 +8,7 @@ import pytest
 from tests.support.browser import Browser, chromium
 from tests.support.gateway_proc import GatewayProcess, write_site
 from tests.support.mosquitto import Broker, mosquitto
+from tests.support.victoria import Victoria, victoria
 
 
 @pytest.fixture
@@ -37,3 +38,18 @@ def module_browser(shots: Path) -> Iterator[Browser]:
     """One headless Chromium per test module (starting one costs seconds)."""
     with chromium(shots) as b:
         yield b
+
+
+@pytest.fixture
+def vm(tmp_path: Path) -> Iterator[Victoria]:
+    """A fresh VictoriaMetrics (the InfluxDB write path's real server) on a free loopback port."""
+    with victoria(tmp_path / "vm") as v:
+        yield v
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # VictoriaMetrics keeps the real time and refuses points stamped far ahead of it, so a test that
+    # writes through it cannot run with the clock moved (make test-clock leaves `real_clock` out).
+    for item in items:
+        if "vm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_clock)

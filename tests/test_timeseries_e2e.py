@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from bench.traffic import publish
 from tests.support.gateway_proc import GatewayProcess, wait_for, write_site
 from tests.support.mosquitto import Broker
-from tests.support.victoria import Victoria, victoria
+from tests.support.victoria import Victoria
 from tests.test_ingest_e2e import SAMPLES, publish_captures
-
-
-@pytest.fixture
-def vm(tmp_path: Path) -> Iterator[Victoria]:
-    with victoria(tmp_path / "vm") as v:
-        yield v
 
 
 def influx_site(tmp: Path, broker: Broker, vm: Victoria) -> Path:

@@ -52,12 +52,6 @@ def make_sink(url: str, spool: Path, **kwargs: object) -> InfluxSink:
     return sink
 
 
-@pytest.fixture
-def vm(tmp_path: Path) -> Iterator[Victoria]:
-    with victoria(tmp_path / "vm") as v:
-        yield v
-
-
 def seqs(vm: Victoria) -> list[int]:
     series = vm.export('{__name__="reading_seq"}')
     return sorted(int(v) for s in series for v in s["values"])
@@ -179,6 +173,7 @@ def test_kill_9_while_the_server_is_down_loses_nothing_and_sends_nothing_twice(v
     assert seqs(vm) == list(range(50_000))
 
 
+@pytest.mark.real_clock
 def test_a_resent_batch_collapses_on_a_deduplicating_server(tmp_path: Path) -> None:
     with victoria(tmp_path / "vm", dedup=True) as vm:
         sink = make_sink(vm.url, tmp_path / "spool")

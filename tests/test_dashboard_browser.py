@@ -167,8 +167,10 @@ class FakeSite:
 
         @app.get("/api/health")
         def health() -> dict[str, Any]:
+            # `now` as a gateway says it: the page follows the gateway's clock, not the browser's.
             return {"status": "ok", "mqtt": "connected", "timeseries": "ok", "site": "harbor-view",
-                    "site_name": "海景花园 Harbor View", "timezone": "Asia/Shanghai", "problems": []}
+                    "site_name": "海景花园 Harbor View", "timezone": "Asia/Shanghai", "problems": [],
+                    "now": datetime.now(UTC).isoformat()}
 
         @app.get("/api/devices")
         def devices() -> list[dict[str, Any]]:

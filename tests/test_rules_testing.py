@@ -27,6 +27,14 @@ devices:
 tests:
 """
 
+# A heartbeat rule: a device of any kind that sends nothing for 10 minutes.
+SILENT_RULE = """\
+  - id: t.silent
+    condition: {type: absent, after: 10m}
+    labels: {severity: minor}
+    annotations: {title: "Silent {device}"}
+"""
+
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
@@ -125,12 +133,7 @@ def test_a_broken_rule_file_is_reported_in_its_own_file(folder: Path) -> None:
 
 
 def test_repeated_inputs_keep_a_device_alive(folder: Path) -> None:
-    (folder / "rules" / "t.yaml").write_text(RULES + """\
-  - id: t.silent
-    condition: {type: absent, after: 10m}
-    labels: {severity: minor}
-    annotations: {title: "Silent {device}"}
-""", encoding="utf-8")
+    (folder / "rules" / "t.yaml").write_text(RULES + SILENT_RULE, encoding="utf-8")
     cases = """\
   - name: heartbeat
     start: "2026-11-20T18:00:00+08:00"
@@ -145,12 +148,7 @@ def test_repeated_inputs_keep_a_device_alive(folder: Path) -> None:
 
 
 def test_a_tap_input_is_a_sign_of_life_and_a_tap_with_a_value_is_refused(folder: Path) -> None:
-    (folder / "rules" / "t.yaml").write_text(RULES + """\
-  - id: t.silent
-    condition: {type: absent, after: 10m}
-    labels: {severity: minor}
-    annotations: {title: "Silent {device}"}
-""", encoding="utf-8")
+    (folder / "rules" / "t.yaml").write_text(RULES + SILENT_RULE, encoding="utf-8")
     cases = """\
   - name: a reader tapped every 5 minutes for an hour
     start: "2026-11-20T18:00:00+08:00"

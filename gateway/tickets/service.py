@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -29,7 +29,9 @@ from gateway.tickets.ticket import Ticket, localize
 
 log = logging.getLogger(__name__)
 
-_RETRIES = 20  # re-reads after a concurrent change before giving up on one event
+_RETRIES = 20
+# How long tick() may trust the earliest deadline it read (another gateway may share the store).
+DEADLINE_RECHECK = timedelta(minutes=1)  # re-reads after a concurrent change before giving up on one event
 
 
 class TicketNotFound(SitegateError):
@@ -70,6 +72,10 @@ class TicketService:
         self._lock = threading.RLock()
         with store.read() as tx:
             self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}
+        # The earliest deadline in the store as of `_deadline_read_at`; None: look again. Every
+        # transaction here forgets it; another gateway's writes are seen within DEADLINE_RECHECK.
+        self._next_deadline: datetime | None = None
+        self._deadline_read_at: datetime | None = None
 
     def start(self) -> None:
         """Start the webhook deliveries (the gateway's start; never in the constructor)."""
@@ -222,6 +228,11 @@ class TicketService:
     def tick(self, now: datetime) -> list[Ticket]:
         """Escalate tickets past a deadline and flag overdue revisits, as of `now`."""
         with self._lock:
+            read_at, deadline = self._deadline_read_at, self._next_deadline
+            if (read_at is not None and deadline is not None and read_at <= now < deadline
+                    and now - read_at < DEADLINE_RECHECK):
+                return []  # nothing falls due before the earliest deadline: no query each tick
+
             def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
                 out: builtins.list[builtins.list[Change]] = []
                 for ticket in tx.due(self.site, now):
@@ -231,6 +242,9 @@ class TicketService:
                 return out
 
             done = self._transaction(work)
+            with self.store.read() as tx:
+                self._next_deadline = tx.next_deadline(self.site) or now + DEADLINE_RECHECK
+            self._deadline_read_at = now
         return [self._local(t) for t in _latest(done)]
 
     def act(self, ticket_id: str, action: str, *, actor: str, note: str = "", now: datetime) -> Ticket:
@@ -302,6 +316,7 @@ class TicketService:
         leaves the cache holding committed tickets only.
         """
         staged: dict[str, Ticket] = {}
+        self._deadline_read_at = None  # a change may set an earlier deadline
         with self.store.write() as tx:
             groups = work(tx, staged)
         done = [c for group in groups for c in group]

@@ -84,7 +84,8 @@ def truth_of(sim: Simulator, start: datetime, end: datetime, taps: list[PlannedT
     return device_faults(sim, start, end) + reported_faults(taps) + door_openings(sim, start, end)
 
 
-def _batches(sim: Simulator, start: datetime, end: datetime, taps: list[PlannedTap]) -> Iterator[tuple[datetime, list[Inbound]]]:
+def _batches(sim: Simulator, start: datetime, end: datetime,
+             taps: list[PlannedTap]) -> Iterator[tuple[datetime, list[Inbound]]]:
     batch: list[Inbound] = []
     first = start
     last = start

@@ -150,6 +150,29 @@ def judge(truth: list[TrueFault], tickets: list[dict[str, Any]]) -> list[Finding
     return findings
 
 
+FIRST_NIGHT = date(2026, 11, 10)  # a fixed calendar: the truth never depends on today's date
+
+
+def _night(args: tuple[Site, int, date]) -> NightVerdict:
+    site, seed, day = args
+    verdict = run_night(site, seed, day)
+    verdict.result = None  # the conclusions are judged; the pool need not carry them back
+    return verdict
+
+
+def run_nights(site: Site, nights: int, *, first_seed: int = 1, first_day: date = FIRST_NIGHT,
+               workers: int = 1) -> list[NightVerdict]:
+    """Night i (0-based) has seed first_seed + i on first_day + i days, in `workers` processes."""
+    jobs = [(site, first_seed + i, first_day + timedelta(days=i)) for i in range(nights)]
+    if workers <= 1:
+        return [_night(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(_night, jobs))
+
+
 @dataclass
 class Score:
     """Precision and recall over many nights, overall and per fault kind."""

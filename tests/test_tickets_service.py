@@ -396,3 +396,43 @@ def test_a_ticket_opened_before_the_rule_had_a_fault_label_still_takes_its_repea
     [t] = svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", state="cleared", at=T0 + H,
                                auto_resolve=True)])
     assert (t.id, t.status) == ("T-000001", "resolved")
+
+
+# -- a guard's report names a place, a sensor names a device: the same fault in the same zone --------
+
+def place_report(checkpoint: str, zone: str, fault: str, guard: str = "G017", *, at: datetime = T0) -> AlertEvent:
+    """An event card tapped at a checkpoint that is no device: the report is about its zone."""
+    return ev(f"patrol.observation.{fault}", checkpoint, zone=zone, at=at, value=None, category="patrol",
+              labels={"fault": fault, "reported_by": guard, "checkpoint": checkpoint})
+
+
+def test_a_guard_report_at_a_checkpoint_joins_the_open_ticket_of_the_same_fault_in_its_zone(
+        store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", auto_resolve=True,
+                   labels={"fault": "lamp_out"})])
+    [t] = svc.handle([place_report("cp-perim-ne", "perimeter", "lamp_out", at=T0 + H)])
+    assert (t.id, t.occurrences, t.history[-1].actor) == ("T-000001", 2, "G017")
+    # A second guard on another route, at another checkpoint of the zone: the same ticket again.
+    [t] = svc.handle([place_report("cp-perim-s", "perimeter", "lamp_out", guard="G018", at=T0 + 2 * H)])
+    assert (t.id, t.occurrences) == ("T-000001", 3) and len(svc.list()) == 1
+
+
+def test_a_report_in_another_zone_or_of_another_fault_is_its_own_ticket(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", labels={"fault": "lamp_out"})])
+    svc.handle([place_report("cp-plaza", "plaza", "lamp_out", at=T0 + H),
+                place_report("cp-perim-ne", "perimeter", "leak", at=T0 + H)])
+    assert len(svc.list()) == 3
+
+
+def test_the_sensor_rule_after_a_guard_report_in_its_zone_takes_over_the_report_ticket(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([place_report("cp-perim-ne", "perimeter", "lamp_out")])
+    [t] = svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", at=T0 + 10 * MIN,
+                         auto_resolve=True, labels={"fault": "lamp_out"})])
+    assert (t.id, t.device_id, t.occurrences) == ("T-000001", "lamp-perim-02", 2)
+    # From now on it is the lamp's ticket: its repeats and its clear land on it.
+    [t] = svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", at=T0 + H, auto_resolve=True,
+                         labels={"fault": "lamp_out"}, state="cleared")])
+    assert (t.id, t.status) == ("T-000001", "resolved") and len(svc.list()) == 1

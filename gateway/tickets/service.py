@@ -129,6 +129,12 @@ class TicketService:
                 self._note_signal(tx, opened, ev)
                 return [Change(opened, "opened")]
             change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz)
+            if changes.reporter(ev) is None and current.dedup_key not in _keys(ev):
+                # A sensor pinpoints the fault a person reported at a place: the ticket becomes the
+                # device's, so its repeats and its clear land on it.
+                change.ticket.dedup_key, change.ticket.device_id = ev.key, ev.device
+                staged.pop(current.dedup_key, None)
+                self._cache.pop(current.dedup_key, None)
             saved = self._save(tx, staged, change, current)
             if saved is not None:
                 self._note_signal(tx, saved.ticket, ev)
@@ -155,8 +161,24 @@ class TicketService:
         raise TicketConflict(f"Gave up clearing {ev.key} after {_RETRIES} concurrent changes.")
 
     def _holder(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
-        """The active ticket of the event's fault."""
-        return next((t for key in _keys(ev) if (t := self._active(tx, staged, key)) is not None), None)
+        """The active ticket of the event's fault: at its device, else (a person's report about a
+        place, or a sensor after such a report) the same fault's open ticket in the same zone."""
+        found = next((t for key in _keys(ev) if (t := self._active(tx, staged, key)) is not None), None)
+        return found if found is not None or ev.state != "firing" else self._in_zone(staged, ev)
+
+    def _in_zone(self, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
+        """A guard taps "lamp out" at the checkpoint where they see it, not at the lamp: the report
+        and the lamp's own rule are one fault when their zone and fault match. A report joins any
+        such ticket (the oldest); a sensor takes over only a ticket that a report opened."""
+        fault = ev.labels.get("fault")
+        if not fault or not ev.zone:
+            return None
+        by_person = changes.reporter(ev) is not None
+        active = {t.seq: t for t in (*self._cache.values(), *staged.values()) if t.status in lifecycle.ACTIVE}
+        candidates = [t for t in active.values()
+                      if t.zone == ev.zone and t.labels.get("fault") == fault and t.device_id != ev.device
+                      and (by_person or "reported_by" in t.labels)]
+        return min(candidates, key=lambda t: t.seq) if candidates else None
 
     @staticmethod
     def _note_signal(tx: Tx, ticket: Ticket, ev: AlertEvent) -> None:

@@ -221,3 +221,18 @@ def test_the_devices_api_gives_health_its_band_and_its_reasons(night: FakeSite) 
     one = api.get("/api/devices/lamp-1").json()
     assert (one["health"], one["health_band"], one["health_reasons"], one["open_tickets"]) == (
         devices["lamp-1"]["health"], "faulty", devices["lamp-1"]["health_reasons"], {"minor": 1})
+
+
+def test_a_fault_shows_right_after_a_restart_before_the_device_says_anything_new(folder: Path) -> None:
+    site = FakeSite(folder, NIGHT)
+    site.send("tele/lamp-1/STATE", ON)
+    site.send("tele/lamp-1/SENSOR", DEAD)
+    site.at(NIGHT + timedelta(minutes=10))
+    before = site.device("lamp-1")
+    site.stop()
+    again = FakeSite(folder, NIGHT + timedelta(minutes=11))  # the rules' snapshot brings it back
+    try:
+        lamp = again.device("lamp-1")
+        assert (lamp["health_band"], lamp["health_reasons"]) == ("faulty", before["health_reasons"])
+    finally:
+        again.stop()

@@ -439,6 +439,24 @@ def test_an_unregistered_device_says_what_it_looks_like_and_how_to_register_it(b
     browser.wait_text(card, "未登记，疑似灭火器")
 
 
+def test_a_faulty_device_says_so_on_its_card_and_why_on_its_page(browser: Browser, site: Any) -> None:
+    fake, url = site
+    reason = "current_a 0.003 A < 0.02 A (lighting.lamp_out, minor, firing)"
+    fake.devices.append({**fake._device("lamp-n-09", "lamp", "north", True, {"current_a": 0.003}, 0.45),
+                         "health_band": "faulty", "health_reasons": [reason], "open_tickets": {}})
+    open_page(browser, url, "#/devices")
+    card = 'li[data-device-id="lamp-n-09"]'
+    browser.wait_text(card, "faulty")
+    assert "faulty" not in browser.text('li[data-device-id="ext-b1-01"]')  # no band given: nothing said
+    browser.open(f"{url}/#/devices/lamp-n-09")
+    browser.wait_text("#health-reasons", reason)
+    assert "45% · faulty" in browser.text(".device-detail .facts")
+    browser.screenshot("device-faulty")
+    browser.find("#toggle-lang").click()
+    browser.wait_text(".device-detail .facts", "故障")
+    assert browser.text("#health-reasons") == reason  # the gateway's sentence, as it gave it
+
+
 def test_patrol_page_shows_rounds_per_route_with_checkpoint_states_and_trend(browser: Browser, site: Any,
                                                                             shots: Path) -> None:
     _, url = site

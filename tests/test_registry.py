@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from gateway.core.model import Availability, Decoded, DeviceInfo, Reading, Tap
+from gateway.core.model import Availability, Decoded, DeviceInfo, LiveCondition, Reading, Tap
+from gateway.ingest.health import Health, assess
 from gateway.ingest.journal import SCHEMA
-from gateway.ingest.registry import DeviceLimitReached, DeviceState, MetricValue, Registry, health_score
+from gateway.ingest.registry import DeviceLimitReached, DeviceState, MetricValue, Registry
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -188,14 +189,82 @@ def test_an_offline_will_is_not_a_sign_of_life() -> None:
     assert view is not None and view["online"] is False and view["last_seen"] == T0.isoformat()
 
 
-def test_health_is_zero_offline_and_loses_points_for_battery_signal_and_tickets() -> None:
+def condition(rule: str, severity: str, *, firing: bool, metric: str | None = None,
+              contact: bool = False) -> LiveCondition:
+    return LiveCondition(rule=rule, severity=severity, firing=firing, reason=f"{metric or 'it'} is off",
+                         metric=metric, contact=contact)
+
+
+def test_health_is_good_until_something_holds_and_its_figure_stays_inside_its_band() -> None:
     state = DeviceState(info=DeviceInfo("d"), online=True, last_seen=T0)
     hb = timedelta(hours=1)
-    assert health_score(state, T0, hb, {}) == 1.0
+    assert assess(state, T0, hb, ()) == Health(1.0, "good", ())
+    # Getting stale (past half its heartbeat) lowers the figure, not the band: it may stay silent a heartbeat.
+    assert assess(state, T0 + timedelta(minutes=40), hb, ()) == Health(0.9, "good", ())
+    assert assess(state, T0 + timedelta(minutes=59), hb, ()).score == 0.8
     state.metrics["battery_pct"] = MetricValue(12, "%", T0)
-    assert health_score(state, T0, hb, {}) == pytest.approx(0.7)
+    assert assess(state, T0, hb, ()) == Health(0.7, "degraded", ("battery_pct 12 % < 20 % (low battery)",))
     state.metrics["signal"] = MetricValue(10, None, T0)
-    assert health_score(state, T0, hb, {}) == pytest.approx(0.6)
-    assert health_score(state, T0, hb, {"major": 1}) == pytest.approx(0.2)
-    state.online = False
-    assert health_score(state, T0, hb, {}) == 0.0
+    assert assess(state, T0, hb, ()) == Health(0.6, "degraded", (
+        "battery_pct 12 % < 20 % (low battery)", "signal 10 < 30 (weak radio link)"))
+    pending = condition("lighting.lamp_out", "minor", firing=False, metric="current_a")
+    assert assess(state, T0, hb, (pending,)).score == 0.5  # 1 - 0.3 - 0.1 - 0.1
+    firing = condition("fire.extinguisher_low", "major", firing=True, metric="pressure_mpa")
+    health = assess(state, T0, hb, (pending, firing))
+    assert (health.band, health.score) == ("faulty", 0.1)  # 1 - 0.9 would be 0.1 anyway
+    assert health.reasons[0] == "pressure_mpa is off (fire.extinguisher_low, major, firing)"  # the worst first
+    assert assess(state, T0, hb, (firing,)).score == 0.2
+    state.online, state.online_source = False, "availability"
+    assert assess(state, T0, hb, (firing,)) == Health(0.0, "offline", (
+        "offline (its availability says so)", "pressure_mpa is off (fire.extinguisher_low, major, firing)",
+        "battery_pct 12 % < 20 % (low battery)", "signal 10 < 30 (weak radio link)"))
+
+
+def test_a_warning_or_a_pending_condition_degrades_and_a_firing_one_of_any_other_severity_is_a_fault() -> None:
+    state = DeviceState(info=DeviceInfo("d"), online=True, last_seen=T0)
+    hb = timedelta(hours=1)
+    assert assess(state, T0, hb, (condition("health.weak_signal", "warning", firing=True),)).band == "degraded"
+    assert assess(state, T0, hb, (condition("fire.smoke", "critical", firing=False),)).band == "degraded"
+    for severity in ("minor", "major", "critical"):
+        health = assess(state, T0, hb, (condition("r", severity, firing=True),))
+        assert health.band == "faulty" and 0.1 <= health.score <= 0.45
+
+
+def test_a_rule_that_watches_the_battery_or_the_signal_says_it_instead_of_the_registry() -> None:
+    state = DeviceState(info=DeviceInfo("d"), online=True, last_seen=T0,
+                        metrics={"battery_low": MetricValue(True, None, T0)})
+    battery = condition("fire.battery_low", "minor", firing=False, metric="battery_low")
+    assert assess(state, T0, timedelta(hours=1), (battery,)).reasons == (
+        "battery_low is off (fire.battery_low, minor, pending)",)
+
+
+def test_silence_found_by_the_rules_is_offline_and_says_nothing_more_once_the_registry_knows() -> None:
+    never_heard = DeviceState(info=DeviceInfo("d"))
+    silent = condition("health.silent", "minor", firing=True, contact=True)
+    assert assess(never_heard, T0, timedelta(hours=1), (silent,)) == Health(
+        0.0, "offline", ("it is off (health.silent, minor, firing)",))
+    gone = DeviceState(info=DeviceInfo("d"), online=False, online_source="silence", last_seen=T0)
+    assert assess(gone, T0 + timedelta(hours=2), timedelta(hours=1), (silent,)) == Health(
+        0.0, "offline", ("offline (nothing heard for more than 1h)",))
+
+
+def test_the_registry_shows_the_conditions_published_for_a_device_until_they_are_gone() -> None:
+    reg = Registry({"ext-1": DeviceInfo("ext-1", kind="extinguisher")}, heartbeat={})
+    reg.apply(reading("ext-1", "pressure_mpa", 0.55), T0)
+    low = LiveCondition(rule="fire.extinguisher_low", severity="major", firing=True,
+                        reason="pressure_mpa 0.55 MPa < 1 MPa", metric="pressure_mpa")
+    reg.set_conditions({"ext-1": (low,)})
+    view = reg.view("ext-1", T0)
+    assert view is not None
+    assert (view["health_band"], view["health_reasons"]) == (
+        "faulty", ["pressure_mpa 0.55 MPa < 1 MPa (fire.extinguisher_low, major, firing)"])
+    reg.set_conditions({"ext-1": ()})
+    assert [(v["health_band"], v["health"]) for v in reg.views(T0)] == [("good", 1.0)]
+
+
+def test_a_link_quality_of_zero_is_the_weakest_and_a_negative_signal_is_rssi_in_dbm() -> None:
+    state = DeviceState(info=DeviceInfo("d"), online=True, last_seen=T0,
+                        metrics={"signal": MetricValue(0, None, T0)})
+    assert assess(state, T0, timedelta(hours=1), ()).reasons == ("signal 0 < 30 (weak radio link)",)
+    state.metrics["signal"] = MetricValue(-67, "dBm", T0)
+    assert assess(state, T0, timedelta(hours=1), ()) == Health(1.0, "good", ())

@@ -65,3 +65,48 @@ def test_a_caller_gets_the_last_counts_at_once_while_a_slow_database_refreshes_t
     assert answered.wait(2) and out == [{"minor": 1}] and db.reads == 2
     db.release.set()
     wait_for(lambda: counts("lamp-1") == {"minor": 2}, 5, "the refreshed counts")
+
+
+def test_a_ticket_change_is_counted_at_once_however_little_time_passed() -> None:
+    # Replay and the fake clock run far faster than real time: a count that waits for its ttl on the
+    # real clock shows a ticket minutes of site time late, and differently from one run to the next.
+    db, clock = SlowDatabase(), Clock()
+    db.release.set()
+    counts = OpenTicketCounts(db.open_counts, ttl=None, monotonic=clock)
+    assert counts("lamp-1") == {"minor": 1}
+    counts.changed()  # the service committed a ticket change
+    assert counts("lamp-1") == {"minor": 2} and db.reads == 2
+    clock.now = 1e9  # without a ttl nothing is re-read by time
+    assert counts("lamp-1") == {"minor": 2} and db.reads == 2
+
+
+class ChangingDatabase:
+    """Counts `value` minor tickets; the read after `hold_next` is set waits for `release`."""
+
+    def __init__(self) -> None:
+        self.value = 1
+        self.hold_next = False
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+
+    def open_counts(self) -> dict[str, dict[str, int]]:
+        value = self.value  # what the database held when the read began
+        if self.hold_next:
+            self.hold_next = False
+            self.waiting.set()
+            self.release.wait(10)
+        return {"lamp-1": {"minor": value}}
+
+
+def test_a_background_read_that_began_before_a_change_does_not_overwrite_it() -> None:
+    db, clock = ChangingDatabase(), Clock()
+    counts = OpenTicketCounts(db.open_counts, ttl=2.0, monotonic=clock)
+    db.hold_next, clock.now = True, 5.0
+    counts("lamp-1")  # stale: a background read begins, and hangs in the database
+    assert db.waiting.wait(5)
+    db.value = 7
+    counts.changed()  # a ticket changed; its own read sees the new state
+    assert counts("lamp-1") == {"minor": 7}
+    db.release.set()  # the slow read comes back with the state from before the change
+    wait_for(lambda: not counts.refreshing, 5, "the background read to end")
+    assert counts("lamp-1") == {"minor": 7}

@@ -130,6 +130,21 @@ class AlertEvent:
         return f"fault:{fault}:{self.device}" if fault else f"{self.rule}:{self.device}"
 
 
+@dataclass(frozen=True, slots=True)
+class LiveCondition:
+    """One of a device's rules whose condition holds for it right now: pending (held for less than
+    the rule's `for`) or firing. The rules feature publishes these per device through the gateway
+    (Gateway.publish_conditions); the registry turns them into the device's health band."""
+
+    rule: str
+    severity: str  # critical | major | minor | warning
+    firing: bool  # False: pending, within the rule's `for`
+    reason: str  # what holds, with the values behind it: "current_a 0.003 A < 0.02 A"
+    since: datetime | None = None  # when the condition became true
+    metric: str | None = None  # the metric the reason is about, when there is one
+    contact: bool = False  # the condition is the device's silence or offline status
+
+
 class Publisher(Protocol):
     """Sends a message to the broker. Thread-safe, never blocks on the network."""
 

@@ -60,6 +60,16 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
 
 
+def format_duration(d: timedelta) -> str:
+    """The short form parse_duration reads: 6h, 15m, 90s."""
+    seconds = int(d.total_seconds())
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
 def as_duration(value: Any) -> timedelta:
     """parse_duration for a validator: the error is our sentence, with no prefix."""
     try:

@@ -7,7 +7,7 @@ health lines and start/stop steps into it from their `feature.py` (see gateway/a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from gateway.core.clock import Clock, SystemClock
 from gateway.core.errors import ConfigError
 from gateway.core.events import EventBus
 from gateway.core.metrics import Metrics
-from gateway.core.model import AlertEvent, Consumer, DeviceInfo, Inbound
+from gateway.core.model import AlertEvent, Consumer, DeviceInfo, Inbound, LiveCondition
 from gateway.core.paths import devices_dir
 from gateway.core.site import Site
 from gateway.devices.decoder import Decoder
@@ -79,6 +79,10 @@ class Gateway:
         # feature may write time-series points (the time-series feature replaces the no-op).
         self.alert_sinks: list[Callable[[Sequence[AlertEvent]], object]] = []
         self.write_points: Callable[[Sequence[Any]], None] = lambda _points: None
+        # The rules publish, per device, the conditions that hold for it now (firing or pending): its
+        # health band comes from them (gateway/ingest/health.py), with or without a ticket.
+        self.publish_conditions: Callable[[Mapping[str, Sequence[LiveCondition]]], None] = \
+            self.registry.set_conditions
         self._accepting = True
         self.mqtt: MqttIngest | None = None
         if connect_mqtt:

@@ -3,20 +3,24 @@
 Updated only by the pipeline thread; read by the HTTP API from other threads, hence the lock.
 Changed devices are marked dirty and written in the same transaction as the journal batch that
 changed them, so the registry survives a restart exactly in step with the journal.
+
+Health (gateway/ingest/health.py) comes from what the device says and from the conditions the rules
+publish for it (set_conditions); those are not saved here: the rules' own snapshot restores them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from gateway.core.model import Availability, Decoded, DeviceInfo, Value
+from gateway.core.model import Availability, Decoded, DeviceInfo, LiveCondition, Value
+from gateway.ingest.health import assess
 from gateway.ingest.inventory import UNKNOWN_KIND
 
 # What a device nobody registered looks like, from the first metric that gives it away. Only ever a
@@ -36,9 +40,6 @@ KIND_HINTS: tuple[tuple[str, str], ...] = (
 
 # Pressure transmitters look alike; the name installers give a hydrant or sprinkler one says which.
 PRESSURE_KIND_BY_NAME: tuple[tuple[str, str], ...] = (("hydrant", "hydrant"), ("sprinkler", "sprinkler"))
-
-# Below these a radio link is weak: Zigbee linkquality is 0..255; Tasmota reports Wi-Fi RSSI in %.
-WEAK_SIGNAL = 30
 
 
 @dataclass(slots=True)
@@ -128,34 +129,6 @@ def shows_life(state: DeviceState, decoded: Decoded) -> bool:
 OpenTickets = Callable[[str], Mapping[str, int]]  # device id -> {severity: count}
 
 
-def health_score(state: DeviceState, now: datetime, heartbeat: timedelta,
-                 open_tickets: Mapping[str, int]) -> float:
-    """0..1: offline is 0; stale data, low battery, weak signal and open tickets take points off.
-
-    Documented in the README ("Health score") because managers read it on the dashboard.
-    """
-    if state.online is False:
-        return 0.0
-    score = 1.0
-    # A device whose availability says online is connected: its data is not stale, just quiet.
-    if state.last_seen is not None and heartbeat.total_seconds() > 0 and state.online_source != "availability":
-        age = (now - state.last_seen) / heartbeat
-        if age > 0.5:  # past half its heartbeat a device is getting stale
-            score -= min(0.3, (age - 0.5) * 0.6)
-    m = state.metrics
-    battery = m.get("battery_pct")
-    if (battery is not None and isinstance(battery.value, int | float) and not isinstance(battery.value, bool)
-            and battery.value < 20) or (m.get("battery_low") and m["battery_low"].value is True):
-        score -= 0.3
-    signal = m.get("signal")
-    if signal is not None and isinstance(signal.value, int | float) and 0 <= signal.value < WEAK_SIGNAL:
-        score -= 0.1
-    penalty = {"critical": 0.6, "major": 0.4, "minor": 0.15, "warning": 0.05}
-    for severity, count in open_tickets.items():
-        score -= penalty.get(severity, 0.05) * count
-    return round(max(0.0, min(1.0, score)), 3)
-
-
 class DeviceLimitReached(Exception):
     """Discovery refused a new device: the configured bound on distinct devices is reached."""
 
@@ -173,6 +146,8 @@ class Registry:
         self._max_devices = max(max_devices, len(inventory))
         self._dirty: set[str] = set()
         self._info_version = 0
+        self._conditions: dict[str, tuple[LiveCondition, ...]] = {}  # device -> what holds for it now
+        # Shown beside health, never part of it; set by the tickets feature.
         self.open_tickets: OpenTickets = lambda _device: {}
 
     # -- writes (pipeline thread) -------------------------------------------------------------
@@ -259,6 +234,15 @@ class Registry:
                                    "ts": now.isoformat()})
         return events
 
+    def set_conditions(self, updates: Mapping[str, Sequence[LiveCondition]]) -> None:
+        """The rules' word on what holds for these devices now (an empty sequence: nothing does)."""
+        with self._lock:
+            for device, conditions in updates.items():
+                if conditions:
+                    self._conditions[device] = tuple(conditions)
+                else:
+                    self._conditions.pop(device, None)
+
     def heartbeat(self, kind: str) -> timedelta:
         return self._heartbeat.get(kind, self._default_heartbeat)
 
@@ -284,18 +268,19 @@ class Registry:
         return count
 
     # -- reads (any thread) ---------------------------------------------------------------------
-    # A view's health asks the tickets database for open counts: copy the state under the lock and
-    # build the view after releasing it, so the pipeline thread never waits for that database.
+    # A view asks the tickets feature for open counts: copy the state under the lock and build the
+    # view after releasing it, so the pipeline thread never waits for the tickets database.
     def view(self, dev_id: str, now: datetime) -> dict[str, Any] | None:
         with self._lock:
             state = self._devices.get(dev_id)
-            copy = None if state is None else _copy(state)
-        return None if copy is None else self._view(copy, now)
+            copy = None if state is None else (_copy(state), self._conditions.get(dev_id, ()))
+        return None if copy is None else self._view(*copy, now)
 
     def views(self, now: datetime) -> list[dict[str, Any]]:
         with self._lock:
-            copies = [_copy(s) for s in sorted(self._devices.values(), key=lambda s: s.info.id)]
-        return [self._view(s, now) for s in copies]
+            copies = [(_copy(s), self._conditions.get(s.info.id, ()))
+                      for s in sorted(self._devices.values(), key=lambda s: s.info.id)]
+        return [self._view(s, conditions, now) for s, conditions in copies]
 
     @property
     def info_version(self) -> int:
@@ -325,7 +310,8 @@ class Registry:
     def __len__(self) -> int:
         return len(self._devices)
 
-    def _view(self, s: DeviceState, now: datetime) -> dict[str, Any]:
+    def _view(self, s: DeviceState, conditions: Sequence[LiveCondition], now: datetime) -> dict[str, Any]:
+        health = assess(s, now, self.heartbeat(s.info.kind), conditions)
         return {
             "id": s.info.id,
             "kind": s.info.kind,
@@ -344,7 +330,10 @@ class Registry:
             "metrics": {k: m.value for k, m in sorted(s.metrics.items())},
             "units": {k: m.unit for k, m in sorted(s.metrics.items()) if m.unit},
             "messages": s.messages,
-            "health": health_score(s, now, self.heartbeat(s.info.kind), self.open_tickets(s.info.id)),
+            "health": health.score,
+            "health_band": health.band,
+            "health_reasons": list(health.reasons),
+            "open_tickets": dict(self.open_tickets(s.info.id)),
         }
 
 

@@ -10,6 +10,7 @@ from pydantic import StrictBool, model_validator
 
 from gateway.core.model import Value
 from gateway.core.validation import Strict
+from gateway.devices.vocabulary import lookup
 
 Scalar = StrictBool | int | float | str
 
@@ -55,6 +56,21 @@ class Bounds(Strict):
             or (self.at_least is not None and not x >= self.at_least)
         )
 
+    def describe(self, unit: str | None = None) -> str:
+        """The comparison as people read it: "< 0.02 A", "≥ 0, < 30", "= true"."""
+        parts = []
+        for key, sign in _SIGNS:
+            if (v := getattr(self, key)) is not None:
+                numeric = key not in ("equals", "not_equals")
+                parts.append(f"{sign} {show(v)}{f' {unit}' if unit and numeric else ''}")
+        return ", ".join(parts)
+
+    def explain(self, metric: str, value: Value, unit: str | None = None) -> str:
+        """`value` of `metric` against this comparison: "current_a 0.003 A < 0.02 A", "smoke = true"."""
+        if self.equals is not None and all(getattr(self, k) is None for k in _BOUND_KEYS if k != "equals"):
+            return f"{metric} = {show(value)}"
+        return f"{metric} {show(value)}{f' {unit}' if unit else ''} {self.describe(unit)}"
+
     def threshold(self) -> Scalar | None:
         """The bound shown to people as {threshold}."""
         for key in _BOUND_KEYS:
@@ -64,6 +80,24 @@ class Bounds(Strict):
 
 
 _BOUND_KEYS = ("below", "at_most", "above", "at_least", "equals", "not_equals")
+# Lower bounds first, so a range reads "≥ 0, < 30".
+_SIGNS = (("above", ">"), ("at_least", "≥"), ("below", "<"), ("at_most", "≤"), ("equals", "="),
+          ("not_equals", "≠"))
+
+
+def show(v: Value | None) -> str:
+    """A value as people read it: true/false as in the rule files, 1.0 as 1, 0.003 as 0.003."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "-" if v is None else str(v)
+
+
+def unit_of(metric: str) -> str | None:
+    """The unit of a canonical metric (devices/vocabulary.py), channel suffixes included."""
+    found = lookup(metric)
+    return found.unit if found is not None else None
 
 
 class NeedsBound(Bounds):

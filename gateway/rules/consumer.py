@@ -2,18 +2,22 @@
 
 Rule state (pending `for` timers, heartbeat deadlines, counters) is the engine's snapshot, stored by
 the pipeline with the journal position it reflects, so a restart mid-`for` fires on time, once.
+
+After every batch, tick, reload and restore, the conditions that hold for the devices whose
+conditions changed are published (`conditions`, the gateway's publish_conditions port): a device's
+health comes from them, whether or not a ticket is open or muted.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.core.clock import Clock
-from gateway.core.model import AlertEvent, DeviceInfo, Processed
+from gateway.core.model import AlertEvent, DeviceInfo, LiveCondition, Processed
 from gateway.rules.engine import RuleEngine
 from gateway.rules.schema import Rule
 
@@ -33,11 +37,13 @@ class RulesConsumer:
     name = "rules"
 
     def __init__(self, engine: RuleEngine, *, alerts: Callable[[Sequence[AlertEvent]], None],
-                 devices: DeviceDirectory, clock: Clock) -> None:
+                 devices: DeviceDirectory, clock: Clock,
+                 conditions: Callable[[Mapping[str, Sequence[LiveCondition]]], None] = lambda _c: None) -> None:
         self.engine = engine
         self.alerts = alerts
         self.devices = devices
         self.clock = clock
+        self.conditions = conditions
         self._version: int | None = None
         self._lock = threading.Lock()  # reloads come from another thread
 
@@ -61,6 +67,8 @@ class RulesConsumer:
                     out.extend(self.engine.on_tap(reader, now))
                 if p.decoded.availability is not None:
                     out.extend(self.engine.on_availability(p.decoded.availability, now))
+            live = self.engine.live_changes()
+        self._publish(live)
         if out:
             self.alerts(out)
 
@@ -68,12 +76,21 @@ class RulesConsumer:
         with self._lock:
             self._refresh_devices()
             out = self.engine.tick(now)
+            live = self.engine.live_changes()
+        self._publish(live)
         if out:
             self.alerts(out)
 
     def replace_rules(self, rules: Sequence[Rule]) -> None:
         with self._lock:
             _unwatched(self.engine.replace_rules(rules), "the rule was removed or no longer matches the device")
+            live = self.engine.live_changes()
+        self._publish(live)
+
+    def _publish(self, live: Mapping[str, Sequence[LiveCondition]]) -> None:
+        # Outside the lock, like the alerts: the port is another layer's (the registry's).
+        if live:
+            self.conditions(live)
 
     def snapshot(self) -> Any:
         with self._lock:
@@ -85,6 +102,8 @@ class RulesConsumer:
             self._refresh_devices()
             _unwatched(self.engine.restore(state, self.clock.now()),
                        "the rule or the device changed while the gateway was down")
+            live = self.engine.live_changes()
+        self._publish(live)
 
 
 def _unwatched(alerts: Sequence[tuple[str, str]], why: str) -> None:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading, Value
+from gateway.core.model import AlertEvent, Availability, DeviceInfo, LiveCondition, Reading, Value
 from gateway.rules.conditions import make_evaluator
 from gateway.rules.conditions.base import ANY_METRIC, Evaluator, Track
 from gateway.rules.schema import Rule, render
@@ -79,12 +79,14 @@ class RuleEngine:
         self._now: datetime | None = None
         self._unbaselined: set[str] = set()
         self._rules: dict[str, _Compiled] = {}
+        self._touched: set[str] = set()  # devices whose live conditions may have changed (live_changes)
         self._install(rules)
 
     # -- rules and devices ------------------------------------------------------------------
 
     def _install(self, rules: Sequence[Rule]) -> list[tuple[str, str]]:
         old = self._rules
+        self._touched |= self._holding()
         self._rules = {}
         unwatched = []
         for rule in rules:
@@ -116,6 +118,7 @@ class RuleEngine:
         self._forget_matches()
         self._unbaselined = set(self._devices)
         self._reschedule_all()
+        self._touched |= self._holding()
         return sorted(unwatched)
 
     def _forget_matches(self) -> None:
@@ -156,6 +159,8 @@ class RuleEngine:
                     self._schedule(cr, device, t)
                     continue
                 del cr.tracks[device]
+                if t.active or t.firing:
+                    self._touched.add(device)
                 if t.firing:
                     dropped.append((cr.rule.id, device))
         return sorted(dropped)
@@ -259,6 +264,8 @@ class RuleEngine:
 
     def _settle(self, cr: _Compiled, device: str, t: Track, was: bool, at: datetime,
                 events: list[AlertEvent]) -> None:
+        if was or t.active or t.firing:  # a condition that holds, held, or whose figures moved
+            self._touched.add(device)
         if t.active:
             if not was or t.since is None:
                 t.since = at
@@ -380,6 +387,33 @@ class RuleEngine:
             labels.setdefault("circuit", info.circuit)
         return labels
 
+    # -- what holds now ---------------------------------------------------------------------
+
+    def conditions(self, device: str) -> tuple[LiveCondition, ...]:
+        """The conditions that hold for `device` now, firing or pending, in rule order, each with the
+        values behind it: what makes the device unhealthy, whether or not a ticket is open."""
+        latest = self._latest.get(device, {})
+        out = []
+        for rule_id in sorted(self._rules):
+            cr = self._rules[rule_id]
+            t = cr.tracks.get(device)
+            if t is None or not (t.active or t.firing):
+                continue
+            # A firing alert held outside its window (dawn is not a repair) may have no figure to show.
+            reason = cr.ev.explain(t, latest, self._heartbeat(cr, device)) or "not seen to clear yet"
+            out.append(LiveCondition(rule=rule_id, severity=cr.rule.labels.severity, firing=t.firing,
+                                     reason=reason, since=t.since, metric=t.metric, contact=cr.ev.contact))
+        return tuple(out)
+
+    def live_changes(self) -> dict[str, tuple[LiveCondition, ...]]:
+        """The conditions of every device whose conditions may have changed since the last call (an
+        empty tuple: nothing holds for it any more). Devices that stay healthy are never listed."""
+        touched, self._touched = self._touched, set()
+        return {device: self.conditions(device) for device in sorted(touched)}
+
+    def _holding(self) -> set[str]:
+        return {d for cr in self._rules.values() for d, t in cr.tracks.items() if t.active or t.firing}
+
     # -- persistence ------------------------------------------------------------------------
 
     def firing(self) -> list[tuple[str, str]]:
@@ -411,6 +445,7 @@ class RuleEngine:
         if state.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"rule state version {state.get('version')!r} is not {SNAPSHOT_VERSION}; "
                              "delete the saved rule state to start fresh")
+        self._touched |= self._holding()  # what held before the snapshot is taken back
         for compiled in self._rules.values():
             compiled.tracks = {}
         removed = []
@@ -438,6 +473,7 @@ class RuleEngine:
         self._forget_matches()
         unwatched = removed + self._recheck(set(self._devices))
         self._reschedule_all()
+        self._touched |= self._holding()
         return sorted(unwatched)
 
 

@@ -1,6 +1,7 @@
 """Rules as a feature: every reading and availability change through the rule engine; firing and
-cleared alerts go to whoever listens (tickets). Rule files reload live. `rules:` and
-`builtin_rules:` are fixed keys of the site file."""
+cleared alerts go to whoever listens (tickets), and the conditions that hold per device to the
+registry (device health). Rule files reload live. `rules:` and `builtin_rules:` are fixed keys of
+the site file."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def attach(gw: Gateway, offline: bool) -> Rules:
     context = SiteContext(tz=gw.tz, latitude=site.site.latitude or 0.0, longitude=site.site.longitude or 0.0,
                           heartbeat=dict(site.devices.heartbeat))
     consumer = RulesConsumer(RuleEngine(rules, site=context), alerts=gw.raise_alerts, devices=gw.registry,
-                             clock=gw.clock)
+                             clock=gw.clock, conditions=gw.publish_conditions)
     unregistered = UnregisteredWatch(rules, site=context, alerts=gw.raise_alerts, lookalikes=gw.registry.lookalikes)
 
     def replace_rules(new: Sequence[Rule]) -> None:

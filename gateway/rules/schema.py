@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from gateway.core.validation import Duration, Severity, Strict
+from gateway.core.validation import Duration, Severity, Strict, format_duration
 from gateway.rules.compare import Bounds
 from gateway.rules.conditions import CLEARABLE_TYPES, Condition
 
@@ -158,11 +158,3 @@ def _show(v: Any) -> str:
         return format_duration(v)
     return str(v)
 
-
-def format_duration(d: timedelta) -> str:
-    seconds = int(d.total_seconds())
-    if seconds and seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds and seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"

@@ -21,12 +21,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from gateway.core.errors import ConfigError
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading
-from gateway.core.validation import Duration, parse_duration
+from gateway.core.validation import Duration, format_duration, parse_duration
 from gateway.core.yamlsource import LineMap, load_yaml, validate
 from gateway.rules.compare import Scalar
 from gateway.rules.engine import RuleEngine, SiteContext
 from gateway.rules.loader import load_rules
-from gateway.rules.schema import Rule, format_duration
+from gateway.rules.schema import Rule
 
 
 def _when(value: Any) -> Any:

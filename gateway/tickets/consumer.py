@@ -51,8 +51,11 @@ class TicketEvents:
         self.bus = bus
         self.points = points
         self.metrics = metrics
+        # Told of every change first, so a dashboard that reloads on the live event sees new counts.
+        self.counts_changed: Callable[[], None] = lambda: None
 
     def __call__(self, kind: str, doc: dict[str, Any]) -> None:
+        self.counts_changed()
         change = str(doc.get("change", ""))
         if change == "opened":
             self.metrics.tickets_opened.inc()

@@ -1,9 +1,15 @@
-"""Per-device open ticket counts for health scores, cached so a page of devices costs one query.
+"""Per-device open ticket counts (shown beside device health, and in `equipment_health` points),
+cached so a page of devices costs no query.
 
 Device views are built for the HTTP API and for the pipeline's `equipment_health` points, so a
-caller must never wait for the tickets database: it gets the counts of the last read at once, and a
-stale copy starts one read in the background. A slow or locked database delays the figures, never
-ingest nor a request.
+caller must never wait for the tickets database: it gets the counts of the last read at once.
+
+The counts are read again right after every ticket change this gateway commits (`changed()`, on
+the thread that made the change, which has just written that database), so they follow the
+gateway's own clock: in replay and on a fake clock as promptly as live. Only changes made by
+someone else (another gateway on a shared PostgreSQL store) wait for the `ttl`, measured on the real
+clock since that is where those happen: a stale copy starts one read in the background. A slow or
+locked database delays those figures, never ingest nor a request.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ Counts = dict[str, dict[str, int]]  # device -> severity -> active tickets
 
 
 class OpenTicketCounts:
-    """Per-device open ticket counts by severity, re-read in the background at most every `ttl` s."""
+    """Per-device open ticket counts by severity: read after each change, and in the background at
+    most every `ttl` s (None: never, when no one else writes the store, as in replay)."""
 
-    def __init__(self, read: Callable[[], Counts], ttl: float = 2.0,
+    def __init__(self, read: Callable[[], Counts], ttl: float | None = 2.0,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._read = read
         self.ttl = ttl
@@ -30,25 +37,52 @@ class OpenTicketCounts:
         self._counts: Counts = read()  # at start-up, before ingest and HTTP run
         self._at = monotonic()
         self._refreshing = False
+        # Bumped by every change: a background read that began before one must not overwrite it.
+        self._generation = 0
 
     def __call__(self, device: str) -> Mapping[str, int]:
         with self._lock:
             counts = self._counts
-            stale = not self._refreshing and self._monotonic() - self._at > self.ttl
+            stale = (self.ttl is not None and not self._refreshing
+                     and self._monotonic() - self._at > self.ttl)
             if stale:
                 self._refreshing = True
+                generation = self._generation
         if stale:
-            threading.Thread(target=self._refresh, name="open-ticket-counts", daemon=True).start()
+            threading.Thread(target=self._refresh, args=(generation,), name="open-ticket-counts",
+                             daemon=True).start()
         return counts.get(device, {})
 
-    def _refresh(self) -> None:
+    @property
+    def refreshing(self) -> bool:
+        """A background read is under way."""
+        with self._lock:
+            return self._refreshing
+
+    def changed(self) -> None:
+        """A ticket change was committed: read the counts again now."""
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
         try:
             fresh = self._read()
         except Exception:
-            log.exception("Reading open ticket counts failed; health scores keep the last counts.")
+            log.exception("Reading open ticket counts failed; they are read again later.")
+            with self._lock:
+                self._at = float("-inf")  # stale: the next caller starts a background read
+            return
+        with self._lock:
+            if generation == self._generation:  # else a later change's read is newer
+                self._counts, self._at = fresh, self._monotonic()
+
+    def _refresh(self, generation: int) -> None:
+        try:
+            fresh = self._read()
+        except Exception:
+            log.exception("Reading open ticket counts failed; the last counts are shown.")
             fresh = None
         with self._lock:
-            if fresh is not None:
+            if fresh is not None and generation == self._generation:
                 self._counts = fresh
             self._at = self._monotonic()
             self._refreshing = False

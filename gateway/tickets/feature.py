@@ -27,12 +27,14 @@ def store_url(gw: Gateway) -> str:
 def attach(gw: Gateway, offline: bool) -> TicketService:
     """`offline` (replay): no webhooks, so a replay never reaches the outside world."""
     policy = gw.site.section(TicketPolicy)
+    events = TicketEvents(gw.site_id, bus=gw.bus.publish, points=gw.write_points, metrics=gw.metrics)
     tickets = TicketService(TicketStore(store_url(gw)), site_id=gw.site_id, tz=gw.tz, policy=policy,
-                            publisher=gw.mqtt,
-                            events=TicketEvents(gw.site_id, bus=gw.bus.publish, points=gw.write_points,
-                                                metrics=gw.metrics),
-                            webhooks=() if offline else policy.webhooks)
-    gw.registry.open_tickets = OpenTicketCounts(tickets.open_counts)
+                            publisher=gw.mqtt, events=events, webhooks=() if offline else policy.webhooks)
+    # Re-read on each change this gateway makes, so the counts keep to its clock (replay, fake
+    # clocks); by time only for changes made elsewhere, which a replay's private store never sees.
+    counts = OpenTicketCounts(tickets.open_counts, ttl=None if offline else 2.0)
+    events.counts_changed = counts.changed
+    gw.registry.open_tickets = counts
     inbox = AlertInbox(tickets)
     gw.alert_sinks.append(inbox.put)
     gw.add_consumer(TicketTimer(tickets, inbox), STAGE_ACT)

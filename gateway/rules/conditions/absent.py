@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.core.model import Value
-from gateway.core.validation import Duration
+from gateway.core.validation import Duration, format_duration
 from gateway.rules.conditions.base import ANY_METRIC, ConditionSpec, Evaluator, Track
 
 if TYPE_CHECKING:
@@ -69,6 +69,13 @@ class AbsentEval(Evaluator):
         if not t.active:
             t.restored_at = now
 
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        return f"no {'/'.join(sorted(self.metrics))} reading for more than {self._period(heartbeat)}"
+
+    def _period(self, heartbeat: timedelta | None) -> str:
+        period = self._after or heartbeat
+        return format_duration(period) if period is not None else "its heartbeat"
+
     def _due(self, t: Track, heartbeat: timedelta | None) -> datetime | None:
         period = self._after or heartbeat
         if period is None or t.last_seen is None:
@@ -84,9 +91,13 @@ class SilentEval(AbsentEval):
 
     availability = True
     taps = True
+    contact = True
 
     def __init__(self, after: timedelta | None) -> None:
         super().__init__(frozenset({ANY_METRIC}), after)
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        return f"no sign of life for more than {self._period(heartbeat)}"
 
     def on_tap(self, t: Track, now: datetime) -> None:
         _alive(t, now)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway.core.model import Value
 from gateway.core.validation import Strict
-from gateway.rules.compare import Bounds, NeedsBound, check_hysteresis
+from gateway.rules.compare import Bounds, NeedsBound, check_hysteresis, show
 
 if TYPE_CHECKING:
     from gateway.rules.conditions.window import During, Schedule
@@ -51,6 +51,7 @@ class Evaluator:
     taps = False  # listens to taps (a reader's only sign of life besides its availability)
     traffic_starts_track = True  # False: a reading or tap only matters to a device already tracked
     needs_heartbeat = False  # watches silence: gets the kind's heartbeat, and devices never heard
+    contact = False  # the signal is the device's silence or offline status (its health is "offline")
     uses_latest = False  # reads the device's latest value of each of its metrics
     schedule: Schedule | None = None  # rule-level `during`: re-evaluate every track at its boundaries
 
@@ -72,6 +73,11 @@ class Evaluator:
 
     def restored(self, t: Track, now: datetime) -> None:
         """The track was just taken back from a snapshot after a restart at `now`."""
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        """Why the signal holds, with the values behind it ("current_a 0.003 A < 0.02 A"), for the
+        device's health; "" when there is nothing to show (a firing alert held outside its window)."""
+        return "" if t.metric is None or t.value is None else f"{t.metric} = {show(t.value)}"
 
 
 class ConditionSpec(Strict):
@@ -125,3 +131,13 @@ def latch(t: Track, cond: Bounds, clear: Bounds | None, value: Value) -> None:
     result = cond.test(value)
     if result is not None:
         t.active = result
+
+
+def explain_latched(cond: Bounds, clear: Bounds | None, metric: str, value: Value, unit: str | None) -> str:
+    """Why a comparison with hysteresis holds: the value against the condition, or, inside the band
+    between the condition and `clear`, what it still waits for ("pressure_mpa 1.05 MPa, not yet > 1.1 MPa")."""
+    if cond.test(value) is True:
+        return cond.explain(metric, value, unit)
+    if clear is not None:
+        return f"{metric} {show(value)}{f' {unit}' if unit else ''}, not yet {clear.describe(unit)}"
+    return ""

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import model_validator
 
 from gateway.core.model import Value
-from gateway.core.validation import Duration
-from gateway.rules.compare import Bounds, Scalar, same
+from gateway.core.validation import Duration, format_duration
+from gateway.rules.compare import Bounds, Scalar, same, show
 from gateway.rules.conditions.base import ClearableCondition, Evaluator, Track, latch
 
 if TYPE_CHECKING:
@@ -74,3 +74,11 @@ class CountEval(Evaluator):
             t.events.popleft()
         t.value = len(t.events)
         latch(t, self._cond, self._clear, len(t.events))
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        becomes = self._cond.becomes
+        what = f"{t.metric} became {show(becomes)}" if becomes is not None else "online/offline changed"
+        count = f"{what} {t.value} times in {format_duration(self._cond.window)}"
+        if self._cond.test(len(t.events)) is True:
+            return f"{count}, {self._cond.describe()}"
+        return f"{count}, not yet {self._clear.describe()}" if self._clear is not None else count

@@ -7,7 +7,7 @@ that sends data is there, whatever it said before. The registry's `online` means
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from gateway.core.model import Value
@@ -31,6 +31,7 @@ class OfflineEval(Evaluator):
     availability = True
     taps = True
     traffic_starts_track = False  # traffic only ends an offline that availability started
+    contact = True
 
     def on_availability(self, t: Track, online: bool, now: datetime) -> None:
         t.active = not online
@@ -41,6 +42,9 @@ class OfflineEval(Evaluator):
 
     def on_tap(self, t: Track, now: datetime) -> None:
         self._heard(t)
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        return "its availability says offline"
 
     @staticmethod
     def _heard(t: Track) -> None:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from gateway.core.model import Value
-from gateway.core.validation import Duration
-from gateway.rules.compare import Bounds
-from gateway.rules.conditions.base import ClearableCondition, Evaluator, Track, latch
+from gateway.core.validation import Duration, format_duration
+from gateway.rules.compare import Bounds, unit_of
+from gateway.rules.conditions.base import ClearableCondition, Evaluator, Track, explain_latched, latch
 
 if TYPE_CHECKING:
     from gateway.rules.schema import Rule
@@ -64,6 +64,15 @@ class RateEval(Evaluator):
         rate = _slope(s) * self._cond.per.total_seconds()
         t.value = round(rate, 6)
         latch(t, self._cond, self._clear, rate)
+
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        if t.metric is None or t.value is None:
+            return ""
+        per = self._cond.per
+        span = "h" if per == timedelta(hours=1) else format_duration(per)
+        unit = f"{unit_of(t.metric) or ''}/{span}"
+        return explain_latched(self._cond, self._clear, f"{t.metric} trend", t.value, unit)
 
 
 def _slope(samples: deque[tuple[float, float]]) -> float:

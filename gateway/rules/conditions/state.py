@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import model_validator
 
 from gateway.core.model import Value
-from gateway.rules.compare import Bounds
+from gateway.rules.compare import Bounds, unit_of
 from gateway.rules.conditions.base import Evaluator, Track
 from gateway.rules.conditions.window import TimeWindow
 
@@ -74,3 +74,9 @@ class StateEval(Evaluator):
                     t.metric, t.value = metric, value  # show the reason, not just the first term
                 hits += 1
         t.active = hits == len(self._terms) if self._all else hits > 0
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        # The comparisons that hold now (for `all`, every one of them).
+        held = [term.explain(metric, value, unit_of(metric)) for metric, term in self._terms
+                if (value := latest.get(metric)) is not None and term.test(value) is True]
+        return "; ".join(held)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from gateway.core.model import Value
-from gateway.rules.compare import Bounds
-from gateway.rules.conditions.base import ClearableCondition, Evaluator, Track, latch
+from gateway.rules.compare import Bounds, unit_of
+from gateway.rules.conditions.base import ClearableCondition, Evaluator, Track, explain_latched, latch
 from gateway.rules.conditions.window import TimeWindow
 
 if TYPE_CHECKING:
@@ -41,3 +41,8 @@ class ThresholdEval(Evaluator):
     def at(self, t: Track, now: datetime, latest: Mapping[str, Value], heartbeat: timedelta | None) -> None:
         if t.value is not None:
             latch(t, self._cond, self._clear, t.value)
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        if t.value is None or t.metric is None:
+            return ""
+        return explain_latched(self._cond, self._clear, t.metric, t.value, unit_of(t.metric))

@@ -123,6 +123,7 @@ class Windowed(Evaluator):
         self.taps = inner.taps
         self.needs_heartbeat = inner.needs_heartbeat
         self.uses_latest = inner.uses_latest
+        self.contact = inner.contact
 
     def reading(self, t: Track, metric: str, value: Value, now: datetime, latest: Mapping[str, Value]) -> None:
         self.inner.reading(t, metric, value, now, latest)
@@ -149,6 +150,9 @@ class Windowed(Evaluator):
 
     def restored(self, t: Track, now: datetime) -> None:
         self.inner.restored(t, now)
+
+    def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
+        return self.inner.explain(t, latest, heartbeat)
 
 
 def _hold(t: Track) -> None:

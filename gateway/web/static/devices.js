@@ -87,7 +87,7 @@ function deviceCard(d) {
   return h("li", {class: `device-card${d.online === false ? " is-offline" : ""}${recent ? " flash" : ""}`,
     dataset: {deviceId: d.id}},
   h("a", {href: `#/devices/${encodeURIComponent(d.id)}`, class: "device-name"}, d.id),
-  onlineBadge(d.online), registration(d),
+  onlineBadge(d.online), registration(d), healthBadge(d),
   d.health === null || d.health === undefined ? null : ratioBar(d.health, `${t("devices.health")} ${pct(d.health)}`),
   metrics.length ? h("dl", {class: "metrics"}, metrics.map(([name, value]) => h("div", {class: "kv"},
     h("dt", {}, tv("metric", name)), h("dd", {}, fmtValue(value, (d.units || {})[name]))))) : null);
@@ -197,7 +197,10 @@ function deviceDetail() {
         d.model ? fact("devices.model", d.model) : null, fact("devices.zone", d.zone || "–"),
         d.location ? fact("devices.location", d.location) : null, d.owner ? fact("devices.owner", d.owner) : null,
         fact("devices.last_seen", fmtDateTime(parseTs(d.last_seen), store.tz, lang())),
-        fact("devices.health", pct(d.health))),
+        fact("devices.health", d.health_band ? `${pct(d.health)} · ${tv("health_band", d.health_band)}` : pct(d.health))),
+      (d.health_reasons || []).length ? h("section", {"aria-labelledby": "health-reasons-title"},
+        h("h3", {id: "health-reasons-title"}, t("devices.health_reasons")),
+        h("ul", {class: "health-reasons", id: "health-reasons"}, d.health_reasons.map((r) => h("li", {}, r)))) : null,
       !Object.keys(d.metrics || {}).length ? h("p", {class: "muted"}, t("devices.no_metrics")) :
         h("table", {class: "metrics-table"},
         h("thead", {}, h("tr", {}, ["devices.metric", "devices.value", "devices.chart"].map((k) => h("th", {scope: "col"}, t(k))))),
@@ -218,6 +221,14 @@ function registration(d) {
   const text = d.suggested_kind ? t("devices.looks_like", {kind: tv("kind_one", d.suggested_kind)})
     : t("devices.unregistered");
   return h("span", {class: "badge unregistered", title: t("devices.register_hint")}, text);
+}
+
+/** "faulty", "degraded", "offline": a device that is not good says so on its card, with why on hover.
+ * The reasons are the gateway's sentences (metric names and figures), the band is translated. */
+function healthBadge(d) {
+  if (!d.health_band || d.health_band === "good" || (d.health_band === "offline" && d.online === false)) return null;
+  return h("span", {class: `badge band-${d.health_band}`, title: (d.health_reasons || []).join("\n")},
+    tv("health_band", d.health_band));
 }
 
 function fact(key, value) {

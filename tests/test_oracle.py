@@ -53,6 +53,11 @@ def test_every_fault_has_exactly_one_ticket_in_time_and_no_ticket_without_a_faul
     assert (score.precision(), score.recall()) == (1.0, 1.0), f"{len(score.wrong)} wrong conclusions:\n{wrong}"
 
 
+def test_every_device_health_band_matches_its_true_condition(score: Score) -> None:
+    assert score.health_checked >= NIGHTS * 2 * 200  # two probes a night over the ~220 devices
+    assert score.health_wrong == [], "\n".join(score.health_wrong[:40])
+
+
 # -- the judge itself, on hand-made cases -----------------------------------------------------------
 
 def _at(hhmm: str) -> datetime:

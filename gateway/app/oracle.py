@@ -25,7 +25,13 @@ from typing import Any
 
 from gateway.app.offline import OfflineGateway, OfflineResult
 from gateway.app.simulator.engine import Simulator
-from gateway.app.simulator.fault_truth import TrueFault, device_faults, door_openings, reported_faults
+from gateway.app.simulator.fault_truth import (
+    TrueFault,
+    device_faults,
+    door_openings,
+    health_bands,
+    reported_faults,
+)
 from gateway.app.simulator.night import traffic
 from gateway.app.simulator.patrol import PlannedTap
 from gateway.app.simulator.site_model import SimSite, load_sim_site
@@ -33,6 +39,10 @@ from gateway.core.model import Inbound
 from gateway.core.site import Site
 
 NIGHT_FROM = time(15, 0)
+# When device health is compared with the truth: deep in the night, with every fault of the script
+# either long established (a dead lamp, a leak, a dead battery) or in full swing (the 01:10-01:50
+# outage), none just starting or ending.
+HEALTH_PROBES = (time(23, 30), time(1, 45))
 NIGHT_HOURS = 19.5
 BATCH = timedelta(seconds=10)  # messages of up to this span go through the pipeline as one batch
 
@@ -54,6 +64,8 @@ class NightVerdict:
     tickets: int
     findings: list[Finding] = field(default_factory=list)
     result: OfflineResult | None = None
+    health_checked: int = 0
+    health_wrong: list[str] = field(default_factory=list)
 
     @property
     def correct(self) -> int:
@@ -70,13 +82,31 @@ def run_night(site: Site, seed: int, day: date, *, sim_site: SimSite | None = No
     end = start + timedelta(hours=NIGHT_HOURS)
     sim = Simulator(sim_site, seed=seed)
     taps: list[PlannedTap] = []
+    probes = sorted(datetime.combine(day + timedelta(days=1 if p < NIGHT_FROM else 0), p, sim_site.tz)
+                    for p in HEALTH_PROBES)
+    seen: dict[datetime, list[dict[str, Any]]] = {}
     with OfflineGateway(site, start) as offline:
         for at, batch in _batches(sim, start, end, taps):
+            while probes and probes[0] < at:
+                offline.advance(probes[0])
+                seen[probes[0]] = offline.gw.registry.views(probes[0])
+                probes.pop(0)
             offline.feed_batch(at, batch)
         offline.advance(end)
         result = offline.result()
     truth = truth_of(sim, start, end, taps)
     verdict = NightVerdict(seed, day, len(truth), len(result.tickets), judge(truth, result.tickets), result)
+    for when, views in seen.items():
+        bands = health_bands(sim, when)
+        for view in views:
+            expected = bands.get(view["id"])
+            if expected is None:
+                continue
+            verdict.health_checked += 1
+            if view["health_band"] != expected:
+                verdict.health_wrong.append(
+                    f"{view['id']} at {when.astimezone(sim_site.tz):%H:%M}: {view['health_band']}, truly {expected} "
+                    f"({'; '.join(view.get('health_reasons', [])) or 'no reason given'})")
     return verdict
 
 
@@ -181,8 +211,12 @@ class Score:
     correct: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     wrong: list[str] = field(default_factory=list)
+    health_checked: int = 0
+    health_wrong: list[str] = field(default_factory=list)
 
     def add(self, verdict: NightVerdict) -> None:
+        self.health_checked += verdict.health_checked
+        self.health_wrong += [f"seed {verdict.seed} {verdict.day}: {w}" for w in verdict.health_wrong]
         for f in verdict.findings:
             if f.verdict != "missed":
                 self.tickets[f.kind] += 1

@@ -153,3 +153,26 @@ def _first(holds: Callable[[datetime], bool], start: datetime, end: datetime) ->
             return t
         t += timedelta(minutes=1)
     return end
+
+
+def health_bands(sim: Simulator, at: datetime) -> dict[str, str]:
+    """Each device's true band at `at` (gateway/ingest/health.py's bands): offline when it is off the
+    network, faulty while a fault a rule can see has held past the rule's wait, else good. Pick
+    times when no fault is just starting or ending (the gateway's waits are allowed for)."""
+    from gateway.app.simulator.devices import SmokeDetector, World
+
+    world = World(at, sim.sky, sim.faults)
+    bands: dict[str, str] = {}
+    for device in sim.devices:
+        band = "good"
+        online, _silent = device.presence(world)
+        faults = world.faults_on(device.id)
+        if not online:
+            band = "offline"
+        elif (isinstance(device, SmokeDetector) and any(f.kind == "battery_dies" for f in faults)) or (isinstance(device, Lamp) and any(f.kind == "lamp_dead" for f in faults) and world.dark) or (isinstance(device, PressureTransmitter) and any(f.kind == "extinguisher_leak" for f in faults)):
+            band = "faulty"
+        elif isinstance(device, PanelMeter) and any(
+                not lamp.presence(world)[0] for way in device.ways for lamp in way):
+            band = "faulty"  # a way without power
+        bands[device.id] = band
+    return bands

@@ -18,7 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from gateway.app.simulator.devices import FireDoor, Lamp, PanelMeter, PressureTransmitter
+from gateway.app.simulator.devices import (
+    Device,
+    FireDoor,
+    Lamp,
+    PanelMeter,
+    PressureTransmitter,
+    SmokeDetector,
+    World,
+)
 from gateway.app.simulator.engine import Simulator
 from gateway.app.simulator.faults import LEAK_MPA_PER_HOUR, Fault
 from gateway.app.simulator.patrol import PlannedTap
@@ -159,20 +167,26 @@ def health_bands(sim: Simulator, at: datetime) -> dict[str, str]:
     """Each device's true band at `at` (gateway/ingest/health.py's bands): offline when it is off the
     network, faulty while a fault a rule can see has held past the rule's wait, else good. Pick
     times when no fault is just starting or ending (the gateway's waits are allowed for)."""
-    from gateway.app.simulator.devices import SmokeDetector, World
-
     world = World(at, sim.sky, sim.faults)
     bands: dict[str, str] = {}
     for device in sim.devices:
-        band = "good"
-        online, _silent = device.presence(world)
-        faults = world.faults_on(device.id)
-        if not online:
-            band = "offline"
-        elif (isinstance(device, SmokeDetector) and any(f.kind == "battery_dies" for f in faults)) or (isinstance(device, Lamp) and any(f.kind == "lamp_dead" for f in faults) and world.dark) or (isinstance(device, PressureTransmitter) and any(f.kind == "extinguisher_leak" for f in faults)):
-            band = "faulty"
-        elif isinstance(device, PanelMeter) and any(
-                not lamp.presence(world)[0] for way in device.ways for lamp in way):
-            band = "faulty"  # a way without power
-        bands[device.id] = band
+        if not device.presence(world)[0]:
+            bands[device.id] = "offline"
+        elif _faulty(device, world):
+            bands[device.id] = "faulty"
+        else:
+            bands[device.id] = "good"
     return bands
+
+
+def _faulty(device: Device, world: World) -> bool:
+    kinds = {f.kind for f in world.faults_on(device.id)}
+    if isinstance(device, SmokeDetector):
+        return "battery_dies" in kinds
+    if isinstance(device, Lamp):
+        return "lamp_dead" in kinds and world.dark  # a dead lamp shows only when it must be lit
+    if isinstance(device, PressureTransmitter):
+        return "extinguisher_leak" in kinds
+    if isinstance(device, PanelMeter):  # a way without power
+        return any(not lamp.presence(world)[0] for way in device.ways for lamp in way)
+    return False

@@ -44,6 +44,9 @@ from gateway.patrol.model import PatrolPlan, Route, RouteCheckpoint
 from gateway.patrol.rounds import round_id
 from gateway.patrol.schedule import starts_between
 
+# -- rounds ----------------------------------------------------------------------------------------
+# Everything below up to the next section is the round part: RoundTruth, round_truth, round_truths.
+
 # Per-checkpoint states and tap results, as the tracker names them.
 VISITED, LATE, MISSED = "visited", "late", "missed"
 OK, EARLY, OUT_OF_ORDER, DUPLICATE, OFF_SCHEDULE = "ok", "early", "out_of_order", "duplicate", "off_schedule"

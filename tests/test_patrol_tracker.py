@@ -421,6 +421,68 @@ def test_buffered_tap_for_an_ended_round_revises_it() -> None:
     assert north(t)["coverage"] == 1.0
 
 
+def test_a_round_completed_by_a_buffered_tap_after_its_end_ended_at_that_tap() -> None:
+    t = started_at_20()
+    for reader, tag, ts in ((LOBBY, CARD, at(20, 6)), (HANDHELD, ROOF, at(20, 12))):
+        tap(t, reader, tag, ts)
+    t.tick(at(21))  # ended incomplete at 20:45, the garage missed
+    assert tap(t, HANDHELD, GARAGE, at(20, 26), now=at(21, 5)).result == "ok"
+    # It was complete when the guard read the garage tag, as if the handheld had been online.
+    assert (north(t)["status"], north(t)["ended_at"]) == ("completed", "2026-11-23T20:26:00+08:00")
+
+
+def walk_arriving(t: PatrolTracker, taps: list[tuple[str, str, datetime, datetime]]) -> list[str]:
+    """Taps (reader, tag, made, arrived) in arrival order, ticking up to each arrival."""
+    results = []
+    for reader, tag, ts, arrived in taps:
+        t.tick(arrived)
+        results.append(tap(t, reader, tag, ts, now=arrived).result)
+    return results
+
+
+def test_two_checkpoints_tapped_the_wrong_way_round_count_the_same_whatever_order_the_taps_arrive_in() -> None:
+    # The guard reads the roof tag at 20:08 (handheld), then goes back to the lobby reader at 20:09:
+    # both inside their windows (roof 20:07-20:17, lobby 20:02-20:10), the roof tapped first.
+    made = [(GATE, CARD, at(20)), (HANDHELD, ROOF, at(20, 8)), (LOBBY, CARD, at(20, 9)),
+            (HANDHELD, GARAGE, at(20, 25))]
+    in_time = tracker()
+    in_time.tick(at(19, 50))
+    assert walk(in_time, made) == ["ok", "ok", "out_of_order", "ok"]
+    in_time.tick(at(21))
+    # The handheld was offline until 20:12: its roof read arrives after the lobby tap.
+    buffered = tracker()
+    buffered.tick(at(19, 50))
+    assert walk_arriving(buffered, [(GATE, CARD, at(20), at(20)), (LOBBY, CARD, at(20, 9), at(20, 9))]) \
+        == ["ok", "ok"]  # the lobby's ack came before the roof was known
+    buffered.tick(at(20, 12))
+    roof = tap(buffered, HANDHELD, ROOF, at(20, 8), now=at(20, 12))
+    # The roof was tapped first: it counts, and going back to the lobby (window closed at 20:10) was not.
+    assert roof.result == "ok"
+    assert kinds(roof.changes) == [("checkpoint_missed", "cp-b1-lobby")]
+    assert [(a.state, a.labels["missed"]) for a in roof.all_alerts] == [("firing", "cp-b1-lobby")]
+    assert walk_arriving(buffered, [(HANDHELD, GARAGE, at(20, 25), at(20, 25))]) == ["ok"]
+    buffered.tick(at(21))
+    for t in (in_time, buffered):
+        assert figures(north(t)) == ("incomplete", 4, 3, ["cp-b1-lobby"], 0, 0.75)
+        assert [c["state"] for c in north(t)["checkpoints"]] == ["visited", "missed", "visited", "visited"]
+
+
+def test_a_buffered_first_tap_sets_the_anchor_and_the_rounds_guard() -> None:
+    # Plant check 21:30 (free order, grace 5m): G017 reads the pump room tag (at 5m +/-5m) at 21:38 on
+    # a handheld that uploads at 21:50; G023 taps the south gate reader (at 15m +/-10m) at 21:47.
+    t = tracker()
+    t.tick(at(21, 20))
+    walk_arriving(t, [("cp-gate-south", "G0023", at(21, 47), at(21, 47)),
+                      (HANDHELD, "003B51C6", at(21, 38), at(21, 50))])
+    t.tick(at(22, 10))
+    view = next(r.to_dict() for r in t.rounds(date(2026, 11, 23)) if r.round_id == "plant-check@2026-11-23T21:30+08:00")
+    # Started by G017's tap at 21:38: anchor 21:33, so the pump room is on plan, the gate a minute ahead.
+    assert (view["status"], view["started_at"], view["guard"]) == ("completed", "2026-11-23T21:33:00+08:00", "G017")
+    assert [(c["id"], c["guard"], c["delay_s"]) for c in view["checkpoints"]] == [
+        ("cp-pump-room", "G017", 0.0), ("cp-gate-south", "G023", -60.0)]
+    assert view["ended_at"] == "2026-11-23T21:47:00+08:00"
+
+
 def test_taps_from_the_future_or_the_distant_past_are_rejected_with_a_reason() -> None:
     t = started_at_20(max_skew=timedelta(minutes=2), max_age=timedelta(hours=12))
     future = tap(t, LOBBY, CARD, at(20, 9), now=at(20, 6))
@@ -560,6 +622,26 @@ def test_restart_mid_round_continues_without_double_counting() -> None:
     assert kinds(end) == [("round_incomplete", None)]  # no second round_started, no second miss
     assert end[0].round.round_fields() == {"expected": 4, "visited": 3, "late": 0, "missed": 1,
                                            "coverage": 0.75}
+
+
+def test_a_restored_tracker_still_judges_a_buffered_tap_against_the_taps_before_the_restart() -> None:
+    before = tracker()
+    before.tick(at(19, 50))
+    walk_arriving(before, [(GATE, CARD, at(20), at(20)), (LOBBY, CARD, at(20, 9), at(20, 9))])
+    saved = json.loads(json.dumps(before.snapshot()))
+    after = tracker()
+    after.restore(saved)
+    after.tick(at(20, 12))
+    assert tap(after, HANDHELD, ROOF, at(20, 8), now=at(20, 12)).result == "ok"
+    assert [c["state"] for c in north(after)["checkpoints"]][:3] == ["visited", "missed", "visited"]
+    # A snapshot written before rounds kept their taps restores them from its counted visits.
+    for item in saved["rounds"]:
+        del item["taps"]
+    older = tracker()
+    older.restore(saved)
+    older.tick(at(20, 12))
+    assert tap(older, HANDHELD, ROOF, at(20, 8), now=at(20, 12)).result == "ok"
+    assert north(older)["missed"] == ["cp-b1-lobby"]
 
 
 def test_fresh_tracker_picks_up_the_round_already_running_but_not_finished_ones() -> None:

@@ -1,6 +1,7 @@
 """The device simulator: its traffic decodes with the built-in profiles, its faults produce the
-readings the rules watch for, its guards walk rounds the patrol tracker accepts, its clock runs
-fast, and the engine really publishes to a broker.
+readings the rules watch for, its guards walk rounds (with the night's mistakes) that the patrol
+tracker judges as the simulator's ground truth says, its clock runs fast, and the engine really
+publishes to a broker.
 
 Most tests share one simulated night of the demo site (2026-11-24 16:00 to 11-25 10:00, one step
 per site minute), decoded once by the real Decoder.
@@ -22,11 +23,13 @@ from gateway.app.simulator import SimSite, Simulator, SiteClock, load_sim_site, 
 from gateway.app.simulator.conventions import Message
 from gateway.app.simulator.faults import LEAK_MPA_PER_HOUR, Fault
 from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
+from gateway.app.simulator.truth import RoundTruth, round_truths
 from gateway.core.model import Decoded, RawMessage, Tap
 from gateway.core.paths import demo_site_dir, devices_dir
 from gateway.core.siteload import Overrides, load_site
 from gateway.devices.decoder import Decoder
 from gateway.devices.loader import load_profiles
+from gateway.patrol.rounds import RoundView
 from gateway.patrol.tracker import PatrolTracker
 from tests.support.mosquitto import Broker
 
@@ -241,7 +244,11 @@ def test_one_smoke_alarm_a_night(night: Night) -> None:
 
 # -- patrol --------------------------------------------------------------------------------------
 
-def test_guards_rounds_are_accepted_by_the_tracker_except_the_scripted_incident(night: Night) -> None:
+def figures(r: RoundView | RoundTruth) -> tuple[object, ...]:
+    return r.status, r.expected, r.visited, list(r.missed), r.late, r.coverage
+
+
+def test_guards_rounds_through_the_decoder_get_their_true_figures_from_the_tracker(night: Night) -> None:
     tracker = PatrolTracker(night.site.plan, tz=TZ, site_id=night.site.site_id)
     tracker.tick(BEGIN)
     results: Counter[str] = Counter()
@@ -252,17 +259,24 @@ def test_guards_rounds_are_accepted_by_the_tracker_except_the_scripted_incident(
             results[outcome.result] += 1
             observations += [a.rule for a in outcome.alerts]
     tracker.tick(END)
-    incident = night.sim.faults.night(NIGHT).incidents[0]
     rounds = [r for day in (NIGHT, NIGHT + timedelta(days=1)) for r in tracker.rounds(day)
               if r.status != "scheduled"]
     assert len(rounds) == 5 * len(night.site.plan.routes)  # 20:00, 22:00, 00:00, 02:00, 04:00
+    truths = {t.round_id: t for t in round_truths(night.site, 7, BEGIN, END)}
+    assert sorted(truths) == sorted(r.round_id for r in rounds)
     for r in rounds:
-        if r.round_id.startswith(f"{incident.route}@") and r.scheduled_start == incident.start.isoformat():
-            assert (r.status, r.missed) == ("incomplete", [incident.skip])
-            assert r.late >= 2
-        else:
+        truth = truths[r.round_id]
+        assert figures(r) == figures(truth), r.round_id
+        # The readers' times went through MQTT to the second, as the walker made them.
+        assert (r.started_at, r.ended_at, r.guard) == (truth.started_at, truth.ended_at, truth.guard)
+        assert [(c.state, c.tapped_at) for c in r.checkpoints] == [(c.state, c.tapped_at) for c in truth.checkpoints]
+        if truths[r.round_id].mistake is None:  # walked as planned
             assert (r.status, r.missed, r.late) == ("completed", [], 0), r.round_id
-    assert set(results) == {"ok", "late"}
+    # Tonight: a middle checkpoint skipped on two rounds, two checkpoints the wrong way round on one.
+    assert sorted(t.mistake or "" for t in truths.values() if t.mistake) == \
+        ["skipped_middle", "skipped_middle", "wrong_order"]
+    assert results == Counter(tap.result for t in truths.values() for tap in t.taps)
+    assert set(results) == {"ok", "out_of_order"}
     assert "patrol.observation.lamp_out" in observations
     assert "patrol.observation.obstruction" in observations
 
@@ -274,12 +288,18 @@ def test_guards_tap_ordered_routes_in_order_with_card_on_readers_and_handheld_on
     for tap in night.taps:
         if tap.event is None:
             rounds[(tap.route, tap.round_start)].append(tap)
-    incident = night.sim.faults.night(NIGHT).incidents[0]
+    mistakes = {(m.route, m.start): m for m in night.sim.faults.night(NIGHT).incidents}
+    assert len(rounds) == 5 * len(plan.routes) - sum(m.kind == "not_walked" for m in mistakes.values())
     for (route_id, start), taps in rounds.items():
         route = plan.route(route_id)
         expected = [c.id for c in route.checkpoints]
-        if (route_id, start) == (incident.route, incident.start):
-            expected.remove(incident.skip)
+        mistake = mistakes.get((route_id, start))
+        if mistake is not None and mistake.kind in ("missed_first", "skipped_middle"):
+            expected.remove(mistake.checkpoints[0])
+        if mistake is not None and mistake.kind == "wrong_order":  # the later one first, then back
+            later, earlier = mistake.checkpoints
+            i = expected.index(earlier)
+            expected[i:i + 2] = [later, earlier]
         visited = [t.checkpoint for t in taps]
         if route.ordered:
             assert visited == expected
@@ -321,19 +341,23 @@ def test_the_demos_first_night_sends_every_planned_tap_and_every_round_gets_its_
     assert len(sent) == len(every)
 
     views = {r.round_id: r for d in (begin.date(), end.date()) for r in tracker.rounds(d)}
-    [incident] = Simulator(site, seed=7).faults.night(begin.date()).incidents
-    for (route_id, start), taps in planned.items():
-        view = views[f"{route_id}@{start.isoformat(timespec='minutes')}"]
-        ids = [c.id for c in site.plan.route(route_id).checkpoints]
-        scripted = (route_id, start) == (incident.route, incident.start)
-        missed = [incident.skip] if scripted else []
-        assert sorted(t.checkpoint for t in taps) == sorted(c for c in ids if c not in missed)
-        late = sum(t.late for t in taps)  # the incident's taps after the skip, 9 min behind
-        assert late >= 2 if scripted else late == 0
-        truth = ("incomplete" if missed else "completed", len(ids), len(ids) - len(missed), missed, late,
-                 (len(ids) - len(missed)) / len(ids))
-        assert (view.status, view.expected, view.visited, view.missed, view.late, view.coverage) == truth, \
-            view.round_id
+    truths = round_truths(site, 7, begin, end)
+    assert len(truths) == len(planned)
+    for truth in truths:
+        view = views[truth.round_id]
+        assert figures(view) == figures(truth), view.round_id
+        assert (view.started_at, view.ended_at, view.guard) == (truth.started_at, truth.ended_at, truth.guard)
+    # Tonight's mistakes, by hand: the wrong way round costs the checkpoint gone back to; the guard
+    # held up from the B5 lobby is late there and after it but finishes inside the limit.
+    by_id = {t.round_id: t for t in truths}
+    swapped = by_id["night-south@2026-11-18T20:00+08:00"]
+    assert (swapped.mistake, swapped.missed, swapped.late) == ("wrong_order", ("cp-b4-roof",), 0)
+    skipped = by_id["night-north@2026-11-19T02:00+08:00"]
+    assert (skipped.mistake, skipped.missed, skipped.visited) == ("skipped_middle", ("cp-b2-roof",), 7)
+    held_up = by_id["night-south@2026-11-19T02:00+08:00"]
+    assert (held_up.mistake, held_up.status, held_up.missed) == ("late", "completed", ())
+    assert held_up.late >= 2 and sum(t.late for t in planned[("night-south", starts[3])]) == held_up.late
+    assert [c.state for c in held_up.checkpoints][:3] == ["visited"] * 3  # before the B5 lobby: on time
 
 
 def test_the_same_seed_walks_the_same_night_and_another_seed_does_not(night: Night) -> None:

@@ -9,6 +9,9 @@ Timing of a round of route R scheduled at S (see tracker.py for how taps are jud
 - window of checkpoint c: [A + c.at - c.tolerance, A + c.at + c.tolerance], both edges inclusive.
 - end E = A + limit (inclusive). The round opens for taps at S minus the largest (tolerance - at),
   so a first checkpoint with `at: 0m` may be tapped a little before S.
+
+A round keeps every checkpoint tap judged in it (`taps`), so that a buffered tap made before taps
+already judged can have the round judged again in the order the taps were made (tracker.py).
 """
 
 from __future__ import annotations
@@ -56,6 +59,15 @@ class Visit:
         return self.state in (VISITED, LATE)
 
 
+@dataclass(frozen=True, slots=True)
+class RoundTap:
+    """A checkpoint tap judged in a round, whatever its result."""
+
+    ts: datetime
+    checkpoint: str
+    guard: str | None
+
+
 @dataclass(slots=True)
 class Round:
     """Mutable state of one round; all datetimes are UTC."""
@@ -68,6 +80,7 @@ class Round:
     ended_at: datetime | None = None
     guard: str | None = None
     visits: dict[str, Visit] = field(default_factory=dict)
+    taps: list[RoundTap] = field(default_factory=list)  # in arrival order
 
     @classmethod
     def new(cls, route: Route, start: datetime, tz: tzinfo) -> Round:
@@ -163,6 +176,7 @@ class Round:
                 "missed_at": v.missed_at.isoformat() if v.missed_at else None,
                 "observations": v.observations,
             } for v in self.visits.values()],
+            "taps": [[t.ts.isoformat(), t.checkpoint, t.guard] for t in self.taps],
         }
 
     @classmethod
@@ -177,9 +191,15 @@ class Round:
                     checkpoint=item["checkpoint"], state=item["state"], tapped_at=_parse(item["tapped_at"]),
                     guard=item["guard"], delay_s=item["delay_s"], missed_at=_parse(item["missed_at"]),
                     observations=list(item["observations"]))
+        if "taps" in data:
+            taps = [RoundTap(datetime.fromisoformat(ts).astimezone(UTC), cp, guard)
+                    for ts, cp, guard in data["taps"] if cp in visits]
+        else:  # a snapshot from before rounds kept their taps: the counted ones are what matters
+            taps = sorted((RoundTap(v.tapped_at, v.checkpoint, v.guard) for v in visits.values()
+                           if v.counted and v.tapped_at is not None), key=lambda t: t.ts)
         return cls(route=route, id=data["id"], start=start, anchor=_parse(data["anchor"]),
                    status=data["status"], ended_at=_parse(data["ended_at"]), guard=data["guard"],
-                   visits=visits)
+                   visits=visits, taps=taps)
 
 
 @dataclass(frozen=True, slots=True)

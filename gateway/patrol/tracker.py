@@ -32,6 +32,13 @@ attaches the round's one missed-checkpoint AlertEvent to its last such change (s
 The round ends `completed` as soon as every checkpoint is counted, else `incomplete` at its end
 (+ `settle`), when still-pending checkpoints are missed.
 A buffered tap for a round that already ended revises it (change `round_revised`).
+A round keeps every tap judged in it. A tap made before taps already judged there (a buffered
+reader catching up) has the round judged again from all its taps in the order they were made, so
+the anchor, which of two checkpoints tapped the wrong way round counts (the one tapped first), and
+the round's guard (who made its first counted tap) are what they would have been had every reader
+been online; only the acks already sent said less. A miss already declared stands until a tap
+counts the checkpoint. A round is completed when its last checkpoint was tapped, also when a
+buffered tap completes it after it had ended incomplete.
 
 Event cards: a tap of an event card within `event_window` after a checkpoint tap on the same
 reader (for a fixed reader, the reader's own checkpoint at any time) records an observation at
@@ -64,6 +71,7 @@ from gateway.patrol.rounds import (
     SCHEDULED,
     VISITED,
     Round,
+    RoundTap,
     RoundView,
     Visit,
 )
@@ -325,8 +333,19 @@ class PatrolTracker:
         if best is None:
             return _Judged("off_schedule", checkpoint=cp, guard=guard_id)
         judged = best[1]
-        if judged.result in ("ok", "late") and judged.round is not None:
-            changes += self._count(judged.round, cp.id, guard_id, ts, judged)
+        chosen = judged.round
+        if chosen is None:
+            return judged
+        made_earlier = any(t.ts > ts for t in chosen.taps)
+        chosen.taps.append(RoundTap(ts, cp.id, guard_id))
+        if made_earlier:
+            # A buffered tap made before taps already judged here: judge the round again in the
+            # order its taps were made, so that neither the anchor, nor which of two taps breaks
+            # the order, nor who started the round depends on when each reader got through.
+            judged, revised = self._rejudge(chosen, len(chosen.taps) - 1)
+            changes += revised
+        elif judged.result in ("ok", "late"):
+            changes += self._count(chosen, cp.id, guard_id, ts, judged)
         return judged
 
     def _classify(self, rnd: Round, cp: Checkpoint, guard: str | None, ts: datetime) -> _Judged:
@@ -348,28 +367,86 @@ class PatrolTracker:
 
     def _count(self, rnd: Round, checkpoint: str, guard: str | None, ts: datetime,
                judged: _Judged) -> list[PatrolChange]:
+        """Count a tap made after every tap judged in the round so far."""
         changes = []
-        stop = rnd.stop(checkpoint)
         if rnd.anchor is None:
-            rnd.anchor = rnd.anchor_for(stop, ts)
+            rnd.anchor = rnd.anchor_for(rnd.stop(checkpoint), ts)
         was_ended = rnd.ended
         if rnd.status == SCHEDULED:
             rnd.status = IN_PROGRESS
             changes.append(self._change("round_started", ts, rnd))
-        visit: Visit = rnd.visits[checkpoint]
-        recovered = visit.state == MISSED
-        visit.state = VISITED if judged.result == "ok" else LATE
-        visit.tapped_at, visit.guard, visit.delay_s = ts, guard, judged.delay_s
-        rnd.guard = rnd.guard or guard
+        recovered = rnd.visits[checkpoint].state == MISSED
+        self._apply(rnd, checkpoint, guard, ts, judged)
         if recovered:
             changes.append(self._change("checkpoint_recovered", ts, rnd, checkpoint))
         if rnd.all_visited and rnd.status != COMPLETED:
             rnd.status = COMPLETED
-            rnd.ended_at = rnd.ended_at or ts
+            # Complete when its last checkpoint was tapped, even if it had ended incomplete before
+            # that tap arrived: the round is judged on the readers' time.
+            rnd.ended_at = ts
             changes.append(self._change("round_revised" if was_ended else "round_completed", ts, rnd))
         elif was_ended:
             changes.append(self._change("round_revised", ts, rnd))
         return changes
+
+    @staticmethod
+    def _apply(rnd: Round, checkpoint: str, guard: str | None, ts: datetime, judged: _Judged) -> None:
+        """A counted tap: the round's anchor if it is the first, the visit, the round's guard."""
+        if rnd.anchor is None:
+            rnd.anchor = rnd.anchor_for(rnd.stop(checkpoint), ts)
+        visit: Visit = rnd.visits[checkpoint]
+        visit.state = VISITED if judged.result == "ok" else LATE
+        visit.tapped_at, visit.guard, visit.delay_s = ts, guard, judged.delay_s
+        rnd.guard = rnd.guard or guard
+
+    def _rejudge(self, rnd: Round, index: int) -> tuple[_Judged, list[PatrolChange]]:
+        """Judge `rnd` again from all its taps in the order they were made (ties in arrival order), as
+        if every reader had been online, up to the tracker's present; return the judgement of its tap
+        `index` and the changes against how the round stood (misses, recoveries, its end)."""
+        now = self._now
+        assert now is not None  # on_tap advanced the clock first
+        before, was = rnd.view(self.plan, self.tz), rnd.status
+        declared = {v.checkpoint: v.missed_at for v in rnd.visits.values() if v.state == MISSED}
+        rnd.anchor = rnd.guard = rnd.ended_at = None
+        for visit in rnd.visits.values():
+            visit.state, visit.tapped_at, visit.guard, visit.delay_s, visit.missed_at = PENDING, None, None, None, None
+        mine = None
+        for i in sorted(range(len(rnd.taps)), key=lambda i: rnd.taps[i].ts):
+            tap = rnd.taps[i]
+            judged = self._classify(rnd, self._checkpoints[tap.checkpoint], tap.guard, tap.ts)
+            if judged.result in ("ok", "late"):
+                self._apply(rnd, tap.checkpoint, tap.guard, tap.ts, judged)
+            if i == index:
+                mine = judged
+        assert mine is not None
+        # What time has already decided, by the same rules as _advance; a miss already declared
+        # stands until a tap counts the checkpoint (a later anchor would only declare it again).
+        for stop in rnd.route.checkpoints:
+            visit, closes = rnd.visits[stop.id], rnd.window(stop)[1]
+            if visit.state == PENDING and (stop.id in declared or closes + self.settle < now):
+                visit.state, visit.missed_at = MISSED, declared.get(stop.id) or closes
+        if rnd.all_visited:
+            rnd.status, rnd.ended_at = COMPLETED, max(v.tapped_at for v in rnd.visits.values() if v.tapped_at)
+        elif rnd.end + self.settle < now:
+            rnd.status, rnd.ended_at = INCOMPLETE, rnd.end
+        else:
+            rnd.status = SCHEDULED if was == SCHEDULED and rnd.anchor is None else IN_PROGRESS
+        ts = rnd.taps[index].ts
+        changes = []
+        if was == SCHEDULED and rnd.status != SCHEDULED:
+            changes.append(self._change("round_started", ts, rnd))
+        states = {c.id: c.state for c in before.checkpoints}
+        for stop in rnd.route.checkpoints:
+            visit = rnd.visits[stop.id]
+            if states[stop.id] == MISSED and visit.counted:
+                changes.append(self._change("checkpoint_recovered", ts, rnd, stop.id))
+            elif states[stop.id] != MISSED and visit.state == MISSED:
+                changes.append(self._change("checkpoint_missed", visit.missed_at or ts, rnd, stop.id))
+        if rnd.ended and was not in (COMPLETED, INCOMPLETE):
+            changes.append(self._change(f"round_{rnd.status}", rnd.ended_at or ts, rnd))
+        elif was in (COMPLETED, INCOMPLETE) and rnd.view(self.plan, self.tz) != before:
+            changes.append(self._change("round_revised", ts, rnd))
+        return mine, changes
 
     def _event_card(self, reader: str, card: EventCard, ts: datetime) -> tuple[_Judged, AlertEvent | None]:
         context = self._context.get(reader)

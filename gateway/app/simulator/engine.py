@@ -26,7 +26,8 @@ from datetime import time as clock_time
 
 from gateway.app.simulator.conventions import NATIVE, Encoder, Message
 from gateway.app.simulator.devices import Device, World, build_devices
-from gateway.app.simulator.faults import Fault, FaultPlan, PatrolIncident
+from gateway.app.simulator.faults import Fault, FaultPlan
+from gateway.app.simulator.mistakes import PatrolIncident
 from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
 from gateway.app.simulator.publisher import MqttPublisher
 from gateway.app.simulator.site_model import SimSite, load_sim_site

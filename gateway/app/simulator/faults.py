@@ -11,8 +11,9 @@ Every night (site-local evening of day D; a night runs from D 12:00 to D+1 12:00
 - a smoke alarm (cooking smoke) at another detector from 23:40 to 23:44;
 - a power outage of one lighting circuit from 01:10 to 01:50: its lamp controllers lose their supply
   and drop off the network at once, the board meter's channel reads 0 A;
-- a guard skips a checkpoint and is 9 min late at the ones after it, on the 22:00 round of one
-  ordered route (a PatrolIncident).
+- two or three patrol mistakes (PatrolIncident: a missed or skipped checkpoint, an early start, two
+  checkpoints the wrong way round, a guard held up, a shared round, a round nobody walks), chosen
+  in mistakes.py.
 
 Faults are values; devices and guards look up what is active at their time, so a simulation that
 starts in the middle of a night sees the script exactly as far as it has come (the leak already
@@ -25,13 +26,12 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from gateway.app.simulator.mistakes import PatrolIncident, night_mistakes
 from gateway.app.simulator.site_model import SimDevice, SimSite
 from gateway.app.simulator.sky import Sky
-from gateway.patrol.schedule import starts_between
 
 LEAK_MPA_PER_HOUR = 0.05
 LEAK_FLOOR_MPA = 0.4  # an emptied extinguisher stops losing pressure
-PATROL_LATE_BY = timedelta(minutes=9)
 _NIGHT_STARTS = time(12, 0)  # a night's script covers D 12:00 to D+1 12:00, site time
 
 
@@ -48,17 +48,6 @@ class Fault:
 
     def active(self, now: datetime) -> bool:
         return self.start <= now < self.end
-
-
-@dataclass(frozen=True, slots=True)
-class PatrolIncident:
-    """A round whose guard skips one checkpoint and is late at the ones after it."""
-
-    route: str
-    start: datetime  # the round's scheduled start
-    skip: str  # the checkpoint not visited
-    late_by: timedelta
-    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,19 +168,4 @@ class FaultPlan:
             faults.append(Fault("zone_outage", frozenset(circuits[circuit]), at(1, 10, True), at(1, 50, True),
                                 f"回路停电 Power outage on lighting circuit {circuit} "
                                 f"({len(circuits[circuit])} lamps)", circuit=circuit))
-        return NightScript(day, tuple(faults), tuple(self._incidents(day, rng)))
-
-    def _incidents(self, day: date, rng: random.Random) -> list[PatrolIncident]:
-        ordered = [r for r in self.site.plan.routes if r.ordered and len(r.checkpoints) >= 4]
-        if not ordered:
-            return []
-        route = rng.choice(ordered)
-        tz = self.site.tz
-        evening = datetime.combine(day, time(21, 30), tz)
-        starts = starts_between(route.schedule, tz, evening, evening + timedelta(hours=6))
-        if not starts:
-            return []
-        skip = route.checkpoints[len(route.checkpoints) // 2 - 1].id
-        return [PatrolIncident(route.id, starts[0], skip, PATROL_LATE_BY,
-                               f"巡更漏点 Guard skips {skip} and runs late on {route.id} "
-                               f"at {starts[0].astimezone(tz):%H:%M}")]
+        return NightScript(day, tuple(faults), night_mistakes(self.site.plan, tz, self.seed, day))

@@ -9,7 +9,9 @@ the first checkpoint's tolerance. Later taps keep to the round as the tracker ti
 anchor its first tap sets (gateway/patrol/rounds.py), so a normal round is all `ok` and a tap is
 `late` exactly when the tracker will judge it so. Ordered routes are walked in order, free-order
 routes in a shuffled order that still fits the windows.
-The night's PatrolIncident makes one guard skip a checkpoint and reach the later ones late.
+A round with one of the night's mistakes (mistakes.py) is walked with it: a checkpoint left out,
+the guard ahead or behind plan, two checkpoints the wrong way round, a second guard taking over,
+or nobody at all. What the tracker should make of each round is in truth.py.
 After a checkpoint in a zone where a lamp has failed, the guard taps the lamp_out event card
 (once per route and night); once a night someone reports an obstruction.
 
@@ -19,22 +21,20 @@ A round is a pure function of (seed, route, start): walking the same night twice
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
+from gateway.app.simulator import mistakes as m
 from gateway.app.simulator.faults import FaultPlan
+from gateway.app.simulator.mistakes import PatrolIncident, jitter_limit, overlap
 from gateway.app.simulator.site_model import SimSite
 from gateway.patrol.model import Checkpoint, EventCard, Guard, Route, RouteCheckpoint
 from gateway.patrol.schedule import starts_between
 
 MIN_GAP = timedelta(seconds=25)  # walking between two taps takes at least this
 EVENT_AFTER = timedelta(seconds=35)  # the event card follows the checkpoint tap
-_MAX_JITTER = timedelta(seconds=60)
 _TINY = timedelta(microseconds=1)
 _MAX_DEPARTURE = timedelta(seconds=90)  # how long after the scheduled start a guard sets off
-# A late tap stays this far inside the round's limit, so the walking gaps after it cannot push the
-# taps that follow past the round's end (where they would not count at all).
-_END_MARGIN = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,15 @@ class PlannedTap:
     checkpoint: str  # the checkpoint tapped (for an event card: the one it reports on)
     event: str | None = None  # an event card's event
     late: bool = False  # scripted late (beyond the checkpoint's tolerance)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One checkpoint of a round as walked: its offset from the round's anchor, and who taps it."""
+
+    offset: timedelta
+    stop: RouteCheckpoint
+    guard: Guard
 
 
 class PatrolWalker:
@@ -96,48 +105,86 @@ class PatrolWalker:
         night = self.faults.night_of(start).toordinal()
         return guards[(index + night) % len(guards)]
 
+    def helper_for(self, route: Route, start: datetime) -> Guard | None:
+        """The guard who takes over a shared round: the next one on the list after the round's own."""
+        guard = self.guard_for(route, start)
+        if guard is None or len(self.plan.guards) < 2:
+            return None
+        guards = self.plan.guards
+        return guards[(guards.index(guard) + 1) % len(guards)]
+
     def round_taps(self, route: Route, start: datetime) -> list[PlannedTap]:
         key = (route.id, start)
         if key not in self._cache:
-            self._cache[key] = self._walk(route, start)
+            self._cache[key] = self.walk(route, start, self.faults.incident(route.id, start))
         return self._cache[key]
 
-    def _walk(self, route: Route, start: datetime) -> list[PlannedTap]:
+    def walk(self, route: Route, start: datetime, mistake: PatrolIncident | None = None) -> list[PlannedTap]:
+        """The taps of the round of `route` at `start`, walked with `mistake` (None: as planned)."""
         guard = self.guard_for(route, start)
-        if guard is None:
+        if guard is None or (mistake is not None and mistake.kind == m.NOT_WALKED):
             return []
         rng = random.Random(f"{self.seed}:{route.id}:{start.isoformat()}")
-        incident = self.faults.incident(route.id, start)
         depart = start + min(_MAX_DEPARTURE * rng.uniform(0, 1), route.start_grace)
-        # (offset from the round's anchor, checkpoint)
-        plan: list[tuple[timedelta, RouteCheckpoint]] = []
         stops = list(route.checkpoints)
         if not route.ordered:
             noisy = [(s.at + s.tolerance * rng.uniform(-0.3, 0.3), s) for s in stops]
-            stops = [s for _, s in sorted(noisy, key=lambda pair: pair[0])]
-        skipped = False
-        for stop in stops:
-            if incident is not None and stop.id == incident.skip:
-                skipped = True
-                continue
-            jitter = min(_MAX_JITTER, stop.tolerance / 3) * rng.uniform(-1, 1)
-            offset = stop.at + jitter
-            if skipped and incident is not None:
-                # Late, but still inside the round: a tap after the round's end would not count at all.
-                offset = min(offset + incident.late_by, route.limit - _END_MARGIN)
-            plan.append((offset, stop))
+            # A guard setting off early walks the listed order, so the first tap is the one meant
+            # to come before the start.
+            if mistake is None or mistake.kind != m.EARLY_START:
+                stops = [s for _, s in sorted(noisy, key=lambda pair: pair[0])]
+        steps = [_Step(s.at + jitter_limit(s) * rng.uniform(-1, 1), s, guard) for s in stops]
+        if mistake is not None:
+            depart, steps = self._play(mistake, route, start, depart, steps)
+        return self._taps(route, start, depart, steps)
+
+    def _play(self, mistake: PatrolIncident, route: Route, start: datetime, depart: datetime,
+              steps: list[_Step]) -> tuple[datetime, list[_Step]]:
+        """The departure and steps of a round walked with `mistake` (see mistakes.py)."""
+        kind, named = mistake.kind, mistake.checkpoints
+        ids = [s.stop.id for s in steps]
+        if kind in (m.MISSED_FIRST, m.SKIPPED_MIDDLE):
+            return depart, [s for s in steps if s.stop.id not in named]
+        if kind == m.EARLY_START:
+            # Off `shift` before plan: the first tap exactly so (before the start), the rest as far
+            # ahead of their own time as well.
+            first = replace(steps[0], offset=steps[0].stop.at)
+            return start, [replace(s, offset=s.offset - mistake.shift) for s in [first, *steps[1:]]]
+        if kind == m.WRONG_ORDER:
+            later, earlier = (ids.index(c) for c in named)
+            lo, hi = overlap(steps[earlier].stop, steps[later].stop)
+            # Both taps where both windows are open: the later checkpoint a quarter of the way in,
+            # then back to the earlier one three quarters of the way in.
+            out = list(steps)
+            out[min(earlier, later)] = replace(steps[later], offset=lo + (hi - lo) / 4)
+            out[max(earlier, later)] = replace(steps[earlier], offset=lo + (hi - lo) * 3 / 4)
+            return depart, out
+        if kind == m.LATE:
+            k, cap = ids.index(named[0]), route.limit - m.END_MARGIN
+            return depart, [*steps[:k], *(replace(s, offset=min(s.offset + mistake.shift, cap)) for s in steps[k:])]
+        if kind == m.SHARED_ROUND and (helper := self.helper_for(route, start)) is not None:
+            k = ids.index(named[0])
+            return depart, [*steps[:k], *(replace(s, guard=helper) for s in steps[k:])]
+        return depart, steps
+
+    def _taps(self, route: Route, start: datetime, depart: datetime, steps: list[_Step]) -> list[PlannedTap]:
         taps: list[PlannedTap] = []
         last: datetime | None = None
         anchor: datetime | None = None
-        for offset, stop in plan:
-            ts = (depart if anchor is None else anchor) + offset
+        for step in steps:
+            stop = step.stop
+            ts = (depart if anchor is None else anchor) + step.offset
             if last is not None and ts < last + MIN_GAP:
                 ts = last + MIN_GAP
+            # Readers keep time to the second: the tap is what the reader will send, so the truth
+            # drawn from it holds for taps that went through MQTT too.
+            ts = ts.replace(microsecond=0)
             cp = self._checkpoints[stop.id]
             # The tracker anchors the round on its first counted tap, never before the start nor after
             # the grace (gateway/patrol/rounds.py): the later taps are timed from there.
             round_anchor = anchor or min(max(ts - stop.at, start), start + route.start_grace)
-            tap = self._tap(guard, route, start, cp, ts, ts - (round_anchor + stop.at) > stop.tolerance)
+            late = ts - (round_anchor + stop.at) > stop.tolerance
+            tap = self._tap(step.guard, route, start, cp, ts, late)
             if tap is None:
                 continue
             anchor = round_anchor
@@ -146,7 +193,7 @@ class PatrolWalker:
             event = self._observation(route, start, cp, ts)
             if event is not None and event in self._cards:
                 when = ts + EVENT_AFTER
-                taps.append(PlannedTap(when, tap.reader, self._cards[event].tag, guard.id, route.id, start,
+                taps.append(PlannedTap(when, tap.reader, self._cards[event].tag, step.guard.id, route.id, start,
                                        cp.id, event=event))
                 last = when
         return taps

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.app.oracle import NightVerdict, Score, judge, run_nights
 from gateway.app.simulator.fault_truth import TrueFault
+from gateway.app.simulator.mistakes import KINDS
 from gateway.core.paths import demo_site_dir
 from gateway.core.site import Site
 from gateway.core.siteload import Overrides, load_site
@@ -22,7 +23,9 @@ NIGHTS = 20
 TZ = ZoneInfo("Asia/Shanghai")
 # Every fault kind the simulator knows, and what guards report with event cards.
 FAULT_KINDS = {"lamp_dead", "extinguisher_leak", "battery_dies", "door_propped", "smoke_alarm", "zone_outage",
-               "door_out_of_hours", "report_obstruction"}
+               "door_out_of_hours", "report_obstruction", "round_missed"}
+# Every patrol mistake the guards make (gateway/app/simulator/mistakes.py).
+MISTAKES = set(KINDS)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,15 @@ def test_the_nights_hold_every_fault_kind(score: Score) -> None:
 def test_every_fault_has_exactly_one_ticket_in_time_and_no_ticket_without_a_fault(score: Score) -> None:
     wrong = "\n".join(score.wrong[:60])
     assert (score.precision(), score.recall()) == (1.0, 1.0), f"{len(score.wrong)} wrong conclusions:\n{wrong}"
+
+
+def test_the_nights_hold_every_patrol_mistake(score: Score) -> None:
+    assert set(score.mistakes) >= MISTAKES, f"mistakes never walked: {MISTAKES - set(score.mistakes)}"
+
+
+def test_every_round_has_the_figures_of_what_the_guards_really_did(score: Score) -> None:
+    assert score.rounds_checked >= NIGHTS * 10
+    assert score.rounds_wrong == [], "\n".join(score.rounds_wrong[:40])
 
 
 def test_every_device_health_band_matches_its_true_condition(score: Score) -> None:

@@ -30,11 +30,13 @@ from gateway.app.simulator.fault_truth import (
     device_faults,
     door_openings,
     health_bands,
+    missed_rounds,
     reported_faults,
 )
 from gateway.app.simulator.night import traffic
 from gateway.app.simulator.patrol import PlannedTap
 from gateway.app.simulator.site_model import SimSite, load_sim_site
+from gateway.app.simulator.truth import RoundTruth, round_truths
 from gateway.core.model import Inbound
 from gateway.core.site import Site
 
@@ -66,6 +68,9 @@ class NightVerdict:
     result: OfflineResult | None = None
     health_checked: int = 0
     health_wrong: list[str] = field(default_factory=list)
+    rounds_checked: int = 0
+    rounds_wrong: list[str] = field(default_factory=list)
+    mistakes: Counter[str] = field(default_factory=Counter)  # patrol mistakes walked, by kind
 
     @property
     def correct(self) -> int:
@@ -94,8 +99,11 @@ def run_night(site: Site, seed: int, day: date, *, sim_site: SimSite | None = No
             offline.feed_batch(at, batch)
         offline.advance(end)
         result = offline.result()
-    truth = truth_of(sim, start, end, taps)
+    rounds = round_truths(sim_site, seed, start, end)
+    truth = truth_of(sim, start, end, taps) + missed_rounds(rounds)
     verdict = NightVerdict(seed, day, len(truth), len(result.tickets), judge(truth, result.tickets), result)
+    verdict.rounds_checked, verdict.rounds_wrong = len(rounds), compare_rounds(rounds, result.rounds)
+    verdict.mistakes = Counter(r.mistake for r in rounds if r.mistake)
     for when, views in seen.items():
         bands = health_bands(sim, when)
         for view in views:
@@ -130,6 +138,29 @@ def _batches(sim: Simulator, start: datetime, end: datetime,
         last = at
     if batch:
         yield last, batch
+
+
+ROUND_FIELDS = ("status", "expected", "visited", "late", "coverage")
+
+
+def compare_rounds(truths: list[RoundTruth], views: list[dict[str, Any]]) -> list[str]:
+    """Every true round's figures against the gateway's view of it; each difference, spelled out."""
+    seen = {(v["route"], datetime.fromisoformat(v["scheduled_start"])): v for v in views}
+    wrong: list[str] = []
+    for truth in truths:
+        at = datetime.fromisoformat(truth.scheduled_start)
+        name = f"{truth.route} {at:%m-%d %H:%M} ({truth.mistake or 'walked as planned'})"
+        view = seen.get((truth.route, at))
+        if view is None:
+            wrong.append(f"{name}: the gateway has no such round")
+            continue
+        diffs = [f"{k} {view[k]} (truly {getattr(truth, k)})" for k in ROUND_FIELDS
+                 if view[k] != getattr(truth, k)]
+        if sorted(view["missed"]) != sorted(truth.missed):
+            diffs.append(f"missed {sorted(view['missed'])} (truly {sorted(truth.missed)})")
+        if diffs:
+            wrong.append(f"{name}: " + ", ".join(diffs))
+    return wrong
 
 
 def _opened(ticket: dict[str, Any]) -> datetime:
@@ -213,8 +244,14 @@ class Score:
     wrong: list[str] = field(default_factory=list)
     health_checked: int = 0
     health_wrong: list[str] = field(default_factory=list)
+    rounds_checked: int = 0
+    rounds_wrong: list[str] = field(default_factory=list)
+    mistakes: Counter[str] = field(default_factory=Counter)
 
     def add(self, verdict: NightVerdict) -> None:
+        self.rounds_checked += verdict.rounds_checked
+        self.rounds_wrong += [f"seed {verdict.seed} {verdict.day}: {w}" for w in verdict.rounds_wrong]
+        self.mistakes.update(verdict.mistakes)
         self.health_checked += verdict.health_checked
         self.health_wrong += [f"seed {verdict.seed} {verdict.day}: {w}" for w in verdict.health_wrong]
         for f in verdict.findings:

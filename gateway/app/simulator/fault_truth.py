@@ -31,6 +31,7 @@ from gateway.app.simulator.engine import Simulator
 from gateway.app.simulator.faults import LEAK_MPA_PER_HOUR, Fault
 from gateway.app.simulator.patrol import PlannedTap
 from gateway.app.simulator.site_model import board_way
+from gateway.app.simulator.truth import RoundTruth
 
 # How late a ticket may open beyond the rule's wait: the step at which the simulator looks at
 # device changes, plus a minute for the rule engine's own timers.
@@ -127,6 +128,19 @@ def reported_faults(taps: list[PlannedTap]) -> list[TrueFault]:
         out.append(TrueFault(f"report_{tap.event}", f"guard reports {tap.event} at {tap.checkpoint}",
                              tap.checkpoint, frozenset({f"patrol.observation.{tap.event}"}), tap.ts, None,
                              tap.ts + SLACK))
+    return out
+
+
+def missed_rounds(rounds: list[RoundTruth]) -> list[TrueFault]:
+    """A round that missed checkpoints: one ticket for the round, listing them (patrol/alerts.py),
+    which a supervisor can act on; by the round's end at the latest."""
+    out: list[TrueFault] = []
+    for r in rounds:
+        if r.missed:
+            start = datetime.fromisoformat(r.scheduled_start)
+            out.append(TrueFault("round_missed", f"round {r.route} {start:%H:%M} missed {', '.join(r.missed)}",
+                                 r.route, frozenset({"patrol.missed_checkpoint"}), start, None,
+                                 datetime.fromisoformat(r.ended_at) + SLACK))
     return out
 
 

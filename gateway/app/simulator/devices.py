@@ -105,16 +105,19 @@ class Device:
                 self._events = None
         if not online or silent:
             return out
-        if not self.EVENT_KEYS and self._events is not None:
-            return out  # nothing it reports on change, and its first report is made
+        if self._events is not None and (not self.EVENT_KEYS or self.events(world) == self._events):
+            return out  # nothing it reports on change has changed (and its first report is made)
         state = self.state(world)
-        events = {k: state[k] for k in self.EVENT_KEYS if k in state}
-        if self._events is None or events != self._events:
-            first = self._events is None
-            self._events = events
-            if self.EVENT_KEYS or first:
-                out += self.on_change(state, world)
+        first = self._events is None
+        self._events = {k: state[k] for k in self.EVENT_KEYS if k in state}
+        if self.EVENT_KEYS or first:
+            out += self.on_change(state, world)
         return out
+
+    def events(self, world: World) -> State:
+        """The EVENT_KEYS values now; subclasses give them without the whole state (checked often)."""
+        state = self.state(world)
+        return {k: state[k] for k in self.EVENT_KEYS if k in state}
 
     def report(self, world: World) -> list[Message]:
         online, silent = self.presence(world)
@@ -173,6 +176,9 @@ class Lamp(Device):
         if any(f.kind == "lamp_dead" for f in world.faults_on(self.id)):
             return on, DEAD_LAMP_A * MAINS_V * 0.5
         return on, self.rated_w
+
+    def events(self, world: World) -> State:
+        return {"power_on": self.load(world)[0]}
 
     def advance(self, world: World) -> None:
         if self._last is not None and world.now > self._last:
@@ -287,6 +293,11 @@ class SmokeDetector(Device):
                 return not (f.offline_from and world.now >= f.offline_from), True
         return True, False
 
+    def events(self, world: World) -> State:
+        faults = world.faults_on(self.id)
+        battery = 4 if any(f.kind == "battery_dies" for f in faults) else self.battery
+        return {"smoke": any(f.kind == "smoke_alarm" for f in faults), "battery_low": battery < 10}
+
     def state(self, world: World) -> State:
         faults = world.faults_on(self.id)
         battery = 4 if any(f.kind == "battery_dies" for f in faults) else self.battery
@@ -325,6 +336,10 @@ class FireDoor(Device):
     def passing(self, now: datetime) -> bool:
         found = self.opening(int(now.timestamp() // 900))
         return found is not None and found[0] <= now.timestamp() < found[1]
+
+    def events(self, world: World) -> State:
+        propped = any(f.kind == "door_propped" for f in world.faults_on(self.id))
+        return {"door_open": propped or self.passing(world.now)}
 
     def state(self, world: World) -> State:
         propped = any(f.kind == "door_propped" for f in world.faults_on(self.id))

@@ -12,7 +12,6 @@ rules of its (device, metric), and the heap is touched only when a deadline move
 
 from __future__ import annotations
 
-import fnmatch
 import heapq
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -57,15 +56,9 @@ class _Compiled:
         self.schedule_due: datetime | None = None
         self.threshold = rule.condition.shown_threshold()  # what {threshold} shows
         self.labels = rule.labels.as_dict()
-        m = rule.match
-        self.kinds = frozenset(m.kind) if m.kind else None
-        self.zones = frozenset(m.zone) if m.zone else None
-        self.globs = tuple(m.device) if m.device else None
 
     def matches(self, info: DeviceInfo) -> bool:
-        return ((self.kinds is None or info.kind in self.kinds)
-                and (self.zones is None or info.zone in self.zones)
-                and (self.globs is None or any(fnmatch.fnmatchcase(info.id, g) for g in self.globs)))
+        return self.rule.watches(info.id, info.kind, info.zone)
 
 
 class RuleEngine:
@@ -74,7 +67,7 @@ class RuleEngine:
         self._tz = site.tzinfo
         self._devices: dict[str, DeviceInfo] = {}
         self._latest: dict[str, dict[str, Value]] = {}  # device -> metric -> value (state rules)
-        self._heap: list[tuple[datetime, str, str, int]] = []  # (due, rule id, device or "", seq)
+        self._heap: list[tuple[datetime, str, str, int]] = []  # (due, rule key, device or "", seq)
         self._seq = 0
         self._now: datetime | None = None
         self._unbaselined: set[str] = set()
@@ -91,7 +84,7 @@ class RuleEngine:
         unwatched = []
         for rule in rules:
             cr = _Compiled(rule, make_evaluator(rule, self._tz, self._site.latitude, self._site.longitude))
-            previous = old.pop(rule.id, None)
+            previous = old.pop(rule.key, None)
             if previous is not None:
                 same = previous.rule.condition.type == rule.condition.type
                 for device, t in previous.tracks.items():
@@ -100,8 +93,8 @@ class RuleEngine:
                             unwatched.append((rule.id, device))
                     elif same or t.firing:
                         cr.tracks[device] = t if same else _carried(t)
-            self._rules[rule.id] = cr
-        unwatched += [(rid, d) for rid, gone in old.items() for d, t in gone.tracks.items() if t.firing]
+            self._rules[rule.key] = cr
+        unwatched += [(gone.rule.id, d) for gone in old.values() for d, t in gone.tracks.items() if t.firing]
         self._by_metric: dict[str, list[_Compiled]] = {}
         self._on_availability: list[_Compiled] = []
         self._on_tap: list[_Compiled] = []
@@ -287,7 +280,7 @@ class RuleEngine:
         # Only an earlier deadline needs a new heap entry: a later one is found when the old fires.
         if due is not None and (t.timer_due is None or due < t.timer_due):
             t.timer_due = due
-            self._push(due, cr.rule.id, device)
+            self._push(due, cr.rule.key, device)
 
     def _push(self, due: datetime, rule_id: str, device: str) -> None:
         # Timers due at the same instant run in (rule, device) order, whatever order they were
@@ -330,7 +323,7 @@ class RuleEngine:
         if t.timer_due is not None and t.timer_due <= at:
             # A timer must move time forward; re-arming at the same instant would spin forever.
             t.timer_due = at + _STEP
-            self._push(t.timer_due, cr.rule.id, device)
+            self._push(t.timer_due, cr.rule.key, device)
 
     def _schedule_rules(self) -> None:
         if self._now is None:
@@ -338,7 +331,7 @@ class RuleEngine:
         for cr in self._rules.values():
             if cr.ev.schedule is not None:
                 cr.schedule_due = cr.ev.schedule.next_change(self._now)
-                self._push(cr.schedule_due, cr.rule.id, "")
+                self._push(cr.schedule_due, cr.rule.key, "")
 
     def _reschedule_all(self) -> None:
         self._heap = []
@@ -418,7 +411,7 @@ class RuleEngine:
 
     def firing(self) -> list[tuple[str, str]]:
         """(rule, device) of every alert firing now."""
-        return sorted((rid, d) for rid, cr in self._rules.items() for d, t in cr.tracks.items() if t.firing)
+        return sorted((cr.rule.id, d) for cr in self._rules.values() for d, t in cr.tracks.items() if t.firing)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state: signals, pending timers, last-seen, windows, the firing set."""

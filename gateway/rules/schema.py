@@ -8,6 +8,7 @@ describes and checks one rule around its condition.
 
 from __future__ import annotations
 
+import fnmatch
 import string
 from datetime import timedelta
 from typing import Annotated, Any
@@ -33,6 +34,12 @@ class Match(Strict):
     zone: Names = None
     device: Names = None  # globs: "lamp-*"
     metric: Names = None
+
+    def covers(self, device: str, kind: str, zone: str) -> bool:
+        """Whether the device keys (kind, zone, device globs) let this device in; metric is not looked at."""
+        return ((self.kind is None or kind in self.kind)
+                and (self.zone is None or zone in self.zone)
+                and (self.device is None or any(fnmatch.fnmatchcase(device, g) for g in self.device)))
 
 
 class Labels(BaseModel):
@@ -92,6 +99,24 @@ class Rule(Strict):
     enabled: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
     source: str = ""  # FILE:LINE where the rule is defined (set by the loader)
+    # Set by the loader for an override with `match:` (a site's change for some devices only): the
+    # rule as changed for the devices of `scope`, numbered `variant` among that rule's scoped
+    # overrides. `outside` are the scopes it leaves to other variants of the same rule (the base rule
+    # leaves every scope; a variant the ones listed before it), so each device has one of them.
+    scope: Match | None = None
+    outside: tuple[Match, ...] = ()
+    variant: int = 0
+
+    @property
+    def key(self) -> str:
+        """The rule's name in the engine: its id, or `id@n` for the variant of its n-th scoped override."""
+        return f"{self.id}@{self.variant}" if self.variant else self.id
+
+    def watches(self, device: str, kind: str, zone: str) -> bool:
+        """Whether this rule (or variant) is the one for this device."""
+        return (self.match.covers(device, kind, zone)
+                and (self.scope is None or self.scope.covers(device, kind, zone))
+                and not any(m.covers(device, kind, zone) for m in self.outside))
 
     @property
     def metric(self) -> str | None:

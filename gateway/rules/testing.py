@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from gateway.core.errors import ConfigError
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading
+from gateway.core.paths import rules_dir
 from gateway.core.validation import Duration, format_duration, parse_duration
 from gateway.core.yamlsource import LineMap, load_yaml, validate
 from gateway.rules.compare import Scalar
@@ -132,6 +133,7 @@ class CaseSpec(_Spec):
 
 
 class TestFile(_Spec):
+    builtin_rules: bool = False  # load the built-in pack first, as a site does (to test its overrides)
     rule_files: list[str]
     site: SiteSpec = SiteSpec()
     devices: list[DeviceSpec] = Field(default_factory=list)
@@ -169,7 +171,8 @@ def _run(files: Sequence[Path], summary: Summary) -> list[TestFailure]:
         try:
             data, lines = load_yaml(path)
             spec = validate(TestFile, data if data is not None else {}, lines)
-            rules = load_rules([(path.parent / f) for f in spec.rule_files])
+            rules = load_rules([*([rules_dir()] if spec.builtin_rules else []),
+                                *((path.parent / f) for f in spec.rule_files)])
         except ConfigError as exc:
             failures.extend(TestFailure(p.file, p.line, "", p.message.replace("Value error, ", ""))
                             for p in exc.problems)

@@ -135,6 +135,20 @@ overrides:
     assert len(found) == 1 and found[0].startswith(f"{site}:3: ") and "kind, zone or device" in found[0], found
 
 
+def test_per_channel_needs_the_metric_whose_channels_it_watches(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.yaml", """\
+rules:
+  - id: site.dead_way
+    match: {kind: power_meter}
+    per_channel: true
+    condition: {type: offline}
+    labels: {severity: major}
+    annotations: {title: "{device} way {channel} ({circuit})"}
+""")
+    found = messages(check_rules([bad]))
+    assert len(found) == 1 and "`per_channel` watches each channel of a metric" in found[0], found
+
+
 def test_override_mistakes_are_reported_at_the_override_line(tmp_path: Path) -> None:
     pack = write(tmp_path, "pack.yaml", GOOD)
     site = write(tmp_path, "site.yaml", """\

@@ -227,3 +227,65 @@ def test_a_guards_lamp_out_card_and_the_lamp_out_rule_at_the_same_lamp_are_one_t
         finally:
             pub.loop_stop()
             pub.disconnect()
+
+
+BOARD_ASSETS = """device_id,kind,zone,profile,topic,location,owner,circuit
+meter-al5,power_meter,perimeter,tasmota,tele/meter-al5/SENSOR,照明箱AL5 Board AL5,,AL5
+lamp-n1,lamp,perimeter,tasmota,tele/lamp-n1/SENSOR,北段 North 1,,AL5-WL1
+lamp-s1,lamp,perimeter,tasmota,tele/lamp-s1/SENSOR,南段 South 1,,AL5-WL2
+lamp-s2,lamp,perimeter,tasmota,tele/lamp-s2/SENSOR,南段 South 2,,AL5-WL2
+"""
+
+BOARD_SITE = """site: {id: demo, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}
+inventory: assets.csv
+tickets:
+  inhibit:
+    - {source_rule: lighting.circuit_outage, target_rules: ["lighting.*", "health.offline", "health.silent"],
+       equal: [circuit]}
+"""
+
+
+def board_night(tmp_path: Path, *, meter_every: timedelta, trip: datetime, lamps_down: list[str],
+                dead_way: int, until: datetime) -> list[dict[str, Any]]:
+    """A night of board AL5 replayed through decode, the built-in pack and the ticket service: its lamps
+    lit from 20:00, its meter reporting both ways every `meter_every`, and at `trip` the breaker of
+    way `dead_way` trips: those lamps drop off the network and the meter's channel reads 0 A."""
+    (tmp_path / "assets.csv").write_text(BOARD_ASSETS)
+    (tmp_path / "site.yaml").write_text(BOARD_SITE)
+    start = trip.replace(hour=20, minute=0) - timedelta(days=1 if trip.hour < 20 else 0)
+    lines = [(start, f"tele/{lamp}/LWT", "Online") for lamp in ("lamp-n1", "lamp-s1", "lamp-s2")]
+    at = start
+    while at <= until:
+        for lamp in ("lamp-n1", "lamp-s1", "lamp-s2"):
+            if not (lamp in lamps_down and at >= trip):
+                lines.append((at, f"tele/{lamp}/SENSOR", '{"ENERGY": {"Power": 35, "Current": 0.160}}'))
+        at += timedelta(minutes=5)
+    at = start
+    while at <= until:
+        amps = [0.16, 0.32] if at < trip else [0.0 if dead_way == 1 else 0.16, 0.0 if dead_way == 2 else 0.32]
+        lines.append((at, "tele/meter-al5/SENSOR", orjson.dumps({"ENERGY": {"Current": amps}}).decode()))
+        at += meter_every
+    lines += [(trip, f"tele/{lamp}/LWT", "Offline") for lamp in lamps_down]
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text("".join(orjson.dumps({"ts": ts.isoformat(), "topic": topic, "payload": payload}).decode()
+                               + "\n" for ts, topic, payload in sorted(lines)))
+    return replay(capture, load_site(tmp_path / "site.yaml"), until=until).tickets
+
+
+def test_a_trip_on_way_2_of_a_board_is_one_ticket_naming_its_circuit_that_mutes_only_that_ways_lamps(
+        tmp_path: Path) -> None:
+    trip = datetime(2026, 11, 21, 1, 10, tzinfo=TZ)
+    # The meter reports every 150 s, one report at the trip: its ticket opens two minutes later
+    # (01:12), before the lamps' offline alerts (01:15), which it then mutes.
+    tickets = board_night(tmp_path, meter_every=timedelta(seconds=150), trip=trip, lamps_down=["lamp-s1", "lamp-s2"],
+                          dead_way=2, until=trip + timedelta(minutes=30))
+    [outage] = tickets
+    assert (outage["rule"], outage["device_id"], outage["severity"]) == (
+        "lighting.circuit_outage", "meter-al5", "major")
+    assert outage["labels"]["circuit"] == "AL5-WL2" and outage["labels"]["channel"] == "2"
+    assert outage["title"] == "照明回路停电 Lighting circuit without power: AL5-WL2 (meter-al5 way 2)"
+    assert outage["opened_at"] == "2026-11-21T01:12:00+08:00"
+    # Muted: lamp-s1 and lamp-s2 (offline at 01:15, silent at 01:25); lamp-n1 on way 1 was never down.
+    muted = [h["note"].split(":")[0] for h in outage["history"] if h["action"] == "suppressed"]
+    assert muted == ["muted health.offline on lamp-s1", "muted health.offline on lamp-s2"]
+    assert outage["suppressed"] == 4

@@ -67,7 +67,7 @@ class Annotations(Strict):
 
 
 TEMPLATE_FIELDS = frozenset({"rule", "device", "zone", "kind", "metric", "value", "threshold", "severity",
-                             "location", "for", "last_seen"})
+                             "location", "for", "last_seen", "circuit", "channel"})
 _FORMATTER = string.Formatter()
 
 
@@ -97,6 +97,9 @@ class Rule(Strict):
     annotations: Annotations
     auto_resolve: bool = False
     enabled: bool = True
+    # Every channel of a multi-channel device on its own (`current_a`, `current_a_2` ... of a board
+    # meter, one per way): each channel has its own alert, labelled with its channel and circuit.
+    per_channel: bool = False
     params: dict[str, Any] = Field(default_factory=dict)
     source: str = ""  # FILE:LINE where the rule is defined (set by the loader)
     # Set by the loader for an override with `match:` (a site's change for some devices only): the
@@ -128,6 +131,9 @@ class Rule(Strict):
     def _consistent(self) -> Rule:
         cond = self.condition
         cond.check(self)
+        if self.per_channel and not self.match.metric and cond.type != "state":
+            raise ValueError("`per_channel` watches each channel of a metric; give `match.metric` (a state "
+                             "condition names its own metrics)")
         if self.clear is not None:
             if not cond.clearable:
                 raise ValueError(f"`clear` is only for {_and(CLEARABLE_TYPES)} rules, not {cond.type}; "

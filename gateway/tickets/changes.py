@@ -78,7 +78,7 @@ def reporter(ev: AlertEvent) -> str | None:
 
 def signal(ev: AlertEvent) -> str | None:
     """The condition behind the event, which fires and clears; None for a person's report (no condition)."""
-    return None if reporter(ev) else f"{ev.rule}:{ev.device}"
+    return None if reporter(ev) else f"{ev.rule}:{ev.subject}"
 
 
 def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) -> Ticket:

@@ -18,6 +18,7 @@ from datetime import datetime, tzinfo
 from fnmatch import fnmatchcase
 from typing import Any
 
+from gateway.core import circuits
 from gateway.core.errors import SitegateError
 from gateway.core.model import AlertEvent, EventSink, Publisher
 from gateway.tickets import changes, lifecycle
@@ -330,9 +331,9 @@ def _latest(done: list[Change]) -> list[Ticket]:
 def _keys(ev: AlertEvent) -> list[str]:
     """Where the event's ticket may be: under its fault's key, and for a rule that got its `fault`
     label after the store was filled, under the "<rule>:<device>" key its open tickets still have."""
-    if ev.dedup_key or ev.key == f"{ev.rule}:{ev.device}":
+    if ev.dedup_key or ev.key == f"{ev.rule}:{ev.subject}":
         return [ev.key]
-    return [ev.key, f"{ev.rule}:{ev.device}"]
+    return [ev.key, f"{ev.rule}:{ev.subject}"]
 
 
 def _same(name: str, source: Ticket, ev: AlertEvent) -> bool:
@@ -346,5 +347,5 @@ def _same(name: str, source: Ticket, ev: AlertEvent) -> bool:
     if name == "circuit":
         # Circuits nest: board AL5 feeds ways AL5-WL1, AL5-WL2 (the asset register's naming), so an
         # outage of the board explains the faults of every lamp on its ways.
-        return theirs == mine or theirs.startswith(f"{mine}-")
+        return circuits.within(theirs, mine)
     return mine == theirs

@@ -289,3 +289,33 @@ def test_a_trip_on_way_2_of_a_board_is_one_ticket_naming_its_circuit_that_mutes_
     muted = [h["note"].split(":")[0] for h in outage["history"] if h["action"] == "suppressed"]
     assert muted == ["muted health.offline on lamp-s1", "muted health.offline on lamp-s2"]
     assert outage["suppressed"] == 4
+
+
+def test_a_detector_whose_battery_dies_goes_silent_and_offline_on_one_ticket(tmp_path: Path) -> None:
+    """The simulator's battery_dies script through decode, the built-in pack and the ticket service:
+    battery low at 19:00, nothing after 20:00, offline at 22:30, a new battery at 09:30."""
+    (tmp_path / "assets.csv").write_text("device_id,kind,zone,profile,topic\n"
+                                         "smk-1,smoke_detector,b2,zigbee2mqtt,zigbee2mqtt/smk-1\n")
+    (tmp_path / "site.yaml").write_text(
+        "site: {id: demo, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}\ninventory: assets.csv\n")
+    day = datetime(2026, 11, 20, 18, 0, tzinfo=TZ)
+    lines = [(day, "zigbee2mqtt/smk-1/availability", '{"state": "online"}'),
+             (day, "zigbee2mqtt/smk-1", '{"battery": 31, "battery_low": false, "smoke": false}'),
+             (day + timedelta(hours=1), "zigbee2mqtt/smk-1", '{"battery": 4, "battery_low": true, "smoke": false}'),
+             (day + timedelta(hours=2), "zigbee2mqtt/smk-1", '{"battery": 4, "battery_low": true, "smoke": false}'),
+             (day + timedelta(hours=4, minutes=30), "zigbee2mqtt/smk-1/availability", '{"state": "offline"}'),
+             (day + timedelta(hours=15, minutes=30), "zigbee2mqtt/smk-1/availability", '{"state": "online"}'),
+             (day + timedelta(hours=15, minutes=30), "zigbee2mqtt/smk-1",
+              '{"battery": 100, "battery_low": false, "smoke": false}')]
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text("".join(orjson.dumps({"ts": ts.isoformat(), "topic": topic, "payload": payload}).decode()
+                               + "\n" for ts, topic, payload in lines))
+    tickets = replay(capture, load_site(tmp_path / "site.yaml"), until=day + timedelta(hours=16)).tickets
+    [t] = tickets
+    assert (t["rule"], t["device_id"], t["status"]) == ("fire.battery_low", "smk-1", "resolved")
+    assert [(h["at"][11:16], h["action"]) for h in t["history"]] == [
+        ("19:30", "opened"),       # battery_low for its 30 min grace
+        ("22:35", "joined"),       # offline for 5 min
+        ("04:30", "joined"),       # silent for the kind's 6 h heartbeat (online by its status until 22:30)
+        ("09:30", "condition_cleared"), ("09:30", "resolved")]
+    assert t["history"][1]["note"].startswith("health.offline on smk-1: 设备离线 Device offline: smk-1")

@@ -396,3 +396,59 @@ def test_a_ticket_opened_before_the_rule_had_a_fault_label_still_takes_its_repea
     [t] = svc.handle([fault_ev("lighting.lamp_out", "lamp-1", "lamp_out", state="cleared", at=T0 + H,
                                auto_resolve=True)])
     assert (t.id, t.status) == ("T-000001", "resolved")
+
+
+# -- one fault seen by rules of different faults: a dead battery, then no contact ---------------------
+
+def battery(state: str = "firing", *, at: datetime, device: str = "smk-1") -> AlertEvent:
+    """fire.battery_low as the built-in pack labels it: its fault explains a loss of contact."""
+    return fault_ev("fire.battery_low", device, "battery_low", state=state, at=at, auto_resolve=True,
+                    explains="no_contact")
+
+
+def no_contact(rule: str, state: str = "firing", *, at: datetime, device: str = "smk-1") -> AlertEvent:
+    return fault_ev(rule, device, "no_contact", state=state, at=at, auto_resolve=True)
+
+
+def test_a_detector_whose_battery_dies_is_one_ticket_until_the_battery_is_new_and_it_is_back(
+        store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub)
+    [opened] = svc.handle([battery(at=T0)])
+    # It goes silent, then the coordinator calls it offline: the same fault, on the battery's ticket.
+    [t] = svc.handle([no_contact("health.silent", at=T0 + 2 * H)])
+    assert (t.id, t.occurrences, t.rule, t.title) == (opened.id, 2, "fire.battery_low", opened.title)
+    assert (t.history[-1].action, t.history[-1].note) == (
+        "joined", "health.silent on smk-1: health.silent on smk-1 (no_contact, explained by battery_low)")
+    assert pub.actions()[-1] == "joined"
+    [t] = svc.handle([no_contact("health.offline", at=T0 + 3 * H)])
+    assert (t.id, t.occurrences) == (opened.id, 3)
+    # A new battery: its report clears the battery rule, but the detector is not back yet.
+    assert svc.handle([battery("cleared", at=T0 + 12 * H)]) == []
+    assert svc.handle([no_contact("health.silent", "cleared", at=T0 + 12 * H + MIN)]) == []
+    [t] = svc.handle([no_contact("health.offline", "cleared", at=T0 + 12 * H + 2 * MIN)])
+    assert (t.id, t.status, t.resolved_at) == (opened.id, "resolved", T0 + 12 * H + 2 * MIN)
+    assert [h.action for h in t.history] == ["opened", "joined", "joined", "condition_cleared", "resolved"]
+    assert len(svc.list()) == 1
+
+
+def test_a_detector_offline_first_and_then_low_on_battery_is_one_ticket_too(store: TicketStore) -> None:
+    svc = make(store)
+    [opened] = svc.handle([no_contact("health.offline", at=T0)])
+    [t] = svc.handle([battery(at=T0 + H)])
+    assert (t.id, t.occurrences, t.history[-1].action) == (opened.id, 2, "joined")
+    assert "fire.battery_low on smk-1" in t.history[-1].note
+    # Back online with the old battery: still the battery's fault, still open.
+    assert svc.handle([no_contact("health.offline", "cleared", at=T0 + 2 * H)]) == []
+    [t] = svc.handle([battery("cleared", at=T0 + 3 * H)])
+    assert (t.id, t.status) == (opened.id, "resolved") and len(svc.list()) == 1
+
+
+def test_no_contact_is_its_own_ticket_without_a_battery_fault_at_that_device(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([battery(at=T0, device="smk-2")])
+    [t] = svc.handle([no_contact("health.offline", at=T0 + H)])
+    assert (t.id, t.rule, t.device_id) == ("T-000002", "health.offline", "smk-1")
+    # Once the battery ticket is resolved by hand, the next loss of contact is a fault of its own.
+    svc.act("T-000001", "resolve", actor="li", note="new battery", now=T0 + 2 * H)
+    [t] = svc.handle([no_contact("health.silent", at=T0 + 3 * H, device="smk-2")])
+    assert (t.id, t.rule) == ("T-000003", "health.silent")

@@ -53,12 +53,17 @@ class Labels(BaseModel):
     @classmethod
     def _extras_are_text(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v if k == "severity" or isinstance(v, str) else str(v) for k, v in data.items()}
+            return {k: v if k == "severity" or isinstance(v, str) else _text(v) for k, v in data.items()}
         return data
 
     def as_dict(self) -> dict[str, str]:
         return {"severity": self.severity, "category": self.category,
                 **{k: str(v) for k, v in (self.model_extra or {}).items()}}
+
+
+def _text(value: Any) -> str:
+    # A list (`explains: [no_contact, power_loss]`) is written as the comma-separated text it means.
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 class Annotations(Strict):

@@ -107,6 +107,9 @@ class TicketService:
     def _firing(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
         for _ in range(_RETRIES):
             current = self._holder(tx, staged, ev)
+            joined = ""
+            if current is None and (current := self._related(tx, staged, ev)) is not None:
+                joined = changes.joined_note(current, ev)
             if current is None:
                 mute = self._mute(tx, staged, ev)
                 if mute is not None:
@@ -123,7 +126,7 @@ class TicketService:
                 staged[ev.key] = opened
                 self._note_signal(tx, opened, ev)
                 return [Change(opened, "opened")]
-            change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz)
+            change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz, joined=joined)
             saved = self._save(tx, staged, change, current)
             if saved is not None:
                 self._note_signal(tx, saved.ticket, ev)
@@ -133,12 +136,17 @@ class TicketService:
 
     def _cleared(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
         for _ in range(_RETRIES):
-            current = self._holder(tx, staged, ev) or next(
+            cleared = changes.signal(ev)
+            current = self._holder(tx, staged, ev)
+            if current is None and cleared is not None:
+                related = self._related(tx, staged, ev)
+                if related is not None and tx.has_signal(related.seq, cleared):  # it joined that ticket
+                    current = related
+            current = current or next(
                 (t for key in _keys(ev) if (t := tx.latest_resolved(self.site, key)) is not None), None)
             if current is None:
                 self.stats.ignored += 1  # a condition that cleared while muted or before a ticket
                 return []
-            cleared = changes.signal(ev)
             if cleared is not None and tx.drop_signal(current.seq, cleared):
                 return []  # another rule of the same fault still fires: the fault is still there
             change = changes.record_cleared(current, ev, policy=self.policy, tz=self.tz)
@@ -152,6 +160,19 @@ class TicketService:
     def _holder(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
         """The active ticket of the event's fault."""
         return next((t for key in _keys(ev) if (t := self._active(tx, staged, key)) is not None), None)
+
+    def _related(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
+        """The active ticket of another fault at the event's device that is the same fault: one of
+        the two explains the other (a dead battery, and the detector that went silent because of it).
+        The event joins it, so one fault stays one ticket whichever was seen first."""
+        if not ev.labels.get("fault"):
+            return None
+        for found in tx.active_at(self.site, ev.device):
+            t = staged.get(found.dedup_key, found)
+            if t.status in lifecycle.ACTIVE and (changes.explains(t.labels, ev.labels)
+                                                 or changes.explains(ev.labels, t.labels)):
+                return t
+        return None
 
     @staticmethod
     def _note_signal(tx: Tx, ticket: Ticket, ev: AlertEvent) -> None:

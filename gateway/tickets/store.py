@@ -286,6 +286,11 @@ class Tx:
     def active(self, site: str) -> list[Ticket]:
         return self._load((tickets.c.site == site) & _active)
 
+    def active_at(self, site: str, device: str) -> list[Ticket]:
+        """The active tickets of one device, oldest first."""
+        return self._load((tickets.c.site == site) & (tickets.c.device_id == device) & _active,
+                          order=[tickets.c.seq])
+
     def active_sources(self, site: str, patterns: Sequence[str]) -> list[Ticket]:
         """Active tickets whose rule matches one of the glob patterns and whose condition still holds."""
         rows = self.conn.execute(
@@ -385,6 +390,10 @@ class Tx:
                 self.conn.execute(insert(signals).values(ticket_seq=seq, signal=signal))
         except IntegrityError:
             pass  # another gateway noted it a moment ago
+
+    def has_signal(self, seq: int, signal: str) -> bool:
+        where = (signals.c.ticket_seq == seq) & (signals.c.signal == signal)
+        return self.conn.execute(select(literal(1)).where(where)).first() is not None
 
     def drop_signal(self, seq: int, signal: str) -> int:
         """`signal` cleared on ticket `seq`; answers how many other signals still fire on it."""

@@ -246,10 +246,15 @@ tickets:
 
 
 def board_night(tmp_path: Path, *, meter_every: timedelta, trip: datetime, lamps_down: list[str],
-                dead_way: int, until: datetime) -> list[dict[str, Any]]:
+                dead_way: int, until: datetime, meter_offset: timedelta = timedelta(0),
+                back: datetime | None = None) -> list[dict[str, Any]]:
     """A night of board AL5 replayed through decode, the built-in pack and the ticket service: its lamps
-    lit from 20:00, its meter reporting both ways every `meter_every`, and at `trip` the breaker of
-    way `dead_way` trips: those lamps drop off the network and the meter's channel reads 0 A."""
+    lit from 20:00, its meter reporting both ways every `meter_every` (from 20:00 + `meter_offset`),
+    and at `trip` the breaker of way `dead_way` trips: those lamps drop off the network and the
+    meter's channel reads 0 A, until the breaker is closed again at `back`."""
+    def down(at: datetime) -> bool:
+        return trip <= at and (back is None or at < back)
+
     (tmp_path / "assets.csv").write_text(BOARD_ASSETS)
     (tmp_path / "site.yaml").write_text(BOARD_SITE)
     start = trip.replace(hour=20, minute=0) - timedelta(days=1 if trip.hour < 20 else 0)
@@ -257,15 +262,17 @@ def board_night(tmp_path: Path, *, meter_every: timedelta, trip: datetime, lamps
     at = start
     while at <= until:
         for lamp in ("lamp-n1", "lamp-s1", "lamp-s2"):
-            if not (lamp in lamps_down and at >= trip):
+            if not (lamp in lamps_down and down(at)):
                 lines.append((at, f"tele/{lamp}/SENSOR", '{"ENERGY": {"Power": 35, "Current": 0.160}}'))
         at += timedelta(minutes=5)
-    at = start
+    at = start + meter_offset
     while at <= until:
-        amps = [0.16, 0.32] if at < trip else [0.0 if dead_way == 1 else 0.16, 0.0 if dead_way == 2 else 0.32]
+        amps = [0.0 if dead_way == 1 else 0.16, 0.0 if dead_way == 2 else 0.32] if down(at) else [0.16, 0.32]
         lines.append((at, "tele/meter-al5/SENSOR", orjson.dumps({"ENERGY": {"Current": amps}}).decode()))
         at += meter_every
     lines += [(trip, f"tele/{lamp}/LWT", "Offline") for lamp in lamps_down]
+    if back is not None:
+        lines += [(back, f"tele/{lamp}/LWT", "Online") for lamp in lamps_down]
     capture = tmp_path / "capture.jsonl"
     capture.write_text("".join(orjson.dumps({"ts": ts.isoformat(), "topic": topic, "payload": payload}).decode()
                                + "\n" for ts, topic, payload in sorted(lines)))
@@ -319,3 +326,29 @@ def test_a_detector_whose_battery_dies_goes_silent_and_offline_on_one_ticket(tmp
         ("04:30", "joined"),       # silent for the kind's 6 h heartbeat (online by its status until 22:30)
         ("09:30", "condition_cleared"), ("09:30", "resolved")]
     assert t["history"][1]["note"].startswith("health.offline on smk-1: 设备离线 Device offline: smk-1")
+
+
+def test_an_outage_seen_after_its_lamps_went_offline_still_ends_as_one_ticket(tmp_path: Path) -> None:
+    trip = datetime(2026, 11, 21, 1, 10, tzinfo=TZ)
+    # The meter's report period puts its first 0 A at 01:14: the outage fires at 01:16, after the
+    # lamps' offline tickets (01:15). Those fold into it; the breaker is closed again at 01:50.
+    tickets = board_night(tmp_path, meter_every=timedelta(minutes=5), meter_offset=timedelta(minutes=4), trip=trip,
+                          lamps_down=["lamp-s1", "lamp-s2"], dead_way=2, until=trip + timedelta(hours=1),
+                          back=trip + timedelta(minutes=40))
+    by_id = {t["id"]: t for t in tickets}
+    assert sorted((t["id"], t["rule"], t["device_id"], t["status"]) for t in tickets) == [
+        ("T-000001", "health.offline", "lamp-s1", "cancelled"),
+        ("T-000002", "health.offline", "lamp-s2", "cancelled"),
+        ("T-000003", "lighting.circuit_outage", "meter-al5", "resolved")]
+    outage = by_id["T-000003"]
+    assert outage["opened_at"] == "2026-11-21T01:16:00+08:00"
+    # Folded at 01:16; the same lamps' silence at 01:25 is muted and counted on it, not logged again.
+    assert [h["action"] for h in outage["history"]] == ["opened", "folded", "folded", "condition_cleared",
+                                                        "resolved"]
+    assert outage["suppressed"] == 4
+    for lamp in ("T-000001", "T-000002"):
+        last = by_id[lamp]["history"][-1]
+        assert (last["at"], last["action"]) == ("2026-11-21T01:16:00+08:00", "cancelled")
+        assert last["note"].startswith("caused by T-000003: 照明回路停电 Lighting circuit without power: AL5-WL2")
+    active = [t for t in tickets if t["status"] in ("open", "acknowledged")]
+    assert active == []  # and none opened again when the lamps came back

@@ -247,6 +247,21 @@ def check_deadlines(t: Ticket, now: datetime, *, policy: TicketPolicy, tz: tzinf
     return Change(new, new.history[-1].action)
 
 
+def fold_into(target: Ticket, root: Ticket, *, at: datetime, policy: TicketPolicy, tz: tzinfo) -> Ticket:
+    """A symptom's ticket, opened before the root cause that explains it was seen, closes into it."""
+    return apply_action(target, "cancel", actor=SYSTEM, note=f"caused by {root.id}: {root.title}; folded into it",
+                        now=at, policy=policy, tz=tz)
+
+
+def note_folded(root: Ticket, target: Ticket, *, at: datetime, tz: tzinfo) -> Change:
+    """The root cause took in a symptom's ticket opened before it: counted, and always in the history."""
+    new = _edit(root)
+    new.suppressed += 1
+    _log(new, aware(at, tz), "folded",
+         f"folded {target.id} ({target.rule} on {target.device_id}: {target.title}), opened before it")
+    return Change(new, "folded")
+
+
 def note_suppressed(source: Ticket, ev: AlertEvent, *, first: bool, tz: tzinfo) -> Change:
     """A symptom this ticket explains was muted; the first time for a device it goes in the history."""
     new = _edit(source)

@@ -15,16 +15,15 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from fnmatch import fnmatchcase
+from functools import partial
 from typing import Any
 
-from gateway.core import circuits
 from gateway.core.errors import SitegateError
 from gateway.core.model import AlertEvent, EventSink, Publisher
 from gateway.tickets import changes, lifecycle
 from gateway.tickets.changes import Change
 from gateway.tickets.notify import Notifier
-from gateway.tickets.policy import TicketPolicy, WebhookConfig, field_of
+from gateway.tickets.policy import Facts, TicketPolicy, WebhookConfig, explains
 from gateway.tickets.store import DuplicateActiveTicket, TicketStore, Tx
 from gateway.tickets.ticket import Ticket, localize
 
@@ -89,7 +88,7 @@ class TicketService:
     def handle(self, events: Sequence[AlertEvent]) -> list[Ticket]:
         """Apply a batch of alert events; returns the tickets that changed, each once, latest state."""
         # Root causes first, so a power outage in the same batch mutes the lamp faults it explains.
-        ordered = sorted(events, key=lambda e: 0 if self.policy.is_inhibit_source(e.rule) else 1)
+        ordered = sorted(events, key=lambda e: 0 if self.policy.is_inhibit_source(e.rule, e.labels) else 1)
         with self._lock:
             done = self._transaction(lambda tx, staged: [self._apply(tx, staged, ev) for ev in ordered])
         return [self._local(t) for t in _latest(done)]
@@ -125,12 +124,12 @@ class TicketService:
                 self.stats.opened += 1
                 staged[ev.key] = opened
                 self._note_signal(tx, opened, ev)
-                return [Change(opened, "opened")]
+                return [Change(opened, "opened"), *self._fold(tx, staged, opened, ev)]
             change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz, joined=joined)
             saved = self._save(tx, staged, change, current)
             if saved is not None:
                 self._note_signal(tx, saved.ticket, ev)
-                return [saved]
+                return [saved, *self._fold(tx, staged, saved.ticket, ev)]
         raise TicketConflict(f"Gave up on {ev.key} after {_RETRIES} concurrent changes; it will be "
                              "retried with the next event.")
 
@@ -209,18 +208,44 @@ class TicketService:
         window = self.policy.window_for(rule=ev.rule, device=ev.device, zone=ev.zone, at=at, tz=self.tz)
         if window is not None:
             return _Mute(window.kind, window.label(), window.reason, None)
-        rules = [r for r in self.policy.inhibit if r.targets(ev.rule)]
+        rules = [r for r in self.policy.inhibit if r.targets(ev.rule, ev.labels)]
         if not rules:
             return None
-        sources = tx.active_sources(self.site, [r.source_rule for r in rules])
-        for source in sources:
-            source = staged.get(source.dedup_key, source)
-            for rule in rules:
-                if not fnmatchcase(source.rule, rule.source_rule) or source.dedup_key == ev.key:
-                    continue
-                if all(_same(name, source, ev) for name in rule.equal):
-                    return _Mute("inhibited", source.id, f"{source.title} ({source.id})", source)
+        target = Facts(ev.rule, ev.device, ev.zone, ev.kind, ev.category, ev.labels)
+        for found in tx.active_matching(self.site, lambda rule, labels: any(r.is_source(rule, labels) for r in rules),
+                                        holding=True):
+            source = staged.get(found.dedup_key, found)
+            if source.dedup_key == ev.key or source.condition_cleared or source.status not in lifecycle.ACTIVE:
+                continue
+            if any(explains(r, _facts(source), target) for r in rules):
+                return _Mute("inhibited", source.id, f"{source.title} ({source.id})", source)
         return None
+
+    def _fold(self, tx: Tx, staged: dict[str, Ticket], root: Ticket, ev: AlertEvent) -> list[Change]:
+        """Inhibition whichever was seen first: the open tickets this root cause explains that were
+        opened before it (lamps drop off the network before their board's meter reports) are closed
+        into it, as later alerts of them are muted. A ticket a person acknowledged stays theirs."""
+        rules = [r for r in self.policy.inhibit if r.is_source(root.rule, root.labels)]
+        if not rules or root.condition_cleared or root.status not in lifecycle.ACTIVE:
+            return []
+        at = changes.aware(ev.ts, self.tz)
+        out: list[Change] = []
+        for found in tx.active_matching(self.site, lambda rule, labels: any(r.targets(rule, labels) for r in rules)):
+            target = staged.get(found.dedup_key, found)
+            if target.seq == root.seq or target.status != "open" or not any(
+                    explains(r, _facts(root), _facts(target)) for r in rules):
+                continue
+            folded = changes.fold_into(target, root, at=at, policy=self.policy, tz=self.tz)
+            saved = self._save(tx, staged, Change(folded, "cancelled"), target)
+            if saved is None:
+                continue  # changed by someone else a moment ago: theirs to decide
+            out.append(saved)
+            tx.record_suppression(site=self.site, key=target.dedup_key, rule=target.rule, device=target.device_id,
+                                  zone=target.zone, reason="inhibited", source=root.id,
+                                  note=f"{root.title} ({root.id})", title=target.title, at=at)
+            self.stats.suppressed["inhibited"] += 1
+            out += self._note_on(tx, staged, root, partial(changes.note_folded, target=target, at=at, tz=self.tz))
+        return out
 
     def _suppress(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent, mute: _Mute) -> list[Change]:
         at = changes.aware(ev.ts, self.tz)
@@ -230,11 +255,17 @@ class TicketService:
         self.stats.suppressed[mute.reason] = self.stats.suppressed.get(mute.reason, 0) + 1
         if mute.ticket is None:
             return []
+        return self._note_on(tx, staged, mute.ticket,
+                             lambda base: changes.note_suppressed(base, ev, first=first, tz=self.tz))
+
+    def _note_on(self, tx: Tx, staged: dict[str, Ticket], source: Ticket,
+                 note: Callable[[Ticket], Change]) -> list[Change]:
+        """Note on the root-cause ticket what it explained, re-reading it after a concurrent change."""
         for _ in range(_RETRIES):
-            base = staged.get(mute.ticket.dedup_key) or tx.find_active(self.site, mute.ticket.dedup_key)
-            if base is None or base.seq != mute.ticket.seq:
+            base = staged.get(source.dedup_key) or tx.find_active(self.site, source.dedup_key)
+            if base is None or base.seq != source.seq:
                 return []
-            saved = self._save(tx, staged, changes.note_suppressed(base, ev, first=first, tz=self.tz), base)
+            saved = self._save(tx, staged, note(base), base)
             if saved is not None:
                 return [saved]
         return []
@@ -357,16 +388,5 @@ def _keys(ev: AlertEvent) -> list[str]:
     return [ev.key, f"{ev.rule}:{ev.subject}"]
 
 
-def _same(name: str, source: Ticket, ev: AlertEvent) -> bool:
-    mine = field_of(name, rule=source.rule, device=source.device_id, zone=source.zone, kind=source.kind,
-                    category=source.category, labels=source.labels)
-    theirs = field_of(name, rule=ev.rule, device=ev.device, zone=ev.zone, kind=ev.kind,
-                      category=ev.category, labels=ev.labels)
-    # A label missing on either side never matches: an outage with no circuit mutes nothing by circuit.
-    if mine is None or theirs is None:
-        return False
-    if name == "circuit":
-        # Circuits nest: board AL5 feeds ways AL5-WL1, AL5-WL2 (the asset register's naming), so an
-        # outage of the board explains the faults of every lamp on its ways.
-        return circuits.within(theirs, mine)
-    return mine == theirs
+def _facts(t: Ticket) -> Facts:
+    return Facts(t.rule, t.device_id, t.zone, t.kind, t.category, t.labels)

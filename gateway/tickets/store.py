@@ -8,10 +8,9 @@ so two gateways on one store can neither open a duplicate nor overwrite each oth
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -291,13 +290,15 @@ class Tx:
         return self._load((tickets.c.site == site) & (tickets.c.device_id == device) & _active,
                           order=[tickets.c.seq])
 
-    def active_sources(self, site: str, patterns: Sequence[str]) -> list[Ticket]:
-        """Active tickets whose rule matches one of the glob patterns and whose condition still holds."""
-        rows = self.conn.execute(
-            select(tickets.c.seq, tickets.c.rule).where(
-                (tickets.c.site == site) & _active & tickets.c.condition_cleared.is_(False))
-        ).all()
-        seqs = [seq for seq, rule in rows if any(fnmatchcase(rule, p) for p in patterns)]
+    def active_matching(self, site: str, wanted: Callable[[str, dict[str, str]], bool], *,
+                        holding: bool = False) -> list[Ticket]:
+        """Active tickets whose rule and labels `wanted` accepts, oldest first; with `holding`, only
+        those whose condition still holds (a root cause that still explains its symptoms)."""
+        where = (tickets.c.site == site) & _active
+        if holding:
+            where = where & tickets.c.condition_cleared.is_(False)
+        rows = self.conn.execute(select(tickets.c.seq, tickets.c.rule, tickets.c.labels).where(where)).all()
+        seqs = [seq for seq, rule, labels in rows if wanted(rule, labels or {})]
         return self._load(tickets.c.seq.in_(seqs), order=[tickets.c.seq]) if seqs else []
 
     def due(self, site: str, now: datetime) -> list[Ticket]:

@@ -423,6 +423,12 @@ def test_a_per_channel_state_rule_reads_each_channels_own_values() -> None:
     assert fired.key == "stuck:relay-1#2"
     # A board with no ways in the register: its channel 2 is no circuit it knows.
     assert "circuit" not in fired.labels
+    # The device's health sees the condition of its channel 2, under the device and the rule's id.
+    live = engine.live_changes()
+    assert list(live) == ["relay-1"]
+    [held] = live["relay-1"]
+    assert (held.rule, held.firing, held.reason) == (
+        "stuck", True, "power_on = false; current_a 0.3 A > 0.02 A (channel 2)")
     assert states(read(engine, "relay-1", "current_a_2", 0.0, at(6))) == [("stuck", "relay-1", "cleared")]
 
 

@@ -121,6 +121,8 @@ overrides:
     engine.on_reading(Reading("ext-g1", "pressure_mpa", 0.7, None, t0 + 2 * minute), t0 + 2 * minute)
     fired = engine.tick(t0 + 3 * minute)
     assert [(e.rule, e.device, e.severity, e.state) for e in fired] == [("site.low", "ext-g1", "minor", "firing")]
+    assert [(c.rule, c.severity) for c in engine.conditions("ext-g1")] == [("site.low", "minor")]
+    assert engine.firing() == [("site.low", "ext-b1"), ("site.low", "ext-g1")]
 
 
 def test_an_override_chooses_devices_by_kind_zone_or_device_not_by_metric(tmp_path: Path) -> None:

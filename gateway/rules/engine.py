@@ -435,6 +435,8 @@ class RuleEngine:
                     continue
                 # A firing alert held outside its window (dawn is not a repair) may have no figure to show.
                 reason = cr.ev.explain(t, self._latest_of(key), self._heartbeat(cr, device)) or "not seen to clear yet"
+                if (channel := _split(key)[1]) > 1:
+                    reason += f" (channel {channel})"  # a state rule explains in the first channel's names
                 out.append(LiveCondition(rule=cr.rule.id, severity=cr.rule.labels.severity, firing=t.firing,
                                          reason=reason, since=t.since, metric=t.metric, contact=cr.ev.contact))
         return tuple(out)

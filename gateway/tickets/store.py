@@ -383,8 +383,7 @@ class Tx:
 
     def add_signal(self, seq: int, signal: str) -> None:
         """Note that `signal` fires on ticket `seq` (once, however often it fires)."""
-        where = (signals.c.ticket_seq == seq) & (signals.c.signal == signal)
-        if self.conn.execute(select(literal(1)).where(where)).first() is not None:
+        if self.has_signal(seq, signal):
             return
         try:
             with self.conn.begin_nested():
@@ -393,6 +392,7 @@ class Tx:
             pass  # another gateway noted it a moment ago
 
     def has_signal(self, seq: int, signal: str) -> bool:
+        """Whether `signal` fires on ticket `seq` now."""
         where = (signals.c.ticket_seq == seq) & (signals.c.signal == signal)
         return self.conn.execute(select(literal(1)).where(where)).first() is not None
 

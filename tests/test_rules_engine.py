@@ -403,6 +403,50 @@ def test_rate_keeps_a_bounded_number_of_samples_for_a_chatty_device() -> None:
     assert len(engine.snapshot()["tracks"][0]["samples"]) <= 130
 
 
+# -- every channel of a multi-channel device --------------------------------------------------
+
+def stuck_relays() -> Rule:
+    return rule("stuck", match={"kind": "lamp"}, per_channel=True, **{"for": "5m"},
+                condition={"type": "state", "all": [{"metric": "power_on", "equals": False},
+                                                    {"metric": "current_a", "above": 0.02}]})
+
+
+def test_a_per_channel_state_rule_reads_each_channels_own_values() -> None:
+    # A two-channel relay (Shelly Plus 2PM): channel 2 is OFF yet draws 0.3 A; channel 1 is OFF and dark.
+    engine = RuleEngine([stuck_relays()], site=SITE)
+    engine.set_devices({"relay-1": DeviceInfo("relay-1", "lamp", "b1", circuit="AL1-WL3")})
+    for metric, value in (("power_on", False), ("current_a", 0.0), ("power_on_2", False), ("current_a_2", 0.3)):
+        read(engine, "relay-1", metric, value, at(0))
+    [fired] = engine.tick(at(5))
+    assert (fired.rule, fired.device, fired.state, fired.value) == ("stuck", "relay-1", "firing", False)
+    assert fired.labels["channel"] == "2" and fired.subject == "relay-1#2"
+    assert fired.key == "stuck:relay-1#2"
+    # A board with no ways in the register: its channel 2 is no circuit it knows.
+    assert "circuit" not in fired.labels
+    # The device's health sees the condition of its channel 2, under the device and the rule's id.
+    live = engine.live_changes()
+    assert list(live) == ["relay-1"]
+    [held] = live["relay-1"]
+    assert (held.rule, held.firing, held.reason) == (
+        "stuck", True, "power_on = false; current_a 0.3 A > 0.02 A (channel 2)")
+    assert states(read(engine, "relay-1", "current_a_2", 0.0, at(6))) == [("stuck", "relay-1", "cleared")]
+
+
+def test_a_pending_channel_survives_a_restart_and_a_device_that_leaves_the_match_drops_its_channels() -> None:
+    first = RuleEngine([stuck_relays()], site=SITE)
+    first.set_devices({"relay-1": DeviceInfo("relay-1", "lamp")})
+    read(first, "relay-1", "power_on_2", False, at(0))
+    read(first, "relay-1", "current_a_2", 0.3, at(1))
+    second = RuleEngine([stuck_relays()], site=SITE)
+    second.set_devices({"relay-1": DeviceInfo("relay-1", "lamp")})
+    second.restore(json.loads(json.dumps(first.snapshot())), at(2))
+    assert second.next_deadline() == at(6)
+    [fired] = second.tick(at(6))
+    assert (fired.device, fired.labels["channel"], fired.ts) == ("relay-1", "2", at(6))
+    assert second.set_devices({"relay-1": DeviceInfo("relay-1", "power_meter")}) == [("stuck", "relay-1#2")]
+    assert second.firing() == []
+
+
 # -- state across restarts and reloads -------------------------------------------------------
 
 def test_restore_mid_for_fires_on_time_exactly_once() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.core.paths import rules_dir
+from gateway.core.paths import demo_site_dir, rules_dir
 from gateway.rules import load_rules
 from gateway.rules.testing import run_rule_tests
 
@@ -22,6 +22,13 @@ def test_every_pack_file_has_a_test_file() -> None:
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.stem)
 def test_pack_rule_tests_pass(path: Path) -> None:
     failures = run_rule_tests([path])
+    assert failures == [], "\n".join(str(f) for f in failures)
+
+
+def test_the_demo_sites_own_rule_tests_pass_on_top_of_the_pack() -> None:
+    files = sorted((demo_site_dir() / "rules" / "tests").glob("*.yaml"))
+    assert [p.stem for p in files] == ["lighting"]
+    failures = run_rule_tests(files)
     assert failures == [], "\n".join(str(f) for f in failures)
 
 

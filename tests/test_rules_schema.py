@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.core.errors import ConfigError
+from gateway.core.model import DeviceInfo, Reading
 from gateway.core.paths import rules_dir
 from gateway.core.validation import SEVERITIES
 from gateway.rules import check_rules, load_rules
 from gateway.rules.compare import Bounds
 from gateway.rules.conditions import CLEARABLE_TYPES, TYPES
+from gateway.rules.engine import RuleEngine, SiteContext
 from gateway.rules.schema import render
 
 GOOD = """\
@@ -97,6 +99,56 @@ overrides:
     rule = next(r for r in load_rules([rules_dir(), site]) if r.id == "lighting.lamp_out")
     assert rule.condition.type == "state" and rule.condition.during is not None
     assert rule.condition.during.hours == "18:00-06:00"
+
+
+def test_an_override_with_match_changes_the_rule_only_for_the_devices_it_matches(tmp_path: Path) -> None:
+    pack = write(tmp_path, "pack.yaml", GOOD)
+    site = write(tmp_path, "site.yaml", """\
+overrides:
+  - {rule: site.low, params: {low: 0.95}}
+  - {rule: site.low, match: {zone: garage}, params: {low: 0.8}, labels: {severity: minor}}
+  - {rule: site.low, match: {device: ext-b9-*}, enabled: false}
+""")
+    engine = RuleEngine(load_rules([site, pack]), site=SiteContext("Asia/Shanghai"))
+    engine.set_devices({d: DeviceInfo(d, "extinguisher", z) for d, z in
+                        (("ext-b1", "b1"), ("ext-g1", "garage"), ("ext-b9-1", "b9"))})
+    t0, minute = datetime(2026, 11, 21, 12, 0, tzinfo=UTC), timedelta(minutes=1)
+    for device in ("ext-b1", "ext-g1", "ext-b9-1"):
+        engine.on_reading(Reading(device, "pressure_mpa", 0.9, None, t0), t0)
+    # 0.9 is low by the site's 0.95 in b1, not by the garage's 0.8; the b9 tower is not watched at all.
+    fired = engine.tick(t0 + minute)
+    assert [(e.rule, e.device, e.severity) for e in fired] == [("site.low", "ext-b1", "major")]
+    engine.on_reading(Reading("ext-g1", "pressure_mpa", 0.7, None, t0 + 2 * minute), t0 + 2 * minute)
+    fired = engine.tick(t0 + 3 * minute)
+    assert [(e.rule, e.device, e.severity, e.state) for e in fired] == [("site.low", "ext-g1", "minor", "firing")]
+    assert [(c.rule, c.severity) for c in engine.conditions("ext-g1")] == [("site.low", "minor")]
+    assert engine.firing() == [("site.low", "ext-b1"), ("site.low", "ext-g1")]
+
+
+def test_an_override_chooses_devices_by_kind_zone_or_device_not_by_metric(tmp_path: Path) -> None:
+    pack = write(tmp_path, "pack.yaml", GOOD)
+    site = write(tmp_path, "site.yaml", """\
+overrides:
+  - rule: site.low
+    match: {metric: pressure_mpa}
+    enabled: false
+""")
+    found = messages(check_rules([pack, site]))
+    assert len(found) == 1 and found[0].startswith(f"{site}:3: ") and "kind, zone or device" in found[0], found
+
+
+def test_per_channel_needs_the_metric_whose_channels_it_watches(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.yaml", """\
+rules:
+  - id: site.dead_way
+    match: {kind: power_meter}
+    per_channel: true
+    condition: {type: offline}
+    labels: {severity: major}
+    annotations: {title: "{device} way {channel} ({circuit})"}
+""")
+    found = messages(check_rules([bad]))
+    assert len(found) == 1 and "`per_channel` watches each channel of a metric" in found[0], found
 
 
 def test_override_mistakes_are_reported_at_the_override_line(tmp_path: Path) -> None:

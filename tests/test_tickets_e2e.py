@@ -227,3 +227,128 @@ def test_a_guards_lamp_out_card_and_the_lamp_out_rule_at_the_same_lamp_are_one_t
         finally:
             pub.loop_stop()
             pub.disconnect()
+
+
+BOARD_ASSETS = """device_id,kind,zone,profile,topic,location,owner,circuit
+meter-al5,power_meter,perimeter,tasmota,tele/meter-al5/SENSOR,照明箱AL5 Board AL5,,AL5
+lamp-n1,lamp,perimeter,tasmota,tele/lamp-n1/SENSOR,北段 North 1,,AL5-WL1
+lamp-s1,lamp,perimeter,tasmota,tele/lamp-s1/SENSOR,南段 South 1,,AL5-WL2
+lamp-s2,lamp,perimeter,tasmota,tele/lamp-s2/SENSOR,南段 South 2,,AL5-WL2
+"""
+
+BOARD_SITE = """site: {id: demo, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}
+inventory: assets.csv
+tickets:
+  inhibit:
+    - {source_rule: lighting.circuit_outage, target_rules: ["lighting.*", "health.offline", "health.silent"],
+       equal: [circuit]}
+"""
+
+
+def board_night(tmp_path: Path, *, meter_every: timedelta, trip: datetime, lamps_down: list[str],
+                dead_way: int, until: datetime, meter_offset: timedelta = timedelta(0),
+                back: datetime | None = None) -> list[dict[str, Any]]:
+    """A night of board AL5 replayed through decode, the built-in pack and the ticket service: its lamps
+    lit from 20:00, its meter reporting both ways every `meter_every` (from 20:00 + `meter_offset`),
+    and at `trip` the breaker of way `dead_way` trips: those lamps drop off the network and the
+    meter's channel reads 0 A, until the breaker is closed again at `back`."""
+    def down(at: datetime) -> bool:
+        return trip <= at and (back is None or at < back)
+
+    (tmp_path / "assets.csv").write_text(BOARD_ASSETS)
+    (tmp_path / "site.yaml").write_text(BOARD_SITE)
+    start = trip.replace(hour=20, minute=0) - timedelta(days=1 if trip.hour < 20 else 0)
+    lines = [(start, f"tele/{lamp}/LWT", "Online") for lamp in ("lamp-n1", "lamp-s1", "lamp-s2")]
+    at = start
+    while at <= until:
+        for lamp in ("lamp-n1", "lamp-s1", "lamp-s2"):
+            if not (lamp in lamps_down and down(at)):
+                lines.append((at, f"tele/{lamp}/SENSOR", '{"ENERGY": {"Power": 35, "Current": 0.160}}'))
+        at += timedelta(minutes=5)
+    at = start + meter_offset
+    while at <= until:
+        amps = [0.0 if dead_way == 1 else 0.16, 0.0 if dead_way == 2 else 0.32] if down(at) else [0.16, 0.32]
+        lines.append((at, "tele/meter-al5/SENSOR", orjson.dumps({"ENERGY": {"Current": amps}}).decode()))
+        at += meter_every
+    lines += [(trip, f"tele/{lamp}/LWT", "Offline") for lamp in lamps_down]
+    if back is not None:
+        lines += [(back, f"tele/{lamp}/LWT", "Online") for lamp in lamps_down]
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text("".join(orjson.dumps({"ts": ts.isoformat(), "topic": topic, "payload": payload}).decode()
+                               + "\n" for ts, topic, payload in sorted(lines)))
+    return replay(capture, load_site(tmp_path / "site.yaml"), until=until).tickets
+
+
+def test_a_trip_on_way_2_of_a_board_is_one_ticket_naming_its_circuit_that_mutes_only_that_ways_lamps(
+        tmp_path: Path) -> None:
+    trip = datetime(2026, 11, 21, 1, 10, tzinfo=TZ)
+    # The meter reports every 150 s, one report at the trip: its ticket opens two minutes later
+    # (01:12), before the lamps' offline alerts (01:15), which it then mutes.
+    tickets = board_night(tmp_path, meter_every=timedelta(seconds=150), trip=trip, lamps_down=["lamp-s1", "lamp-s2"],
+                          dead_way=2, until=trip + timedelta(minutes=30))
+    [outage] = tickets
+    assert (outage["rule"], outage["device_id"], outage["severity"]) == (
+        "lighting.circuit_outage", "meter-al5", "major")
+    assert outage["labels"]["circuit"] == "AL5-WL2" and outage["labels"]["channel"] == "2"
+    assert outage["title"] == "照明回路停电 Lighting circuit without power: AL5-WL2 (meter-al5 way 2)"
+    assert outage["opened_at"] == "2026-11-21T01:12:00+08:00"
+    # Muted: lamp-s1 and lamp-s2 (offline at 01:15, silent at 01:25); lamp-n1 on way 1 was never down.
+    muted = [h["note"].split(":")[0] for h in outage["history"] if h["action"] == "suppressed"]
+    assert muted == ["muted health.offline on lamp-s1", "muted health.offline on lamp-s2"]
+    assert outage["suppressed"] == 4
+
+
+def test_a_detector_whose_battery_dies_goes_silent_and_offline_on_one_ticket(tmp_path: Path) -> None:
+    """The simulator's battery_dies script through decode, the built-in pack and the ticket service:
+    battery low at 19:00, nothing after 20:00, offline at 22:30, a new battery at 09:30."""
+    (tmp_path / "assets.csv").write_text("device_id,kind,zone,profile,topic\n"
+                                         "smk-1,smoke_detector,b2,zigbee2mqtt,zigbee2mqtt/smk-1\n")
+    (tmp_path / "site.yaml").write_text(
+        "site: {id: demo, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.47}\ninventory: assets.csv\n")
+    day = datetime(2026, 11, 20, 18, 0, tzinfo=TZ)
+    lines = [(day, "zigbee2mqtt/smk-1/availability", '{"state": "online"}'),
+             (day, "zigbee2mqtt/smk-1", '{"battery": 31, "battery_low": false, "smoke": false}'),
+             (day + timedelta(hours=1), "zigbee2mqtt/smk-1", '{"battery": 4, "battery_low": true, "smoke": false}'),
+             (day + timedelta(hours=2), "zigbee2mqtt/smk-1", '{"battery": 4, "battery_low": true, "smoke": false}'),
+             (day + timedelta(hours=4, minutes=30), "zigbee2mqtt/smk-1/availability", '{"state": "offline"}'),
+             (day + timedelta(hours=15, minutes=30), "zigbee2mqtt/smk-1/availability", '{"state": "online"}'),
+             (day + timedelta(hours=15, minutes=30), "zigbee2mqtt/smk-1",
+              '{"battery": 100, "battery_low": false, "smoke": false}')]
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text("".join(orjson.dumps({"ts": ts.isoformat(), "topic": topic, "payload": payload}).decode()
+                               + "\n" for ts, topic, payload in lines))
+    tickets = replay(capture, load_site(tmp_path / "site.yaml"), until=day + timedelta(hours=16)).tickets
+    [t] = tickets
+    assert (t["rule"], t["device_id"], t["status"]) == ("fire.battery_low", "smk-1", "resolved")
+    assert [(h["at"][11:16], h["action"]) for h in t["history"]] == [
+        ("19:30", "opened"),       # battery_low for its 30 min grace
+        ("22:35", "joined"),       # offline for 5 min
+        ("04:30", "joined"),       # silent for the kind's 6 h heartbeat (online by its status until 22:30)
+        ("09:30", "condition_cleared"), ("09:30", "resolved")]
+    assert t["history"][1]["note"].startswith("health.offline on smk-1: 设备离线 Device offline: smk-1")
+
+
+def test_an_outage_seen_after_its_lamps_went_offline_still_ends_as_one_ticket(tmp_path: Path) -> None:
+    trip = datetime(2026, 11, 21, 1, 10, tzinfo=TZ)
+    # The meter's report period puts its first 0 A at 01:14: the outage fires at 01:16, after the
+    # lamps' offline tickets (01:15). Those fold into it; the breaker is closed again at 01:50.
+    tickets = board_night(tmp_path, meter_every=timedelta(minutes=5), meter_offset=timedelta(minutes=4), trip=trip,
+                          lamps_down=["lamp-s1", "lamp-s2"], dead_way=2, until=trip + timedelta(hours=1),
+                          back=trip + timedelta(minutes=40))
+    by_id = {t["id"]: t for t in tickets}
+    assert sorted((t["id"], t["rule"], t["device_id"], t["status"]) for t in tickets) == [
+        ("T-000001", "health.offline", "lamp-s1", "cancelled"),
+        ("T-000002", "health.offline", "lamp-s2", "cancelled"),
+        ("T-000003", "lighting.circuit_outage", "meter-al5", "resolved")]
+    outage = by_id["T-000003"]
+    assert outage["opened_at"] == "2026-11-21T01:16:00+08:00"
+    # Folded at 01:16; the same lamps' silence at 01:25 is muted and counted on it, not logged again.
+    assert [h["action"] for h in outage["history"]] == ["opened", "folded", "folded", "condition_cleared",
+                                                        "resolved"]
+    assert outage["suppressed"] == 4
+    for lamp in ("T-000001", "T-000002"):
+        last = by_id[lamp]["history"][-1]
+        assert (last["at"], last["action"]) == ("2026-11-21T01:16:00+08:00", "cancelled")
+        assert last["note"].startswith("caused by T-000003: 照明回路停电 Lighting circuit without power: AL5-WL2")
+    active = [t for t in tickets if t["status"] in ("open", "acknowledged")]
+    assert active == []  # and none opened again when the lamps came back

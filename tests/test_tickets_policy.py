@@ -53,6 +53,15 @@ def test_a_full_tickets_section_loads() -> None:
     assert "sat" in policy.calendar.workdays
 
 
+def test_inhibition_can_name_faults_as_well_as_rules() -> None:
+    [rule] = load("tickets:\n  inhibit:\n    - {source_fault: circuit_outage, target_faults: [lamp_out, no_contact],"
+                  " target_rules: [site.lamp_*], equal: [circuit]}\n").inhibit
+    assert rule.is_source("lighting.circuit_outage", {"fault": "circuit_outage"})
+    assert not rule.is_source("lighting.circuit_outage", {})
+    assert rule.targets("health.silent", {"fault": "no_contact"}) and rule.targets("site.lamp_dim", {})
+    assert not rule.targets("lighting.lux_dark", {}) and not rule.targets("health.flapping", {"fault": "flapping"})
+
+
 def test_an_empty_section_is_a_working_default() -> None:
     policy = TicketPolicy.model_validate({})
     assert policy.escalation.multiples == [1.0, 2.0, 3.0]
@@ -69,6 +78,9 @@ def test_an_empty_section_is_a_working_default() -> None:
     ("tickets:\n  webhooks:\n    - {url: ftp://x}\n", 3, "http://"),
     ("tickets:\n  owner: {}\n", 2, "not a known setting"),
     ("tickets:\n  inhibit:\n    - {source_rule: a, target_rules: [b]}\n", 3, "equal: is required"),
+    ("tickets:\n  inhibit:\n    - {source_rule: a, source_fault: b, target_rules: [c], equal: []}\n", 3,
+     "one of source_rule or source_fault"),
+    ("tickets:\n  inhibit:\n    - {source_fault: a, equal: []}\n", 3, "target_rules or target_faults"),
     ("tickets:\n  maintenance:\n    - {zones: [b1], start: 2026-01-02T10:00:00, end: 2026-01-02T09:00:00,"
      " reason: x}\n", 3, "end must be after"),
     ("tickets:\n  maintenance:\n    - {start: 2026-01-02T10:00:00, end: 2026-01-02T11:00:00, reason: x}\n",

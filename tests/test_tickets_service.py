@@ -436,3 +436,121 @@ def test_the_sensor_rule_after_a_guard_report_in_its_zone_takes_over_the_report_
     [t] = svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", at=T0 + H, auto_resolve=True,
                          labels={"fault": "lamp_out"}, state="cleared")])
     assert (t.id, t.status) == ("T-000001", "resolved") and len(svc.list()) == 1
+
+
+# -- one fault seen by rules of different faults: a dead battery, then no contact ---------------------
+
+def battery(state: str = "firing", *, at: datetime, device: str = "smk-1") -> AlertEvent:
+    """fire.battery_low as the built-in pack labels it: its fault explains a loss of contact."""
+    return fault_ev("fire.battery_low", device, "battery_low", state=state, at=at, auto_resolve=True,
+                    explains="no_contact")
+
+
+def no_contact(rule: str, state: str = "firing", *, at: datetime, device: str = "smk-1") -> AlertEvent:
+    return fault_ev(rule, device, "no_contact", state=state, at=at, auto_resolve=True)
+
+
+def test_a_detector_whose_battery_dies_is_one_ticket_until_the_battery_is_new_and_it_is_back(
+        store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub)
+    [opened] = svc.handle([battery(at=T0)])
+    # It goes silent, then the coordinator calls it offline: the same fault, on the battery's ticket.
+    [t] = svc.handle([no_contact("health.silent", at=T0 + 2 * H)])
+    assert (t.id, t.occurrences, t.rule, t.title) == (opened.id, 2, "fire.battery_low", opened.title)
+    assert (t.history[-1].action, t.history[-1].note) == (
+        "joined", "health.silent on smk-1: health.silent on smk-1 (no_contact, explained by battery_low)")
+    assert pub.actions()[-1] == "joined"
+    [t] = svc.handle([no_contact("health.offline", at=T0 + 3 * H)])
+    assert (t.id, t.occurrences) == (opened.id, 3)
+    # A new battery: its report clears the battery rule, but the detector is not back yet.
+    assert svc.handle([battery("cleared", at=T0 + 12 * H)]) == []
+    assert svc.handle([no_contact("health.silent", "cleared", at=T0 + 12 * H + MIN)]) == []
+    [t] = svc.handle([no_contact("health.offline", "cleared", at=T0 + 12 * H + 2 * MIN)])
+    assert (t.id, t.status, t.resolved_at) == (opened.id, "resolved", T0 + 12 * H + 2 * MIN)
+    assert [h.action for h in t.history] == ["opened", "joined", "joined", "condition_cleared", "resolved"]
+    assert len(svc.list()) == 1
+
+
+def test_a_detector_offline_first_and_then_low_on_battery_is_one_ticket_too(store: TicketStore) -> None:
+    svc = make(store)
+    [opened] = svc.handle([no_contact("health.offline", at=T0)])
+    [t] = svc.handle([battery(at=T0 + H)])
+    assert (t.id, t.occurrences, t.history[-1].action) == (opened.id, 2, "joined")
+    assert "fire.battery_low on smk-1" in t.history[-1].note
+    # Back online with the old battery: still the battery's fault, still open.
+    assert svc.handle([no_contact("health.offline", "cleared", at=T0 + 2 * H)]) == []
+    [t] = svc.handle([battery("cleared", at=T0 + 3 * H)])
+    assert (t.id, t.status) == (opened.id, "resolved") and len(svc.list()) == 1
+
+
+def test_no_contact_is_its_own_ticket_without_a_battery_fault_at_that_device(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([battery(at=T0, device="smk-2")])
+    [t] = svc.handle([no_contact("health.offline", at=T0 + H)])
+    assert (t.id, t.rule, t.device_id) == ("T-000002", "health.offline", "smk-1")
+    # Once the battery ticket is resolved by hand, the next loss of contact is a fault of its own.
+    svc.act("T-000001", "resolve", actor="li", note="new battery", now=T0 + 2 * H)
+    [t] = svc.handle([no_contact("health.silent", at=T0 + 3 * H, device="smk-2")])
+    assert (t.id, t.rule) == ("T-000003", "health.silent")
+
+
+# -- inhibition does not depend on which was seen first -------------------------------------------
+
+OUTAGE_FIRST_OR_NOT = [{"source_fault": "circuit_outage", "target_faults": ["lamp_out", "no_contact"],
+                        "equal": ["circuit"]}]
+
+
+def lamp_offline(device: str, circuit: str, *, at: datetime = T0, state: str = "firing") -> AlertEvent:
+    return fault_ev("health.offline", device, "no_contact", state=state, at=at, auto_resolve=True, circuit=circuit)
+
+
+def outage(circuit: str, *, at: datetime, state: str = "firing") -> AlertEvent:
+    return fault_ev("lighting.circuit_outage", "meter-al5", "circuit_outage", state=state, at=at,
+                    severity="major", auto_resolve=True, circuit=circuit, channel=circuit[-1])
+
+
+def test_a_root_cause_seen_after_its_symptoms_folds_their_open_tickets_into_it(
+        store: TicketStore, pub: FakePublisher) -> None:
+    svc = make(store, pub, inhibit=OUTAGE_FIRST_OR_NOT)
+    # The lamps of way 2 drop off the network at once; their offline alerts come first (5 min), with
+    # one lamp on way 1 that is offline for a reason of its own.
+    svc.handle([lamp_offline("lamp-s1", "AL5-WL2"), lamp_offline("lamp-s2", "AL5-WL2"),
+                lamp_offline("lamp-n1", "AL5-WL1")])
+    acked = svc.act("T-000002", "ack", actor="li", note="on my way", now=T0 + MIN)
+    changed = svc.handle([outage("AL5-WL2", at=T0 + 2 * MIN)])
+    root = next(t for t in changed if t.rule == "lighting.circuit_outage")
+    assert root.id == "T-000004" and root.status == "open"
+    # The open symptom it explains is closed into it, naming it; one that a person took is left to them.
+    s1 = svc.get("T-000001")
+    assert s1 is not None and s1.status == "cancelled"
+    last = s1.history[-1]
+    assert (last.actor, last.action, last.at) == ("system", "cancelled", T0 + 2 * MIN)
+    assert last.note == f"caused by {root.id}: lighting.circuit_outage on meter-al5; folded into it"
+    assert [(t.id, t.status) for t in svc.list() if t.id != root.id] == [
+        ("T-000003", "open"), ("T-000002", "acknowledged"), ("T-000001", "cancelled")]
+    assert acked.status == "acknowledged"
+    assert root.suppressed == 1 and [(h.action, h.note) for h in root.history[1:]] == [
+        ("folded", "folded T-000001 (health.offline on lamp-s1: health.offline on lamp-s1), opened before it")]
+    assert ("T-000001", "cancelled") in [(doc["id"], doc["history"][-1]["action"]) for _, doc in pub.sent]
+    rows = svc.suppressed()
+    assert [(r["device_id"], r["reason"], r["source"]) for r in rows] == [("lamp-s1", "inhibited", root.id)]
+    # Later alerts of the same lamps are muted as before; the lamp's clear touches nothing.
+    [again] = svc.handle([fault_ev("health.silent", "lamp-s1", "no_contact", at=T0 + 20 * MIN, circuit="AL5-WL2")])
+    assert again.id == root.id and again.suppressed == 2
+    assert svc.handle([lamp_offline("lamp-s1", "AL5-WL2", at=T0 + H, state="cleared")]) == []
+    # The outage clears and resolves by itself; nothing folded comes back.
+    [root] = svc.handle([outage("AL5-WL2", at=T0 + H, state="cleared")])
+    assert root.status == "resolved"
+    assert sorted((t.id, t.status) for t in svc.list()) == [
+        ("T-000001", "cancelled"), ("T-000002", "acknowledged"), ("T-000003", "open"), ("T-000004", "resolved")]
+
+
+def test_inhibition_by_fault_mutes_every_rule_of_the_fault_and_nothing_else(store: TicketStore) -> None:
+    svc = make(store, inhibit=OUTAGE_FIRST_OR_NOT)
+    [root] = svc.handle([outage("AL5-WL2", at=T0)])
+    muted = svc.handle([fault_ev("health.silent", "lamp-s1", "no_contact", circuit="AL5-WL2"),
+                        fault_ev("lighting.lamp_out", "lamp-s2", "lamp_out", circuit="AL5-WL2")])
+    assert [t.id for t in muted] == [root.id] and muted[0].suppressed == 2
+    # A lamp burning in daylight on that way is no symptom of a dead circuit.
+    [stuck] = svc.handle([fault_ev("lighting.lamp_in_daylight", "lamp-s2", "lamp_stuck_on", circuit="AL5-WL2")])
+    assert stuck.rule == "lighting.lamp_in_daylight"

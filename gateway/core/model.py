@@ -120,14 +120,21 @@ class AlertEvent:
     kind: str = "unknown"  # the device kind
     auto_resolve: bool = False  # a cleared condition resolves the ticket by itself
     labels: dict[str, str] = field(default_factory=dict)
-    dedup_key: str = ""  # when empty: "fault:<fault label>:<device>", or "<rule>:<device>" without one
+    dedup_key: str = ""  # when empty: "fault:<fault label>:<subject>", or "<rule>:<subject>" without one
+
+    @property
+    def subject(self) -> str:
+        """What the alert is about: the device, or one channel of it (`meter-al5#2`, way 2 of a board,
+        from a rule watching every channel); channel 1 is the device itself, as `current_a` is."""
+        channel = self.labels.get("channel")
+        return f"{self.device}#{channel}" if channel and channel != "1" else self.device
 
     @property
     def key(self) -> str:
         if self.dedup_key:
             return self.dedup_key
         fault = self.labels.get("fault")
-        return f"fault:{fault}:{self.device}" if fault else f"{self.rule}:{self.device}"
+        return f"fault:{fault}:{self.subject}" if fault else f"{self.rule}:{self.subject}"
 
 
 @dataclass(frozen=True, slots=True)

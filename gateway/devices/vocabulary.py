@@ -73,3 +73,12 @@ def lookup(metric: str) -> Metric | None:
     if sep and tail.isascii() and tail.isdigit():
         return METRICS.get(base)
     return None
+
+
+def split_channel(metric: str) -> tuple[str, int]:
+    """The metric of the first channel and the channel number: `current_a_2` -> (`current_a`, 2),
+    `current_a` -> (`current_a`, 1), as the decoder names the channels of a multi-channel device."""
+    base, sep, tail = metric.rpartition("_")
+    if sep and base and tail.isascii() and tail.isdigit() and int(tail) > 1:
+        return base, int(tail)
+    return metric, 1

@@ -5,6 +5,10 @@ signal is pending; once it has held for the rule's `for` it fires, stamped with 
 became due (not the time a late tick noticed), so replay and restart give the same tickets. A
 falling signal clears a firing alert, or silently drops a pending one.
 
+A rule with `per_channel` keeps one track per channel of a device: its key is the device for
+channel 1 and `device#n` for channel n (a board meter's `current_a_2` is way 2), so every way of a
+board rises, fires and clears on its own.
+
 Pure: time comes only from the `now` arguments. Timers live in one heap with at most one live
 entry per track (stale entries are skipped when popped), so a reading costs a dict lookup for the
 rules of its (device, metric), and the heap is touched only when a deadline moves earlier.
@@ -12,7 +16,6 @@ rules of its (device, metric), and the heap is touched only when a deadline move
 
 from __future__ import annotations
 
-import fnmatch
 import heapq
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -21,7 +24,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.core import circuits
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, LiveCondition, Reading, Value
+from gateway.devices.vocabulary import split_channel
 from gateway.rules.conditions import make_evaluator
 from gateway.rules.conditions.base import ANY_METRIC, Evaluator, Track
 from gateway.rules.schema import Rule, render
@@ -57,15 +62,9 @@ class _Compiled:
         self.schedule_due: datetime | None = None
         self.threshold = rule.condition.shown_threshold()  # what {threshold} shows
         self.labels = rule.labels.as_dict()
-        m = rule.match
-        self.kinds = frozenset(m.kind) if m.kind else None
-        self.zones = frozenset(m.zone) if m.zone else None
-        self.globs = tuple(m.device) if m.device else None
 
     def matches(self, info: DeviceInfo) -> bool:
-        return ((self.kinds is None or info.kind in self.kinds)
-                and (self.zones is None or info.zone in self.zones)
-                and (self.globs is None or any(fnmatch.fnmatchcase(info.id, g) for g in self.globs)))
+        return self.rule.watches(info.id, info.kind, info.zone)
 
 
 class RuleEngine:
@@ -74,7 +73,8 @@ class RuleEngine:
         self._tz = site.tzinfo
         self._devices: dict[str, DeviceInfo] = {}
         self._latest: dict[str, dict[str, Value]] = {}  # device -> metric -> value (state rules)
-        self._heap: list[tuple[datetime, str, str, int]] = []  # (due, rule id, device or "", seq)
+        self._circuits: frozenset[str] | None = None  # every circuit of the register, when asked for
+        self._heap: list[tuple[datetime, str, str, int]] = []  # (due, rule key, device or "", seq)
         self._seq = 0
         self._now: datetime | None = None
         self._unbaselined: set[str] = set()
@@ -91,7 +91,7 @@ class RuleEngine:
         unwatched = []
         for rule in rules:
             cr = _Compiled(rule, make_evaluator(rule, self._tz, self._site.latitude, self._site.longitude))
-            previous = old.pop(rule.id, None)
+            previous = old.pop(rule.key, None)
             if previous is not None:
                 same = previous.rule.condition.type == rule.condition.type
                 for device, t in previous.tracks.items():
@@ -100,15 +100,21 @@ class RuleEngine:
                             unwatched.append((rule.id, device))
                     elif same or t.firing:
                         cr.tracks[device] = t if same else _carried(t)
-            self._rules[rule.id] = cr
-        unwatched += [(rid, d) for rid, gone in old.items() for d, t in gone.tracks.items() if t.firing]
+            self._rules[rule.key] = cr
+        unwatched += [(gone.rule.id, d) for gone in old.values() for d, t in gone.tracks.items() if t.firing]
         self._by_metric: dict[str, list[_Compiled]] = {}
+        self._by_channel_metric: dict[str, list[_Compiled]] = {}  # per-channel rules, for channels 2, 3 ...
         self._on_availability: list[_Compiled] = []
         self._on_tap: list[_Compiled] = []
         self._latest_metrics: set[str] = set()
+        self._channel_latest: set[str] = set()  # metrics per-channel state rules read on every channel
         for cr in self._rules.values():
             for metric in cr.ev.metrics:
                 self._by_metric.setdefault(metric, []).append(cr)
+                if cr.rule.per_channel:
+                    self._by_channel_metric.setdefault(metric, []).append(cr)
+            if cr.rule.per_channel and cr.ev.uses_latest:
+                self._channel_latest |= cr.ev.metrics
             if cr.ev.availability:
                 self._on_availability.append(cr)
             if cr.ev.taps:
@@ -147,26 +153,38 @@ class RuleEngine:
         if not changed:
             return []
         self._forget_matches()
+        self._circuits = None
         self._unbaselined |= changed & self._devices.keys()
         return self._recheck(changed)
 
     def _recheck(self, devices: set[str]) -> list[tuple[str, str]]:
         dropped = []
         for cr in self._rules.values():
-            for device in devices & cr.tracks.keys():
-                t = cr.tracks[device]
-                if cr.matches(self._info(device)):
-                    self._schedule(cr, device, t)
+            for key in [k for k in cr.tracks if _split(k)[0] in devices]:
+                t = cr.tracks[key]
+                if cr.matches(self._info(key)):
+                    self._schedule(cr, key, t)
                     continue
-                del cr.tracks[device]
+                del cr.tracks[key]
                 if t.active or t.firing:
-                    self._touched.add(device)
+                    self._touched.add(_split(key)[0])
                 if t.firing:
-                    dropped.append((cr.rule.id, device))
+                    dropped.append((cr.rule.id, key))
         return sorted(dropped)
 
-    def _info(self, device: str) -> DeviceInfo:
+    def _info(self, key: str) -> DeviceInfo:
+        """What the device of a track key (a device, or one channel of it) is."""
+        device = _split(key)[0]
         return self._devices.get(device) or DeviceInfo(device)
+
+    def _latest_of(self, key: str) -> Mapping[str, Value]:
+        """The latest values a state rule sees for a track key: for channel n of a device, its
+        `metric_n` values under the first channel's names, so one rule reads every channel alike."""
+        device, channel = _split(key)
+        latest = self._latest.get(device, {})
+        if channel == 1:
+            return latest
+        return {m: latest[f"{m}_{channel}"] for m in self._channel_latest if f"{m}_{channel}" in latest}
 
     def _heartbeat(self, cr: _Compiled, device: str) -> timedelta | None:
         if not cr.ev.needs_heartbeat:
@@ -193,8 +211,9 @@ class RuleEngine:
     def on_reading(self, r: Reading, now: datetime) -> list[AlertEvent]:
         events = self._see(now)
         device, metric = r.device, r.metric
+        base, channel = split_channel(metric)
         latest = self._latest.get(device)
-        if metric in self._latest_metrics:
+        if metric in self._latest_metrics or (channel > 1 and base in self._channel_latest):
             if latest is None:
                 latest = self._latest[device] = {}
             latest[metric] = r.value
@@ -202,16 +221,19 @@ class RuleEngine:
         if rules is None:
             info = self._info(device)
             candidates = self._by_metric.get(metric, []) + self._by_metric.get(ANY_METRIC, [])
+            if channel > 1:
+                candidates += self._by_channel_metric.get(base, [])
             rules = self._reading_cache[(device, metric)] = tuple(c for c in candidates if c.matches(info))
         for cr in rules:
-            t = cr.tracks.get(device)
+            key = _key(device, channel) if cr.rule.per_channel else device
+            t = cr.tracks.get(key)
             if t is None:
                 if not cr.ev.traffic_starts_track:
                     continue
-                t = cr.tracks[device] = Track()
+                t = cr.tracks[key] = Track()
             was = t.active
-            cr.ev.reading(t, metric, r.value, now, latest or {})
-            self._settle(cr, device, t, was, now, events)
+            cr.ev.reading(t, metric, r.value, now, self._latest_of(key) if key != device else latest or {})
+            self._settle(cr, key, t, was, now, events)
         return events
 
     def on_availability(self, a: Availability, now: datetime) -> list[AlertEvent]:
@@ -265,7 +287,7 @@ class RuleEngine:
     def _settle(self, cr: _Compiled, device: str, t: Track, was: bool, at: datetime,
                 events: list[AlertEvent]) -> None:
         if was or t.active or t.firing:  # a condition that holds, held, or whose figures moved
-            self._touched.add(device)
+            self._touched.add(_split(device)[0])
         if t.active:
             if not was or t.since is None:
                 t.since = at
@@ -287,7 +309,7 @@ class RuleEngine:
         # Only an earlier deadline needs a new heap entry: a later one is found when the old fires.
         if due is not None and (t.timer_due is None or due < t.timer_due):
             t.timer_due = due
-            self._push(due, cr.rule.id, device)
+            self._push(due, cr.rule.key, device)
 
     def _push(self, due: datetime, rule_id: str, device: str) -> None:
         # Timers due at the same instant run in (rule, device) order, whatever order they were
@@ -325,12 +347,12 @@ class RuleEngine:
 
     def _run_timer(self, cr: _Compiled, device: str, t: Track, at: datetime, events: list[AlertEvent]) -> None:
         was = t.active
-        cr.ev.at(t, at, self._latest.get(device, {}), self._heartbeat(cr, device))
+        cr.ev.at(t, at, self._latest_of(device), self._heartbeat(cr, device))
         self._settle(cr, device, t, was, at, events)
         if t.timer_due is not None and t.timer_due <= at:
             # A timer must move time forward; re-arming at the same instant would spin forever.
             t.timer_due = at + _STEP
-            self._push(t.timer_due, cr.rule.id, device)
+            self._push(t.timer_due, cr.rule.key, device)
 
     def _schedule_rules(self) -> None:
         if self._now is None:
@@ -338,7 +360,7 @@ class RuleEngine:
         for cr in self._rules.values():
             if cr.ev.schedule is not None:
                 cr.schedule_due = cr.ev.schedule.next_change(self._now)
-                self._push(cr.schedule_due, cr.rule.id, "")
+                self._push(cr.schedule_due, cr.rule.key, "")
 
     def _reschedule_all(self) -> None:
         self._heap = []
@@ -359,32 +381,42 @@ class RuleEngine:
                     self._schedule(cr, device, t)
         self._unbaselined.clear()
 
-    def _event(self, cr: _Compiled, device: str, t: Track, state: str, ts: datetime) -> AlertEvent:
+    def _event(self, cr: _Compiled, key: str, t: Track, state: str, ts: datetime) -> AlertEvent:
+        device, channel = _split(key)
         info = self._info(device)
         rule = cr.rule
+        labels = self._labels(cr, info, channel)
         fields: dict[str, Any] = {
             **rule.params, "rule": rule.id, "device": device, "zone": info.zone, "kind": info.kind,
             "metric": t.metric or rule.metric, "value": t.value,
             "threshold": cr.threshold if cr.threshold is not None else self._heartbeat(cr, device),
             "severity": rule.labels.severity, "location": info.location or "", "for": rule.for_,
             "last_seen": t.last_seen.astimezone(self._tz).strftime("%Y-%m-%d %H:%M") if t.last_seen else None,
+            "circuit": labels.get("circuit"), "channel": channel if rule.per_channel else None,
         }
         return AlertEvent(
             rule=rule.id, device=device, zone=info.zone, state=state, severity=rule.labels.severity,
             title=render(rule.annotations.title, fields), ts=ts,
             description=render(rule.annotations.description, fields), category=rule.labels.category,
-            value=t.value, kind=info.kind, auto_resolve=rule.auto_resolve, labels=self._labels(cr, info),
+            value=t.value, kind=info.kind, auto_resolve=rule.auto_resolve, labels=labels,
         )
 
-    @staticmethod
-    def _labels(cr: _Compiled, info: DeviceInfo) -> dict[str, str]:
+    def _labels(self, cr: _Compiled, info: DeviceInfo, channel: int) -> dict[str, str]:
         # The inventory's owner and circuit travel with the alert: tickets are assigned by owner, and
-        # a circuit outage inhibits the lamp faults of the same circuit.
+        # a circuit outage inhibits the lamp faults of the same circuit. An alert about one channel
+        # of a board meter is about the way that channel measures, and says so (AlertEvent.subject).
         labels = dict(cr.labels)
         if info.owner:
             labels.setdefault("owner", info.owner)
-        if info.circuit:
-            labels.setdefault("circuit", info.circuit)
+        circuit = info.circuit
+        if cr.rule.per_channel:
+            labels["channel"] = str(channel)
+            if circuit:
+                if self._circuits is None:
+                    self._circuits = frozenset(d.circuit for d in self._devices.values() if d.circuit)
+                circuit = circuits.channel_circuit(circuit, channel, self._circuits)
+        if circuit:
+            labels.setdefault("circuit", circuit)
         return labels
 
     # -- what holds now ---------------------------------------------------------------------
@@ -392,17 +424,21 @@ class RuleEngine:
     def conditions(self, device: str) -> tuple[LiveCondition, ...]:
         """The conditions that hold for `device` now, firing or pending, in rule order, each with the
         values behind it: what makes the device unhealthy, whether or not a ticket is open."""
-        latest = self._latest.get(device, {})
         out = []
-        for rule_id in sorted(self._rules):
-            cr = self._rules[rule_id]
-            t = cr.tracks.get(device)
-            if t is None or not (t.active or t.firing):
-                continue
-            # A firing alert held outside its window (dawn is not a repair) may have no figure to show.
-            reason = cr.ev.explain(t, latest, self._heartbeat(cr, device)) or "not seen to clear yet"
-            out.append(LiveCondition(rule=rule_id, severity=cr.rule.labels.severity, firing=t.firing,
-                                     reason=reason, since=t.since, metric=t.metric, contact=cr.ev.contact))
+        for rule_key in sorted(self._rules):
+            cr = self._rules[rule_key]
+            # A per-channel rule holds for the device on each of its channels (way 2 of a board).
+            keys = sorted(k for k in cr.tracks if _split(k)[0] == device) if cr.rule.per_channel else [device]
+            for key in keys:
+                t = cr.tracks.get(key)
+                if t is None or not (t.active or t.firing):
+                    continue
+                # A firing alert held outside its window (dawn is not a repair) may have no figure to show.
+                reason = cr.ev.explain(t, self._latest_of(key), self._heartbeat(cr, device)) or "not seen to clear yet"
+                if (channel := _split(key)[1]) > 1:
+                    reason += f" (channel {channel})"  # a state rule explains in the first channel's names
+                out.append(LiveCondition(rule=cr.rule.id, severity=cr.rule.labels.severity, firing=t.firing,
+                                         reason=reason, since=t.since, metric=t.metric, contact=cr.ev.contact))
         return tuple(out)
 
     def live_changes(self) -> dict[str, tuple[LiveCondition, ...]]:
@@ -412,13 +448,13 @@ class RuleEngine:
         return {device: self.conditions(device) for device in sorted(touched)}
 
     def _holding(self) -> set[str]:
-        return {d for cr in self._rules.values() for d, t in cr.tracks.items() if t.active or t.firing}
+        return {_split(k)[0] for cr in self._rules.values() for k, t in cr.tracks.items() if t.active or t.firing}
 
     # -- persistence ------------------------------------------------------------------------
 
     def firing(self) -> list[tuple[str, str]]:
         """(rule, device) of every alert firing now."""
-        return sorted((rid, d) for rid, cr in self._rules.items() for d, t in cr.tracks.items() if t.firing)
+        return sorted((cr.rule.id, d) for cr in self._rules.values() for d, t in cr.tracks.items() if t.firing)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state: signals, pending timers, last-seen, windows, the firing set."""
@@ -475,6 +511,16 @@ class RuleEngine:
         self._reschedule_all()
         self._touched |= self._holding()
         return sorted(unwatched)
+
+
+def _key(device: str, channel: int) -> str:
+    """A per-channel rule's track key: device ids are MQTT topic levels, so they never hold '#'."""
+    return device if channel == 1 else f"{device}#{channel}"
+
+
+def _split(key: str) -> tuple[str, int]:
+    device, _, channel = key.partition("#")
+    return device, int(channel) if channel.isdigit() else 1
 
 
 def _carried(t: Track) -> Track:

@@ -3,27 +3,30 @@
 A rule file holds `rules:` (new rules) and/or `overrides:` (changes to rules defined elsewhere,
 usually the built-in pack). A rule's `params` are named values; anywhere in the rule (except
 `id`, `params` and the annotation texts) a string `$name` stands for that parameter. An
-override may change params, labels, `for` and `enabled`. All files are read first, then every
-override is applied, then every rule is validated, so the order of files does not matter and
-every problem in every file is reported at once.
+override may change params, labels, `for` and `enabled`, for every device of the rule or, with
+`match:`, for some of them (a variant of the rule; see Rule.scope). All files are read first, then
+every override is applied, then every rule is validated, so the order of files does not matter
+and every problem in every file is reported at once.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.core.errors import ConfigError, Problem
 from gateway.core.validation import Duration, Severity
 from gateway.core.yamlsource import LineMap, PathKey, load_yaml, validate
 from gateway.rules.conditions import TYPES
-from gateway.rules.schema import Rule
+from gateway.rules.schema import Match, Rule
 
 _NOT_SUBSTITUTED = frozenset({"id", "params", "annotations"})
+_LOADER_ONLY = ("scope", "outside", "variant")  # Rule fields the loader sets, never a file
 
 
 class OverrideLabels(BaseModel):
@@ -36,10 +39,18 @@ class Override(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     rule: str
+    match: Match | None = None  # only these devices (the rule's own match still applies)
     params: dict[str, Any] = Field(default_factory=dict)
     labels: OverrideLabels | None = None
     for_: Duration | None = Field(None, alias="for")
     enabled: bool | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _devices_only(cls, v: Match | None) -> Match | None:
+        if v is not None and v.metric is not None:
+            raise ValueError("an override chooses devices: match them by kind, zone or device, not by metric")
+        return v
 
 
 class RuleFile(BaseModel):
@@ -139,6 +150,10 @@ def _substitute(value: Any, params: dict[str, Any], path: PathKey, used: dict[Pa
 def _build(raw: _Raw, problems: list[Problem]) -> Rule | None:
     params = raw.data.get("params") if isinstance(raw.data.get("params"), dict) else {}
     assert isinstance(params, dict)
+    if own := [k for k in _LOADER_ONLY if k in raw.data]:
+        problems.append(raw.lines.problem((*raw.prefix, own[0]), f"{own[0]}: is not a known setting of a rule; "
+                                          "to change a rule for some devices, use an override with `match:`"))
+        return None
     used: dict[PathKey, str] = {}
     missing: list[tuple[PathKey, str]] = []
     data = {k: v if k in _NOT_SUBSTITUTED else _substitute(v, params, (k,), used, missing)
@@ -182,6 +197,18 @@ def _blame(problem: Problem, loc: PathKey, used: dict[PathKey, str], raw: _Raw) 
     return problem
 
 
+def _variants(raw: _Raw, scoped: list[tuple[Override, LineMap, PathKey]],
+              problems: list[Problem]) -> list[tuple[_Raw, Match]]:
+    """A copy of the rule for each override with `match:`, changed by that override."""
+    out = []
+    for ov, lines, prefix in scoped:
+        variant = _Raw(copy.deepcopy(raw.data), raw.lines, raw.prefix, dict(raw.overridden))
+        _apply_override(variant, ov, lines, prefix, problems)
+        assert ov.match is not None
+        out.append((variant, ov.match))
+    return out
+
+
 def _collect(paths: Sequence[Path]) -> tuple[list[Rule], list[Problem]]:
     files, problems = rule_files(paths)
     raws, overrides = _read(files, problems)
@@ -196,18 +223,30 @@ def _collect(paths: Sequence[Path]) -> tuple[list[Rule], list[Problem]]:
                                               "give it another id, or use `overrides:` to change that rule"))
             continue
         by_id[rule_id] = raw
+    scoped: dict[str, list[tuple[Override, LineMap, PathKey]]] = {}
     for ov, lines, prefix in overrides:
         if ov.rule not in by_id:
             problems.append(lines.problem((*prefix, "rule"),
                                           f"override names rule {ov.rule}, which no loaded rule file defines; "
                                           "fix the id (see `sitegate check`)"))
-            continue
-        _apply_override(by_id[ov.rule], ov, lines, prefix, problems)
+        elif ov.match is not None:
+            scoped.setdefault(ov.rule, []).append((ov, lines, prefix))  # after the ones for every device
+        else:
+            _apply_override(by_id[ov.rule], ov, lines, prefix, problems)
     rules = []
     for raw in raws:
         rule = _build(raw, problems)
-        if rule is not None and by_id.get(rule.id) is raw:
-            rules.append(rule)
+        if rule is None or by_id.get(rule.id) is not raw:
+            continue
+        # Scoped overrides in the order they were read: the first whose match takes a device decides
+        # for it, and the rule as it stands keeps the devices none of them takes.
+        variants = _variants(raw, scoped.get(rule.id, []), problems)
+        rules.append(rule.model_copy(update={"outside": tuple(m for _, m in variants)}))
+        for n, (variant, match) in enumerate(variants, 1):
+            built = _build(variant, problems)
+            if built is not None:
+                rules.append(built.model_copy(update={"scope": match, "variant": n,
+                                                      "outside": tuple(m for _, m in variants[:n - 1])}))
     return rules, problems
 
 

@@ -8,6 +8,7 @@ describes and checks one rule around its condition.
 
 from __future__ import annotations
 
+import fnmatch
 import string
 from datetime import timedelta
 from typing import Annotated, Any
@@ -34,6 +35,12 @@ class Match(Strict):
     device: Names = None  # globs: "lamp-*"
     metric: Names = None
 
+    def covers(self, device: str, kind: str, zone: str) -> bool:
+        """Whether the device keys (kind, zone, device globs) let this device in; metric is not looked at."""
+        return ((self.kind is None or kind in self.kind)
+                and (self.zone is None or zone in self.zone)
+                and (self.device is None or any(fnmatch.fnmatchcase(device, g) for g in self.device)))
+
 
 class Labels(BaseModel):
     """Identity and routing; extra labels (e.g. `sla: 4h`) pass through to the ticket as text."""
@@ -46,12 +53,17 @@ class Labels(BaseModel):
     @classmethod
     def _extras_are_text(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v if k == "severity" or isinstance(v, str) else str(v) for k, v in data.items()}
+            return {k: v if k == "severity" or isinstance(v, str) else _text(v) for k, v in data.items()}
         return data
 
     def as_dict(self) -> dict[str, str]:
         return {"severity": self.severity, "category": self.category,
                 **{k: str(v) for k, v in (self.model_extra or {}).items()}}
+
+
+def _text(value: Any) -> str:
+    # A list (`explains: [no_contact, power_loss]`) is written as the comma-separated text it means.
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 class Annotations(Strict):
@@ -60,7 +72,7 @@ class Annotations(Strict):
 
 
 TEMPLATE_FIELDS = frozenset({"rule", "device", "zone", "kind", "metric", "value", "threshold", "severity",
-                             "location", "for", "last_seen"})
+                             "location", "for", "last_seen", "circuit", "channel"})
 _FORMATTER = string.Formatter()
 
 
@@ -90,8 +102,29 @@ class Rule(Strict):
     annotations: Annotations
     auto_resolve: bool = False
     enabled: bool = True
+    # Every channel of a multi-channel device on its own (`current_a`, `current_a_2` ... of a board
+    # meter, one per way): each channel has its own alert, labelled with its channel and circuit.
+    per_channel: bool = False
     params: dict[str, Any] = Field(default_factory=dict)
     source: str = ""  # FILE:LINE where the rule is defined (set by the loader)
+    # Set by the loader for an override with `match:` (a site's change for some devices only): the
+    # rule as changed for the devices of `scope`, numbered `variant` among that rule's scoped
+    # overrides. `outside` are the scopes it leaves to other variants of the same rule (the base rule
+    # leaves every scope; a variant the ones listed before it), so each device has one of them.
+    scope: Match | None = None
+    outside: tuple[Match, ...] = ()
+    variant: int = 0
+
+    @property
+    def key(self) -> str:
+        """The rule's name in the engine: its id, or `id@n` for the variant of its n-th scoped override."""
+        return f"{self.id}@{self.variant}" if self.variant else self.id
+
+    def watches(self, device: str, kind: str, zone: str) -> bool:
+        """Whether this rule (or variant) is the one for this device."""
+        return (self.match.covers(device, kind, zone)
+                and (self.scope is None or self.scope.covers(device, kind, zone))
+                and not any(m.covers(device, kind, zone) for m in self.outside))
 
     @property
     def metric(self) -> str | None:
@@ -103,6 +136,9 @@ class Rule(Strict):
     def _consistent(self) -> Rule:
         cond = self.condition
         cond.check(self)
+        if self.per_channel and not self.match.metric and cond.type != "state":
+            raise ValueError("`per_channel` watches each channel of a metric; give `match.metric` (a state "
+                             "condition names its own metrics)")
         if self.clear is not None:
             if not cond.clearable:
                 raise ValueError(f"`clear` is only for {_and(CLEARABLE_TYPES)} rules, not {cond.type}; "

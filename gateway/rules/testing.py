@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from gateway.core.errors import ConfigError
 from gateway.core.model import AlertEvent, Availability, DeviceInfo, Reading
+from gateway.core.paths import rules_dir
 from gateway.core.validation import Duration, format_duration, parse_duration
 from gateway.core.yamlsource import LineMap, load_yaml, validate
 from gateway.rules.compare import Scalar
@@ -64,6 +65,7 @@ class DeviceSpec(_Spec):
     kind: str = "unknown"
     zone: str = "unassigned"
     location: str | None = None
+    circuit: str | None = None
 
 
 class InputSpec(_Spec):
@@ -96,10 +98,12 @@ class InputSpec(_Spec):
 
 
 class AlertSpec(_Spec):
-    """An expected alert; fields other than rule and device are checked only when given."""
+    """An expected alert; fields other than rule, device and channel are checked only when given."""
 
     rule: str
     device: str
+    channel: int = 1  # the channel of a per_channel rule's alert (way n of a board meter)
+    circuit: str | None = None  # the alert's circuit label; `null` given: it has none
     severity: str | None = None
     zone: str | None = None
     kind: str | None = None
@@ -114,6 +118,7 @@ class AlertSpec(_Spec):
 class ClearedSpec(_Spec):
     rule: str
     device: str
+    channel: int = 1
 
 
 class ExpectSpec(_Spec):
@@ -132,6 +137,7 @@ class CaseSpec(_Spec):
 
 
 class TestFile(_Spec):
+    builtin_rules: bool = False  # load the built-in pack first, as a site does (to test its overrides)
     rule_files: list[str]
     site: SiteSpec = SiteSpec()
     devices: list[DeviceSpec] = Field(default_factory=list)
@@ -169,7 +175,8 @@ def _run(files: Sequence[Path], summary: Summary) -> list[TestFailure]:
         try:
             data, lines = load_yaml(path)
             spec = validate(TestFile, data if data is not None else {}, lines)
-            rules = load_rules([(path.parent / f) for f in spec.rule_files])
+            rules = load_rules([*([rules_dir()] if spec.builtin_rules else []),
+                                *((path.parent / f) for f in spec.rule_files)])
         except ConfigError as exc:
             failures.extend(TestFailure(p.file, p.line, "", p.message.replace("Value error, ", ""))
                             for p in exc.problems)
@@ -210,15 +217,16 @@ def _run_case(spec: TestFile, case: CaseSpec, rules: list[Rule], lines: LineMap,
 
     engine = RuleEngine(rules, site=SiteContext(spec.site.timezone, spec.site.latitude, spec.site.longitude,
                                                 spec.site.heartbeat))
-    devices = {d.id: DeviceInfo(d.id, d.kind, d.zone, location=d.location) for d in [*spec.devices, *case.devices]}
+    devices = {d.id: DeviceInfo(d.id, d.kind, d.zone, location=d.location, circuit=d.circuit)
+               for d in [*spec.devices, *case.devices]}
     engine.set_devices(devices)
     scope = set(case.rules) if case.rules else known
-    firing: dict[tuple[str, str], AlertEvent] = {}
-    cleared: set[tuple[str, str]] = set()
+    firing: dict[Alert, AlertEvent] = {}
+    cleared: set[Alert] = set()
 
     def take(events: list[AlertEvent]) -> None:
         for ev in events:
-            key = (ev.rule, ev.device)
+            key = (ev.rule, ev.device, int(ev.labels.get("channel", "1")))
             if ev.state == "firing":
                 firing[key] = ev
             else:
@@ -240,6 +248,12 @@ def _run_case(spec: TestFile, case: CaseSpec, rules: list[Rule], lines: LineMap,
 
 
 Step = tuple[datetime, str, InputSpec]
+Alert = tuple[str, str, int]  # rule, device, channel
+
+
+def _named(alert: Alert) -> str:
+    rule, device, channel = alert
+    return f"{rule} on {device}" + (f" channel {channel}" if channel != 1 else "")
 
 
 def _abs(when: datetime | timedelta, start: datetime | timedelta | None, loc: tuple[str | int, ...]) -> datetime:
@@ -287,33 +301,33 @@ def _apply(engine: RuleEngine, step: Step) -> list[AlertEvent]:
     return engine.on_reading(Reading(item.device, item.metric, item.value, None, at), at)
 
 
-def _check(exp: ExpectSpec, j: int, start: datetime | timedelta | None,
-           firing: dict[tuple[str, str], AlertEvent], cleared: set[tuple[str, str]],
-           scope: set[str]) -> list[tuple[tuple[str | int, ...], str]]:
+def _check(exp: ExpectSpec, j: int, start: datetime | timedelta | None, firing: dict[Alert, AlertEvent],
+           cleared: set[Alert], scope: set[str]) -> list[tuple[tuple[str | int, ...], str]]:
     out: list[tuple[tuple[str | int, ...], str]] = []
     here = exp.at.isoformat() if isinstance(exp.at, datetime) else f"start+{format_duration(exp.at)}"
     if exp.firing is not None:
         actual = {k for k in firing if k[0] in scope}
-        wanted = {(a.rule, a.device) for a in exp.firing}
-        for rule, device in sorted(wanted - actual):
-            idx = next(i for i, a in enumerate(exp.firing) if (a.rule, a.device) == (rule, device))
-            out.append((("expect", j, "firing", idx), f"at {here}: expected {rule} on {device} firing, it is not"))
-        for rule, device in sorted(actual - wanted):
-            out.append((("expect", j, "firing"), f"at {here}: {rule} on {device} is firing but not expected "
-                                                  f"(title: {firing[(rule, device)].title})"))
+        wanted = {(a.rule, a.device, a.channel) for a in exp.firing}
+        for alert in sorted(wanted - actual):
+            idx = next(i for i, a in enumerate(exp.firing) if (a.rule, a.device, a.channel) == alert)
+            out.append((("expect", j, "firing", idx), f"at {here}: expected {_named(alert)} firing, it is not"))
+        for alert in sorted(actual - wanted):
+            out.append((("expect", j, "firing"), f"at {here}: {_named(alert)} is firing but not expected "
+                                                  f"(title: {firing[alert].title})"))
         for idx, a in enumerate(exp.firing):
-            ev = firing.get((a.rule, a.device))
+            ev = firing.get((a.rule, a.device, a.channel))
             if ev is not None:
-                out.extend((("expect", j, "firing", idx, name), f"at {here}: {a.rule} on {a.device}: {msg}")
+                out.extend((("expect", j, "firing", idx, name),
+                            f"at {here}: {_named((a.rule, a.device, a.channel))}: {msg}")
                            for name, msg in _compare(a, ev, start))
     if exp.cleared is not None:
         actual = {k for k in cleared if k[0] in scope}
-        wanted = {(c.rule, c.device) for c in exp.cleared}
-        for rule, device in sorted(wanted - actual):
-            out.append((("expect", j, "cleared"), f"at {here}: expected {rule} on {device} to have cleared, "
+        wanted = {(c.rule, c.device, c.channel) for c in exp.cleared}
+        for alert in sorted(wanted - actual):
+            out.append((("expect", j, "cleared"), f"at {here}: expected {_named(alert)} to have cleared, "
                                                   "it did not"))
-        for rule, device in sorted(actual - wanted):
-            out.append((("expect", j, "cleared"), f"at {here}: {rule} on {device} cleared but that was not "
+        for alert in sorted(actual - wanted):
+            out.append((("expect", j, "cleared"), f"at {here}: {_named(alert)} cleared but that was not "
                                                   "expected"))
     return out
 
@@ -325,6 +339,8 @@ def _compare(a: AlertSpec, ev: AlertEvent, start: datetime | timedelta | None) -
         got = getattr(ev, name)
         if want is not None and not _equal(want, got):
             out.append((name, f"{name} is {got!r}, expected {want!r}"))
+    if "circuit" in a.model_fields_set and a.circuit != ev.labels.get("circuit"):
+        out.append(("circuit", f"circuit is {ev.labels.get('circuit')!r}, expected {a.circuit!r}"))
     if a.fired_at is not None:
         want_ts = a.fired_at if isinstance(a.fired_at, datetime) else (
             start + a.fired_at if isinstance(start, datetime) else None)

@@ -78,7 +78,21 @@ def reporter(ev: AlertEvent) -> str | None:
 
 def signal(ev: AlertEvent) -> str | None:
     """The condition behind the event, which fires and clears; None for a person's report (no condition)."""
-    return None if reporter(ev) else f"{ev.rule}:{ev.device}"
+    return None if reporter(ev) else f"{ev.rule}:{ev.subject}"
+
+
+def explains(cause: dict[str, str], effect: dict[str, str]) -> bool:
+    """Whether the fault labelled `cause` explains the one labelled `effect` at the same device: its
+    `explains` label names that fault (a dead battery explains a detector that went silent)."""
+    fault = effect.get("fault")
+    return bool(fault) and fault in {name.strip() for name in cause.get("explains", "").split(",")}
+
+
+def joined_note(t: Ticket, ev: AlertEvent) -> str:
+    """What the history says when an alert of another fault joins the ticket whose fault is the same."""
+    theirs, mine = ev.labels.get("fault", ev.rule), t.labels.get("fault", t.rule)
+    why = f"explained by {mine}" if explains(t.labels, ev.labels) else f"which explains {mine}"
+    return f"{ev.rule} on {ev.device}: {ev.title} ({theirs}, {why})"
 
 
 def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) -> Ticket:
@@ -97,15 +111,19 @@ def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) 
     return t
 
 
-def record_firing(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo) -> Change:
+def record_firing(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo, joined: str = "") -> Change:
     """The fault fired again (the same rule, another rule of the same fault, or a person reporting it):
     count it, keep the latest value and its own rule's wording; note a report, a new title, a return
-    or a worse severity."""
+    or a worse severity. `joined` is the history note for an alert of another fault that is this
+    ticket's fault (see explains)."""
     at = aware(ev.ts, tz)
     new = _edit(t)
     new.occurrences += 1
     new.last_seen_at = max(at, t.last_seen_at) if t.last_seen_at else at
     action = "occurrence"
+    if joined:
+        _log(new, at, "joined", joined)
+        action = "joined"
     who = reporter(ev)
     if who is not None:
         # A person saw it: their report is part of the audit trail. It has no value and no condition,
@@ -227,6 +245,21 @@ def check_deadlines(t: Ticket, now: datetime, *, policy: TicketPolicy, tz: tzinf
         _log(new, now, "overdue", f"{phase} deadline {due_text} passed")
     new.next_escalation_at = sla.next_escalation(start, t.due_at, new.escalation_level, policy.escalation)
     return Change(new, new.history[-1].action)
+
+
+def fold_into(target: Ticket, root: Ticket, *, at: datetime, policy: TicketPolicy, tz: tzinfo) -> Ticket:
+    """A symptom's ticket, opened before the root cause that explains it was seen, closes into it."""
+    return apply_action(target, "cancel", actor=SYSTEM, note=f"caused by {root.id}: {root.title}; folded into it",
+                        now=at, policy=policy, tz=tz)
+
+
+def note_folded(root: Ticket, target: Ticket, *, at: datetime, tz: tzinfo) -> Change:
+    """The root cause took in a symptom's ticket opened before it: counted, and always in the history."""
+    new = _edit(root)
+    new.suppressed += 1
+    _log(new, aware(at, tz), "folded",
+         f"folded {target.id} ({target.rule} on {target.device_id}: {target.title}), opened before it")
+    return Change(new, "folded")
 
 
 def note_suppressed(source: Ticket, ev: AlertEvent, *, first: bool, tz: tzinfo) -> Change:

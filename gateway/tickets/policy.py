@@ -6,13 +6,15 @@ helpers here are pure: the service asks them "is this event muted, and by what?"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.core import circuits
 from gateway.core.validation import Duration, PositiveDuration, Severity, Strict
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -68,18 +70,42 @@ class OwnerPolicy(Strict):
 
 
 class InhibitRule(Strict):
-    """While a `source_rule` ticket is open, events of `target_rules` with equal labels open no ticket.
+    """A root cause and the symptoms it explains: while a ticket of the source is active and its
+    condition holds, alerts of the targets with equal fields open no ticket, and open target tickets
+    are folded into it (whichever was seen first).
 
-    `equal` names fields that must match: zone, device, kind, category or any event label
-    (e.g. circuit). An empty list mutes the targets site-wide.
+    The source is a rule id glob (`source_rule`) or a fault (`source_fault`, the `fault` label); the
+    targets are rule id globs and/or faults, so one entry can name every rule of a fault
+    (`target_faults: [no_contact]` is health.offline and health.silent). `equal` names fields that
+    must match: zone, device, kind, category or any label (e.g. circuit). An empty list mutes the
+    targets site-wide.
     """
 
-    source_rule: str
-    target_rules: list[str] = Field(min_length=1)
+    source_rule: str | None = None
+    source_fault: str | None = None
+    target_rules: list[str] = Field(default_factory=list)
+    target_faults: list[str] = Field(default_factory=list)
     equal: list[str]
 
-    def targets(self, rule: str) -> bool:
-        return any(fnmatchcase(rule, pattern) for pattern in self.target_rules)
+    @model_validator(mode="after")
+    def _named(self) -> InhibitRule:
+        if (self.source_rule is None) == (self.source_fault is None):
+            raise ValueError("give exactly one of source_rule or source_fault: the root cause")
+        if not (self.target_rules or self.target_faults):
+            raise ValueError("give target_rules or target_faults (or both): the symptoms it explains")
+        return self
+
+    def is_source(self, rule: str, labels: Mapping[str, str]) -> bool:
+        """Whether an alert or a ticket of `rule` with these labels is this entry's root cause."""
+        if self.source_fault is not None:
+            return labels.get("fault") == self.source_fault
+        return self.source_rule is not None and fnmatchcase(rule, self.source_rule)
+
+    def targets(self, rule: str, labels: Mapping[str, str] | None = None) -> bool:
+        """Whether an alert or a ticket of `rule` with these labels is a symptom this entry mutes."""
+        fault = (labels or {}).get("fault")
+        return (any(fnmatchcase(rule, pattern) for pattern in self.target_rules)
+                or (fault is not None and fault in self.target_faults))
 
 
 class MaintenanceWindow(Strict):
@@ -170,11 +196,8 @@ class TicketPolicy(Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     webhook_queue: int = Field(default=1000, ge=1)  # changes waiting for delivery before dropping
 
-    def source_rules(self) -> list[str]:
-        return [r.source_rule for r in self.inhibit]
-
-    def is_inhibit_source(self, rule: str) -> bool:
-        return any(fnmatchcase(rule, r.source_rule) for r in self.inhibit)
+    def is_inhibit_source(self, rule: str, labels: Mapping[str, str]) -> bool:
+        return any(r.is_source(rule, labels) for r in self.inhibit)
 
     def window_for(self, *, rule: str, device: str, zone: str, at: datetime,
                    tz: tzinfo) -> MaintenanceWindow | None:
@@ -184,9 +207,36 @@ class TicketPolicy(Strict):
         return None
 
 
-def field_of(name: str, *, rule: str, device: str, zone: str, kind: str, category: str,
-             labels: dict[str, str]) -> str | None:
-    """The value an inhibit rule's `equal` entry refers to, on a ticket or an event."""
-    fixed = {"rule": rule, "device": device, "device_id": device, "zone": zone, "kind": kind,
-             "category": category}
-    return fixed[name] if name in fixed else labels.get(name)
+class Facts(NamedTuple):
+    """What inhibition looks at on a ticket or an alert."""
+
+    rule: str
+    device: str
+    zone: str
+    kind: str
+    category: str
+    labels: Mapping[str, str]
+
+    def field(self, name: str) -> str | None:
+        """The value an inhibit rule's `equal` entry refers to."""
+        fixed = {"rule": self.rule, "device": self.device, "device_id": self.device, "zone": self.zone,
+                 "kind": self.kind, "category": self.category}
+        return fixed[name] if name in fixed else self.labels.get(name)
+
+
+def explains(rule: InhibitRule, source: Facts, target: Facts) -> bool:
+    """Whether `rule` says the root cause `source` (a ticket) explains `target` (an alert or a ticket)."""
+    return (rule.is_source(source.rule, source.labels) and rule.targets(target.rule, target.labels)
+            and all(_equal(name, source, target) for name in rule.equal))
+
+
+def _equal(name: str, source: Facts, target: Facts) -> bool:
+    mine, theirs = source.field(name), target.field(name)
+    # A label missing on either side never matches: an outage with no circuit mutes nothing by circuit.
+    if mine is None or theirs is None:
+        return False
+    if name == "circuit":
+        # Circuits nest: board AL5 feeds ways AL5-WL1, AL5-WL2 (the asset register's naming), so an
+        # outage of the board explains the faults of every lamp on its ways.
+        return circuits.within(theirs, mine)
+    return mine == theirs

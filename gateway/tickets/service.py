@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from fnmatch import fnmatchcase
+from functools import partial
 from typing import Any
 
 from gateway.core.errors import SitegateError
@@ -23,7 +23,7 @@ from gateway.core.model import AlertEvent, EventSink, Publisher
 from gateway.tickets import changes, lifecycle
 from gateway.tickets.changes import Change
 from gateway.tickets.notify import Notifier
-from gateway.tickets.policy import TicketPolicy, WebhookConfig, field_of
+from gateway.tickets.policy import Facts, TicketPolicy, WebhookConfig, explains
 from gateway.tickets.store import DuplicateActiveTicket, TicketStore, Tx
 from gateway.tickets.ticket import Ticket, localize
 
@@ -94,7 +94,7 @@ class TicketService:
     def handle(self, events: Sequence[AlertEvent]) -> list[Ticket]:
         """Apply a batch of alert events; returns the tickets that changed, each once, latest state."""
         # Root causes first, so a power outage in the same batch mutes the lamp faults it explains.
-        ordered = sorted(events, key=lambda e: 0 if self.policy.is_inhibit_source(e.rule) else 1)
+        ordered = sorted(events, key=lambda e: 0 if self.policy.is_inhibit_source(e.rule, e.labels) else 1)
         with self._lock:
             done = self._transaction(lambda tx, staged: [self._apply(tx, staged, ev) for ev in ordered])
         return [self._local(t) for t in _latest(done)]
@@ -112,6 +112,9 @@ class TicketService:
     def _firing(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
         for _ in range(_RETRIES):
             current = self._holder(tx, staged, ev)
+            joined = ""
+            if current is None and (current := self._related(tx, staged, ev)) is not None:
+                joined = changes.joined_note(current, ev)
             if current is None:
                 mute = self._mute(tx, staged, ev)
                 if mute is not None:
@@ -127,29 +130,34 @@ class TicketService:
                 self.stats.opened += 1
                 staged[ev.key] = opened
                 self._note_signal(tx, opened, ev)
-                return [Change(opened, "opened")]
-            change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz)
-            if changes.reporter(ev) is None and current.dedup_key not in _keys(ev):
-                # A sensor pinpoints the fault a person reported at a place: the ticket becomes the
-                # device's, so its repeats and its clear land on it.
+                return [Change(opened, "opened"), *self._fold(tx, staged, opened, ev)]
+            change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz, joined=joined)
+            if not joined and changes.reporter(ev) is None and current.dedup_key not in _keys(ev):
+                # A sensor pinpoints the fault a person reported at a place (_in_zone): the ticket
+                # becomes the device's, so its repeats and its clear land on it.
                 change.ticket.dedup_key, change.ticket.device_id = ev.key, ev.device
                 staged.pop(current.dedup_key, None)
                 self._cache.pop(current.dedup_key, None)
             saved = self._save(tx, staged, change, current)
             if saved is not None:
                 self._note_signal(tx, saved.ticket, ev)
-                return [saved]
+                return [saved, *self._fold(tx, staged, saved.ticket, ev)]
         raise TicketConflict(f"Gave up on {ev.key} after {_RETRIES} concurrent changes; it will be "
                              "retried with the next event.")
 
     def _cleared(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
         for _ in range(_RETRIES):
-            current = self._holder(tx, staged, ev) or next(
+            cleared = changes.signal(ev)
+            current = self._holder(tx, staged, ev)
+            if current is None and cleared is not None:
+                related = self._related(tx, staged, ev)
+                if related is not None and tx.has_signal(related.seq, cleared):  # it joined that ticket
+                    current = related
+            current = current or next(
                 (t for key in _keys(ev) if (t := tx.latest_resolved(self.site, key)) is not None), None)
             if current is None:
                 self.stats.ignored += 1  # a condition that cleared while muted or before a ticket
                 return []
-            cleared = changes.signal(ev)
             if cleared is not None and tx.drop_signal(current.seq, cleared):
                 return []  # another rule of the same fault still fires: the fault is still there
             change = changes.record_cleared(current, ev, policy=self.policy, tz=self.tz)
@@ -179,6 +187,19 @@ class TicketService:
                       if t.zone == ev.zone and t.labels.get("fault") == fault and t.device_id != ev.device
                       and (by_person or "reported_by" in t.labels)]
         return min(candidates, key=lambda t: t.seq) if candidates else None
+
+    def _related(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
+        """The active ticket of another fault at the event's device that is the same fault: one of
+        the two explains the other (a dead battery, and the detector that went silent because of it).
+        The event joins it, so one fault stays one ticket whichever was seen first."""
+        if not ev.labels.get("fault"):
+            return None
+        for found in tx.active_at(self.site, ev.device):
+            t = staged.get(found.dedup_key, found)
+            if t.status in lifecycle.ACTIVE and (changes.explains(t.labels, ev.labels)
+                                                 or changes.explains(ev.labels, t.labels)):
+                return t
+        return None
 
     @staticmethod
     def _note_signal(tx: Tx, ticket: Ticket, ev: AlertEvent) -> None:
@@ -215,18 +236,44 @@ class TicketService:
         window = self.policy.window_for(rule=ev.rule, device=ev.device, zone=ev.zone, at=at, tz=self.tz)
         if window is not None:
             return _Mute(window.kind, window.label(), window.reason, None)
-        rules = [r for r in self.policy.inhibit if r.targets(ev.rule)]
+        rules = [r for r in self.policy.inhibit if r.targets(ev.rule, ev.labels)]
         if not rules:
             return None
-        sources = tx.active_sources(self.site, [r.source_rule for r in rules])
-        for source in sources:
-            source = staged.get(source.dedup_key, source)
-            for rule in rules:
-                if not fnmatchcase(source.rule, rule.source_rule) or source.dedup_key == ev.key:
-                    continue
-                if all(_same(name, source, ev) for name in rule.equal):
-                    return _Mute("inhibited", source.id, f"{source.title} ({source.id})", source)
+        target = Facts(ev.rule, ev.device, ev.zone, ev.kind, ev.category, ev.labels)
+        for found in tx.active_matching(self.site, lambda rule, labels: any(r.is_source(rule, labels) for r in rules),
+                                        holding=True):
+            source = staged.get(found.dedup_key, found)
+            if source.dedup_key == ev.key or source.condition_cleared or source.status not in lifecycle.ACTIVE:
+                continue
+            if any(explains(r, _facts(source), target) for r in rules):
+                return _Mute("inhibited", source.id, f"{source.title} ({source.id})", source)
         return None
+
+    def _fold(self, tx: Tx, staged: dict[str, Ticket], root: Ticket, ev: AlertEvent) -> list[Change]:
+        """Inhibition whichever was seen first: the open tickets this root cause explains that were
+        opened before it (lamps drop off the network before their board's meter reports) are closed
+        into it, as later alerts of them are muted. A ticket a person acknowledged stays theirs."""
+        rules = [r for r in self.policy.inhibit if r.is_source(root.rule, root.labels)]
+        if not rules or root.condition_cleared or root.status not in lifecycle.ACTIVE:
+            return []
+        at = changes.aware(ev.ts, self.tz)
+        out: list[Change] = []
+        for found in tx.active_matching(self.site, lambda rule, labels: any(r.targets(rule, labels) for r in rules)):
+            target = staged.get(found.dedup_key, found)
+            if target.seq == root.seq or target.status != "open" or not any(
+                    explains(r, _facts(root), _facts(target)) for r in rules):
+                continue
+            folded = changes.fold_into(target, root, at=at, policy=self.policy, tz=self.tz)
+            saved = self._save(tx, staged, Change(folded, "cancelled"), target)
+            if saved is None:
+                continue  # changed by someone else a moment ago: theirs to decide
+            out.append(saved)
+            tx.record_suppression(site=self.site, key=target.dedup_key, rule=target.rule, device=target.device_id,
+                                  zone=target.zone, reason="inhibited", source=root.id,
+                                  note=f"{root.title} ({root.id})", title=target.title, at=at)
+            self.stats.suppressed["inhibited"] += 1
+            out += self._note_on(tx, staged, root, partial(changes.note_folded, target=target, at=at, tz=self.tz))
+        return out
 
     def _suppress(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent, mute: _Mute) -> list[Change]:
         at = changes.aware(ev.ts, self.tz)
@@ -236,11 +283,17 @@ class TicketService:
         self.stats.suppressed[mute.reason] = self.stats.suppressed.get(mute.reason, 0) + 1
         if mute.ticket is None:
             return []
+        return self._note_on(tx, staged, mute.ticket,
+                             lambda base: changes.note_suppressed(base, ev, first=first, tz=self.tz))
+
+    def _note_on(self, tx: Tx, staged: dict[str, Ticket], source: Ticket,
+                 note: Callable[[Ticket], Change]) -> list[Change]:
+        """Note on the root-cause ticket what it explained, re-reading it after a concurrent change."""
         for _ in range(_RETRIES):
-            base = staged.get(mute.ticket.dedup_key) or tx.find_active(self.site, mute.ticket.dedup_key)
-            if base is None or base.seq != mute.ticket.seq:
+            base = staged.get(source.dedup_key) or tx.find_active(self.site, source.dedup_key)
+            if base is None or base.seq != source.seq:
                 return []
-            saved = self._save(tx, staged, changes.note_suppressed(base, ev, first=first, tz=self.tz), base)
+            saved = self._save(tx, staged, note(base), base)
             if saved is not None:
                 return [saved]
         return []
@@ -367,21 +420,10 @@ def _latest(done: list[Change]) -> list[Ticket]:
 def _keys(ev: AlertEvent) -> list[str]:
     """Where the event's ticket may be: under its fault's key, and for a rule that got its `fault`
     label after the store was filled, under the "<rule>:<device>" key its open tickets still have."""
-    if ev.dedup_key or ev.key == f"{ev.rule}:{ev.device}":
+    if ev.dedup_key or ev.key == f"{ev.rule}:{ev.subject}":
         return [ev.key]
-    return [ev.key, f"{ev.rule}:{ev.device}"]
+    return [ev.key, f"{ev.rule}:{ev.subject}"]
 
 
-def _same(name: str, source: Ticket, ev: AlertEvent) -> bool:
-    mine = field_of(name, rule=source.rule, device=source.device_id, zone=source.zone, kind=source.kind,
-                    category=source.category, labels=source.labels)
-    theirs = field_of(name, rule=ev.rule, device=ev.device, zone=ev.zone, kind=ev.kind,
-                      category=ev.category, labels=ev.labels)
-    # A label missing on either side never matches: an outage with no circuit mutes nothing by circuit.
-    if mine is None or theirs is None:
-        return False
-    if name == "circuit":
-        # Circuits nest: board AL5 feeds ways AL5-WL1, AL5-WL2 (the asset register's naming), so an
-        # outage of the board explains the faults of every lamp on its ways.
-        return theirs == mine or theirs.startswith(f"{mine}-")
-    return mine == theirs
+def _facts(t: Ticket) -> Facts:
+    return Facts(t.rule, t.device_id, t.zone, t.kind, t.category, t.labels)

@@ -8,10 +8,9 @@ so two gateways on one store can neither open a duplicate nor overwrite each oth
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -287,13 +286,20 @@ class Tx:
     def active(self, site: str) -> list[Ticket]:
         return self._load((tickets.c.site == site) & _active)
 
-    def active_sources(self, site: str, patterns: Sequence[str]) -> list[Ticket]:
-        """Active tickets whose rule matches one of the glob patterns and whose condition still holds."""
-        rows = self.conn.execute(
-            select(tickets.c.seq, tickets.c.rule).where(
-                (tickets.c.site == site) & _active & tickets.c.condition_cleared.is_(False))
-        ).all()
-        seqs = [seq for seq, rule in rows if any(fnmatchcase(rule, p) for p in patterns)]
+    def active_at(self, site: str, device: str) -> list[Ticket]:
+        """The active tickets of one device, oldest first."""
+        return self._load((tickets.c.site == site) & (tickets.c.device_id == device) & _active,
+                          order=[tickets.c.seq])
+
+    def active_matching(self, site: str, wanted: Callable[[str, dict[str, str]], bool], *,
+                        holding: bool = False) -> list[Ticket]:
+        """Active tickets whose rule and labels `wanted` accepts, oldest first; with `holding`, only
+        those whose condition still holds (a root cause that still explains its symptoms)."""
+        where = (tickets.c.site == site) & _active
+        if holding:
+            where = where & tickets.c.condition_cleared.is_(False)
+        rows = self.conn.execute(select(tickets.c.seq, tickets.c.rule, tickets.c.labels).where(where)).all()
+        seqs = [seq for seq, rule, labels in rows if wanted(rule, labels or {})]
         return self._load(tickets.c.seq.in_(seqs), order=[tickets.c.seq]) if seqs else []
 
     def due(self, site: str, now: datetime) -> list[Ticket]:
@@ -387,14 +393,18 @@ class Tx:
 
     def add_signal(self, seq: int, signal: str) -> None:
         """Note that `signal` fires on ticket `seq` (once, however often it fires)."""
-        where = (signals.c.ticket_seq == seq) & (signals.c.signal == signal)
-        if self.conn.execute(select(literal(1)).where(where)).first() is not None:
+        if self.has_signal(seq, signal):
             return
         try:
             with self.conn.begin_nested():
                 self.conn.execute(insert(signals).values(ticket_seq=seq, signal=signal))
         except IntegrityError:
             pass  # another gateway noted it a moment ago
+
+    def has_signal(self, seq: int, signal: str) -> bool:
+        """Whether `signal` fires on ticket `seq` now."""
+        where = (signals.c.ticket_seq == seq) & (signals.c.signal == signal)
+        return self.conn.execute(select(literal(1)).where(where)).first() is not None
 
     def drop_signal(self, seq: int, signal: str) -> int:
         """`signal` cleared on ticket `seq`; answers how many other signals still fire on it."""

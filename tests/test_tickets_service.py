@@ -554,3 +554,16 @@ def test_inhibition_by_fault_mutes_every_rule_of_the_fault_and_nothing_else(stor
     # A lamp burning in daylight on that way is no symptom of a dead circuit.
     [stuck] = svc.handle([fault_ev("lighting.lamp_in_daylight", "lamp-s2", "lamp_stuck_on", circuit="AL5-WL2")])
     assert stuck.rule == "lighting.lamp_in_daylight"
+
+
+def test_an_outage_folds_only_the_symptoms_it_can_have_caused_not_an_older_fault_on_its_circuit(
+        store: TicketStore) -> None:
+    """A lamp on way 2 died at dusk (its own ticket, hours old); at 01:10 way 2 loses power. The
+    outage explains the lamps' offline tickets of the last minutes, not the dead lamp of the evening
+    (found by the oracle: the dead lamp's ticket was cancelled as 'caused by' the outage)."""
+    svc = make(store, inhibit=OUTAGE_FIRST_OR_NOT)
+    svc.handle([fault_ev("lighting.lamp_out", "lamp-s2", "lamp_out", auto_resolve=True, circuit="AL5-WL2")])
+    svc.handle([lamp_offline("lamp-s1", "AL5-WL2", at=T0 + 8 * H)])
+    svc.handle([outage("AL5-WL2", at=T0 + 8 * H + 2 * MIN)])
+    assert {t.id: t.status for t in svc.list()} == {
+        "T-000001": "open", "T-000002": "cancelled", "T-000003": "open"}

@@ -261,7 +261,8 @@ class TicketService:
         for found in tx.active_matching(self.site, lambda rule, labels: any(r.targets(rule, labels) for r in rules)):
             target = staged.get(found.dedup_key, found)
             if target.seq == root.seq or target.status != "open" or not any(
-                    explains(r, _facts(root), _facts(target)) for r in rules):
+                    explains(r, _facts(root), _facts(target)) and target.opened_at >= root.opened_at - r.fold_within
+                    for r in rules):
                 continue
             folded = changes.fold_into(target, root, at=at, policy=self.policy, tz=self.tz)
             saved = self._save(tx, staged, Change(folded, "cancelled"), target)

@@ -123,10 +123,17 @@ def test_miss_is_declared_only_after_window_end_plus_settle_and_next_deadline_sa
     assert t.tick(at(20, 10, 5)) == []
     changes = t.tick(at(20, 10, 5, 1))
     assert kinds(changes) == [("checkpoint_missed", "cp-b1-lobby")]
+    # Not final yet: until the round's end (20:45) a late tap still counts it. No ticket yet.
+    assert changes[0].alert is None
+    assert tap(t, HANDHELD, ROOF, at(20, 12)).result == "ok"
+    assert tap(t, HANDHELD, GARAGE, at(20, 29)).result == "ok"
+    assert t.tick(at(20, 45, 5)) == []
+    changes = t.tick(at(20, 45, 5, 1))
+    assert kinds(changes) == [("round_incomplete", None)]
     alert = changes[0].alert
     assert alert is not None
     assert (alert.rule, alert.device, alert.zone, alert.state, alert.severity, alert.ts, alert.key) == (
-        "patrol.missed_checkpoint", "night-north", "b1", "firing", "minor", at(20, 10),
+        "patrol.missed_checkpoint", "night-north", "b1", "firing", "minor", at(20, 45),
         f"patrol.missed:{NORTH_20}")
     assert alert.labels == {"route": "night-north", "round": NORTH_20, "missed": "cp-b1-lobby", "guard": "G017"}
     assert alert.title == ("漏巡 Missed checkpoints: 北区夜巡 North night round 2026-11-23 20:00, 1 of 4: "
@@ -208,16 +215,17 @@ def test_tap_outside_any_round_is_off_schedule() -> None:
     assert out.point_tags["route"] == ""
 
 
-def test_late_tap_after_a_miss_counts_and_clears_the_missed_alert() -> None:
+def test_late_tap_after_a_miss_counts_and_no_ticket_was_raised_for_the_passing_miss() -> None:
+    """A guard running late: the miss at window end is not final while a late tap still counts,
+    so no missed-checkpoint alert is raised for it (found by the oracle: a ticket opened and resolved
+    itself three minutes later at every checkpoint of a late round)."""
     t = started_at_20()
     missed = t.tick(at(20, 11))
-    assert kinds(missed) == [("checkpoint_missed", "cp-b1-lobby")]
+    assert kinds(missed) == [("checkpoint_missed", "cp-b1-lobby")] and missed[0].alert is None
     late = tap(t, LOBBY, CARD, at(20, 12))
     assert (late.result, late.ack["delay_s"]) == ("late", 360.0)
     assert kinds(late.changes) == [("checkpoint_recovered", "cp-b1-lobby")]
-    cleared = late.all_alerts
-    assert [(a.state, a.key, a.auto_resolve) for a in cleared] == [
-        ("cleared", f"patrol.missed:{NORTH_20}", True)]
+    assert late.all_alerts == []
     view = north(t)
     assert (view["visited"], view["late"], view["missed"]) == (2, 1, [])
 
@@ -364,9 +372,8 @@ def test_a_round_nobody_walks_raises_one_alert_key_listing_every_missed_checkpoi
         alerts += [c.alert for c in t.tick(now) if c.alert is not None]
     key = f"patrol.missed:{NORTH_20}"
     assert {a.key for a in alerts} == {key}
-    assert [a.labels["missed"] for a in alerts] == [
-        "cp-gate-north", "cp-gate-north,cp-b1-lobby", "cp-gate-north,cp-b1-lobby,cp-b1-roof",
-        "cp-gate-north,cp-b1-lobby,cp-b1-roof,cp-garage-b1"]
+    # One alert, when the round ends and every miss is final (a late tap could count any before).
+    assert [a.labels["missed"] for a in alerts] == ["cp-gate-north,cp-b1-lobby,cp-b1-roof,cp-garage-b1"]
     last = alerts[-1]
     assert (last.rule, last.device, last.state, last.severity, last.auto_resolve, last.value) == (
         "patrol.missed_checkpoint", "night-north", "firing", "minor", True, 4)
@@ -385,12 +392,14 @@ def test_misses_declared_together_give_one_alert() -> None:
 
 def test_a_recovered_checkpoint_updates_the_round_alert_and_the_last_one_clears_it() -> None:
     t = started_at_20()
-    assert round_alerts(t.tick(at(20, 18))) == [  # lobby and roof windows closed
+    assert round_alerts(t.tick(at(20, 18))) == []  # lobby and roof windows closed: not final yet
+    assert tap(t, HANDHELD, GARAGE, at(20, 29)).result == "ok"
+    assert round_alerts(t.tick(at(20, 46))) == [  # the round has ended without them
         ("firing", f"patrol.missed:{NORTH_20}", "cp-b1-lobby,cp-b1-roof")]
-    # Buffered taps made in time arrive: each counts after all.
-    lobby = tap(t, LOBBY, CARD, at(20, 6), now=at(20, 19))
+    # Buffered taps made in time arrive after the end: each counts after all.
+    lobby = tap(t, LOBBY, CARD, at(20, 6), now=at(20, 50))
     assert round_alerts(lobby.changes) == [("firing", f"patrol.missed:{NORTH_20}", "cp-b1-roof")]
-    roof = tap(t, HANDHELD, ROOF, at(20, 12), now=at(20, 19))
+    roof = tap(t, HANDHELD, ROOF, at(20, 12), now=at(20, 50))
     assert round_alerts(roof.changes) == [("cleared", f"patrol.missed:{NORTH_20}", "")]
 
 
@@ -459,9 +468,10 @@ def test_two_checkpoints_tapped_the_wrong_way_round_count_the_same_whatever_orde
     # The roof was tapped first: it counts, and going back to the lobby (window closed at 20:10) was not.
     assert roof.result == "ok"
     assert kinds(roof.changes) == [("checkpoint_missed", "cp-b1-lobby")]
-    assert [(a.state, a.labels["missed"]) for a in roof.all_alerts] == [("firing", "cp-b1-lobby")]
+    assert roof.all_alerts == []  # the round's ticket waits for its end, when misses are final
     assert walk_arriving(buffered, [(HANDHELD, GARAGE, at(20, 25), at(20, 25))]) == ["ok"]
-    buffered.tick(at(21))
+    ended = buffered.tick(at(21))
+    assert [(c.alert.state, c.alert.labels["missed"]) for c in ended if c.alert] == [("firing", "cp-b1-lobby")]
     for t in (in_time, buffered):
         assert figures(north(t)) == ("incomplete", 4, 3, ["cp-b1-lobby"], 0, 0.75)
         assert [c["state"] for c in north(t)["checkpoints"]] == ["visited", "missed", "visited", "visited"]

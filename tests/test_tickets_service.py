@@ -398,6 +398,46 @@ def test_a_ticket_opened_before_the_rule_had_a_fault_label_still_takes_its_repea
     assert (t.id, t.status) == ("T-000001", "resolved")
 
 
+# -- a guard's report names a place, a sensor names a device: the same fault in the same zone --------
+
+def place_report(checkpoint: str, zone: str, fault: str, guard: str = "G017", *, at: datetime = T0) -> AlertEvent:
+    """An event card tapped at a checkpoint that is no device: the report is about its zone."""
+    return ev(f"patrol.observation.{fault}", checkpoint, zone=zone, at=at, value=None, category="patrol",
+              labels={"fault": fault, "reported_by": guard, "checkpoint": checkpoint})
+
+
+def test_a_guard_report_at_a_checkpoint_joins_the_open_ticket_of_the_same_fault_in_its_zone(
+        store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", auto_resolve=True,
+                   labels={"fault": "lamp_out"})])
+    [t] = svc.handle([place_report("cp-perim-ne", "perimeter", "lamp_out", at=T0 + H)])
+    assert (t.id, t.occurrences, t.history[-1].actor) == ("T-000001", 2, "G017")
+    # A second guard on another route, at another checkpoint of the zone: the same ticket again.
+    [t] = svc.handle([place_report("cp-perim-s", "perimeter", "lamp_out", guard="G018", at=T0 + 2 * H)])
+    assert (t.id, t.occurrences) == ("T-000001", 3) and len(svc.list()) == 1
+
+
+def test_a_report_in_another_zone_or_of_another_fault_is_its_own_ticket(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", labels={"fault": "lamp_out"})])
+    svc.handle([place_report("cp-plaza", "plaza", "lamp_out", at=T0 + H),
+                place_report("cp-perim-ne", "perimeter", "leak", at=T0 + H)])
+    assert len(svc.list()) == 3
+
+
+def test_the_sensor_rule_after_a_guard_report_in_its_zone_takes_over_the_report_ticket(store: TicketStore) -> None:
+    svc = make(store)
+    svc.handle([place_report("cp-perim-ne", "perimeter", "lamp_out")])
+    [t] = svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", at=T0 + 10 * MIN,
+                         auto_resolve=True, labels={"fault": "lamp_out"})])
+    assert (t.id, t.device_id, t.occurrences) == ("T-000001", "lamp-perim-02", 2)
+    # From now on it is the lamp's ticket: its repeats and its clear land on it.
+    [t] = svc.handle([ev("lighting.lamp_out", "lamp-perim-02", zone="perimeter", at=T0 + H, auto_resolve=True,
+                         labels={"fault": "lamp_out"}, state="cleared")])
+    assert (t.id, t.status) == ("T-000001", "resolved") and len(svc.list()) == 1
+
+
 # -- one fault seen by rules of different faults: a dead battery, then no contact ---------------------
 
 def battery(state: str = "firing", *, at: datetime, device: str = "smk-1") -> AlertEvent:
@@ -514,3 +554,16 @@ def test_inhibition_by_fault_mutes_every_rule_of_the_fault_and_nothing_else(stor
     # A lamp burning in daylight on that way is no symptom of a dead circuit.
     [stuck] = svc.handle([fault_ev("lighting.lamp_in_daylight", "lamp-s2", "lamp_stuck_on", circuit="AL5-WL2")])
     assert stuck.rule == "lighting.lamp_in_daylight"
+
+
+def test_an_outage_folds_only_the_symptoms_it_can_have_caused_not_an_older_fault_on_its_circuit(
+        store: TicketStore) -> None:
+    """A lamp on way 2 died at dusk (its own ticket, hours old); at 01:10 way 2 loses power. The
+    outage explains the lamps' offline tickets of the last minutes, not the dead lamp of the evening
+    (found by the oracle: the dead lamp's ticket was cancelled as 'caused by' the outage)."""
+    svc = make(store, inhibit=OUTAGE_FIRST_OR_NOT)
+    svc.handle([fault_ev("lighting.lamp_out", "lamp-s2", "lamp_out", auto_resolve=True, circuit="AL5-WL2")])
+    svc.handle([lamp_offline("lamp-s1", "AL5-WL2", at=T0 + 8 * H)])
+    svc.handle([outage("AL5-WL2", at=T0 + 8 * H + 2 * MIN)])
+    assert {t.id: t.status for t in svc.list()} == {
+        "T-000001": "open", "T-000002": "cancelled", "T-000003": "open"}

@@ -27,8 +27,9 @@ missed and then recovered. In this order:
    is judged on tap times, so a buffered tap made in order still counts when it arrives late.
 A checkpoint not counted when its window ends (plus `settle`, for taps still in flight) is
 `missed`. A later `late` tap, or a buffered tap arriving after the miss, counts it after all: state
-`late`/`visited` (change `checkpoint_recovered`). Each step that changes a round's missed list
-attaches the round's one missed-checkpoint AlertEvent to its last such change (see alerts.py).
+`late`/`visited` (change `checkpoint_recovered`). The round's one missed-checkpoint AlertEvent
+(see alerts.py) waits for the round's end, when a miss is final: it is attached to the step that
+ends a round with misses, and to each later step that changes an ended round's missed list.
 The round ends `completed` as soon as every checkpoint is counted, else `incomplete` at its end
 (+ `settle`), when still-pending checkpoints are missed.
 A buffered tap for a round that already ended revises it (change `round_revised`).
@@ -79,6 +80,8 @@ from gateway.patrol.schedule import next_start, starts_between
 
 _RANK = {"ok": 0, "late": 1, "early": 2, "out_of_order": 3, "duplicate": 4}
 _MISSED_LIST_CHANGES = {"checkpoint_missed", "checkpoint_recovered"}
+_ROUND_ENDS = {"round_completed", "round_incomplete"}
+_ROUND_ENDED = {COMPLETED, INCOMPLETE}
 _EPS = timedelta(microseconds=1)
 SNAPSHOT_VERSION = 1
 
@@ -250,13 +253,23 @@ class PatrolTracker:
         return self._change("checkpoint_missed", when, rnd, checkpoint)
 
     def _alerted(self, changes: list[PatrolChange]) -> list[PatrolChange]:
-        """Attach each round's missed-checkpoint alert to the last change of this step that moved its
-        missed list, from that change's view of the round: one alert per round and step, so the
-        checkpoints missed together at a round's end update its ticket once."""
-        last = {c.round_id: i for i, c in enumerate(changes) if c.kind in _MISSED_LIST_CHANGES}
+        """Attach a round's missed-checkpoint alert to the last change of this step of a round that
+        has ended, when the step ended it with misses or moved its missed list: one alert per round
+        and step, from that change's view of the round.
+
+        Not before the round ends: until then a late tap still counts a checkpoint whose window has
+        passed, so a miss is not final (the round's view shows it at once; a ticket would have to be
+        taken back minutes later when the guard, running late, taps it)."""
+        moved = {c.round_id for c in changes if c.kind in _MISSED_LIST_CHANGES}
+        ended = {c.round_id for c in changes if c.kind in _ROUND_ENDS}
+        last = {c.round_id: i for i, c in enumerate(changes) if c.round_id in moved | ended}
         out = list(changes)
-        for i in last.values():
-            out[i] = replace(out[i], alert=missed_alert(out[i].round, self.plan, out[i].ts))
+        for rid, i in last.items():
+            view = out[i].round
+            if view is None or view.status not in _ROUND_ENDED:
+                continue
+            if view.missed or rid in moved:  # misses to report, or a ticket to update or clear
+                out[i] = replace(out[i], alert=missed_alert(view, self.plan, out[i].ts))
         return out
 
     def _end(self, rnd: Round, when: datetime) -> list[PatrolChange]:

@@ -86,6 +86,10 @@ class InhibitRule(Strict):
     target_rules: list[str] = Field(default_factory=list)
     target_faults: list[str] = Field(default_factory=list)
     equal: list[str]
+    # Open target tickets opened at most this long before the root cause's ticket are its symptoms
+    # seen first (lamps drop off the network minutes before their board's meter reports) and are
+    # folded into it; an older one is a fault of its own (a lamp that died hours before the outage).
+    fold_within: PositiveDuration = timedelta(minutes=15)
 
     @model_validator(mode="after")
     def _named(self) -> InhibitRule:

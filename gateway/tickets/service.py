@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any
 
@@ -29,7 +29,9 @@ from gateway.tickets.ticket import Ticket, localize
 
 log = logging.getLogger(__name__)
 
-_RETRIES = 20  # re-reads after a concurrent change before giving up on one event
+_RETRIES = 20
+# How long tick() may trust the earliest deadline it read (another gateway may share the store).
+DEADLINE_RECHECK = timedelta(minutes=1)  # re-reads after a concurrent change before giving up on one event
 
 
 class TicketNotFound(SitegateError):
@@ -70,6 +72,10 @@ class TicketService:
         self._lock = threading.RLock()
         with store.read() as tx:
             self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}
+        # The earliest deadline in the store as of `_deadline_read_at`; None: look again. Every
+        # transaction here forgets it; another gateway's writes are seen within DEADLINE_RECHECK.
+        self._next_deadline: datetime | None = None
+        self._deadline_read_at: datetime | None = None
 
     def start(self) -> None:
         """Start the webhook deliveries (the gateway's start; never in the constructor)."""
@@ -126,6 +132,12 @@ class TicketService:
                 self._note_signal(tx, opened, ev)
                 return [Change(opened, "opened"), *self._fold(tx, staged, opened, ev)]
             change = changes.record_firing(current, ev, policy=self.policy, tz=self.tz, joined=joined)
+            if not joined and changes.reporter(ev) is None and current.dedup_key not in _keys(ev):
+                # A sensor pinpoints the fault a person reported at a place (_in_zone): the ticket
+                # becomes the device's, so its repeats and its clear land on it.
+                change.ticket.dedup_key, change.ticket.device_id = ev.key, ev.device
+                staged.pop(current.dedup_key, None)
+                self._cache.pop(current.dedup_key, None)
             saved = self._save(tx, staged, change, current)
             if saved is not None:
                 self._note_signal(tx, saved.ticket, ev)
@@ -157,8 +169,24 @@ class TicketService:
         raise TicketConflict(f"Gave up clearing {ev.key} after {_RETRIES} concurrent changes.")
 
     def _holder(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
-        """The active ticket of the event's fault."""
-        return next((t for key in _keys(ev) if (t := self._active(tx, staged, key)) is not None), None)
+        """The active ticket of the event's fault: at its device, else (a person's report about a
+        place, or a sensor after such a report) the same fault's open ticket in the same zone."""
+        found = next((t for key in _keys(ev) if (t := self._active(tx, staged, key)) is not None), None)
+        return found if found is not None or ev.state != "firing" else self._in_zone(staged, ev)
+
+    def _in_zone(self, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
+        """A guard taps "lamp out" at the checkpoint where they see it, not at the lamp: the report
+        and the lamp's own rule are one fault when their zone and fault match. A report joins any
+        such ticket (the oldest); a sensor takes over only a ticket that a report opened."""
+        fault = ev.labels.get("fault")
+        if not fault or not ev.zone:
+            return None
+        by_person = changes.reporter(ev) is not None
+        active = {t.seq: t for t in (*self._cache.values(), *staged.values()) if t.status in lifecycle.ACTIVE}
+        candidates = [t for t in active.values()
+                      if t.zone == ev.zone and t.labels.get("fault") == fault and t.device_id != ev.device
+                      and (by_person or "reported_by" in t.labels)]
+        return min(candidates, key=lambda t: t.seq) if candidates else None
 
     def _related(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> Ticket | None:
         """The active ticket of another fault at the event's device that is the same fault: one of
@@ -233,7 +261,8 @@ class TicketService:
         for found in tx.active_matching(self.site, lambda rule, labels: any(r.targets(rule, labels) for r in rules)):
             target = staged.get(found.dedup_key, found)
             if target.seq == root.seq or target.status != "open" or not any(
-                    explains(r, _facts(root), _facts(target)) for r in rules):
+                    explains(r, _facts(root), _facts(target)) and target.opened_at >= root.opened_at - r.fold_within
+                    for r in rules):
                 continue
             folded = changes.fold_into(target, root, at=at, policy=self.policy, tz=self.tz)
             saved = self._save(tx, staged, Change(folded, "cancelled"), target)
@@ -275,6 +304,11 @@ class TicketService:
     def tick(self, now: datetime) -> list[Ticket]:
         """Escalate tickets past a deadline and flag overdue revisits, as of `now`."""
         with self._lock:
+            read_at, deadline = self._deadline_read_at, self._next_deadline
+            if (read_at is not None and deadline is not None and read_at <= now < deadline
+                    and now - read_at < DEADLINE_RECHECK):
+                return []  # nothing falls due before the earliest deadline: no query each tick
+
             def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
                 out: builtins.list[builtins.list[Change]] = []
                 for ticket in tx.due(self.site, now):
@@ -284,6 +318,9 @@ class TicketService:
                 return out
 
             done = self._transaction(work)
+            with self.store.read() as tx:
+                self._next_deadline = tx.next_deadline(self.site) or now + DEADLINE_RECHECK
+            self._deadline_read_at = now
         return [self._local(t) for t in _latest(done)]
 
     def act(self, ticket_id: str, action: str, *, actor: str, note: str = "", now: datetime) -> Ticket:
@@ -355,6 +392,7 @@ class TicketService:
         leaves the cache holding committed tickets only.
         """
         staged: dict[str, Ticket] = {}
+        self._deadline_read_at = None  # a change may set an earlier deadline
         with self.store.write() as tx:
             groups = work(tx, staged)
         done = [c for group in groups for c in group]

@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     bindparam,
+    case,
     create_engine,
     event,
     func,
@@ -310,6 +311,15 @@ class Tx:
             & or_(newly_overdue, tickets.c.next_escalation_at <= now),
             order=[tickets.c.seq],
         )
+
+    def next_deadline(self, site: str) -> datetime | None:
+        """The earliest moment due() will return a ticket (None: no deadline is pending)."""
+        live = (tickets.c.site == site) & tickets.c.status.in_((*ACTIVE, "resolved"))
+        due, escalation = self.conn.execute(
+            select(func.min(case((tickets.c.overdue.is_(False), tickets.c.due_at), else_=None)),
+                   func.min(tickets.c.next_escalation_at)).where(live)).one()
+        found: list[datetime] = [t for t in (due, escalation) if t is not None]
+        return min(found) if found else None
 
     def search(self, site: str, *, status: str | None = None, device: str | None = None,
                zone: str | None = None, severity: str | None = None, overdue: bool | None = None,

@@ -51,7 +51,8 @@ def attach(gw: Gateway, offline: bool) -> TimeSeries:
     consumer = TimeSeriesConsumer(writer, site_id=gw.site_id, registry=gw.registry,
                                   open_tickets=lambda device: gw.registry.open_tickets(device))
     gw.write_points = consumer.write
-    gw.add_consumer(consumer, STAGE_RECORD)
+    if sinks:  # with nowhere to write (replay, the oracle) turning readings into points is waste
+        gw.add_consumer(consumer, STAGE_RECORD)
     gw.status_sources["timeseries"] = lambda: _worst([s.status() for s in sinks])
     gw.on_start.append(writer.start)
     gw.on_stop.append(writer.close)

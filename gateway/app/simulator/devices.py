@@ -35,6 +35,7 @@ class World:
         self.now, self.sky, self.faults = now, sky, faults
         self._dark: bool | None = None
         self._lux: float | None = None
+        self._faults: dict[str, list[Fault]] | None = None
 
     @property
     def dark(self) -> bool:
@@ -49,7 +50,9 @@ class World:
         return self._lux
 
     def faults_on(self, device: str) -> list[Fault]:
-        return self.faults.active(device, self.now)
+        if self._faults is None:  # looked up once per instant, asked for by every device
+            self._faults = self.faults.active_all(self.now)
+        return self._faults.get(device, [])
 
 
 class Device:
@@ -102,14 +105,19 @@ class Device:
                 self._events = None
         if not online or silent:
             return out
+        if self._events is not None and (not self.EVENT_KEYS or self.events(world) == self._events):
+            return out  # nothing it reports on change has changed (and its first report is made)
         state = self.state(world)
-        events = {k: state[k] for k in self.EVENT_KEYS if k in state}
-        if self._events is None or events != self._events:
-            first = self._events is None
-            self._events = events
-            if self.EVENT_KEYS or first:
-                out += self.on_change(state, world)
+        first = self._events is None
+        self._events = {k: state[k] for k in self.EVENT_KEYS if k in state}
+        if self.EVENT_KEYS or first:
+            out += self.on_change(state, world)
         return out
+
+    def events(self, world: World) -> State:
+        """The EVENT_KEYS values now; subclasses give them without the whole state (checked often)."""
+        state = self.state(world)
+        return {k: state[k] for k in self.EVENT_KEYS if k in state}
 
     def report(self, world: World) -> list[Message]:
         online, silent = self.presence(world)
@@ -168,6 +176,9 @@ class Lamp(Device):
         if any(f.kind == "lamp_dead" for f in world.faults_on(self.id)):
             return on, DEAD_LAMP_A * MAINS_V * 0.5
         return on, self.rated_w
+
+    def events(self, world: World) -> State:
+        return {"power_on": self.load(world)[0]}
 
     def advance(self, world: World) -> None:
         if self._last is not None and world.now > self._last:
@@ -282,6 +293,11 @@ class SmokeDetector(Device):
                 return not (f.offline_from and world.now >= f.offline_from), True
         return True, False
 
+    def events(self, world: World) -> State:
+        faults = world.faults_on(self.id)
+        battery = 4 if any(f.kind == "battery_dies" for f in faults) else self.battery
+        return {"smoke": any(f.kind == "smoke_alarm" for f in faults), "battery_low": battery < 10}
+
     def state(self, world: World) -> State:
         faults = world.faults_on(self.id)
         battery = 4 if any(f.kind == "battery_dies" for f in faults) else self.battery
@@ -304,20 +320,30 @@ class FireDoor(Device):
         self.battery = rng.randint(50, 100)
         self.seed = seed
 
-    def _passing(self, now: datetime) -> bool:
-        """Someone walks through: in some quarter-hours between 07:00 and 23:00, for under 2 minutes."""
-        if not 7 <= now.astimezone(self.enc.tz).hour < 23:
-            return False
-        slot = int(now.timestamp() // 900)
+    def opening(self, slot: int) -> tuple[float, float] | None:
+        """When someone walks through in quarter-hour `slot` (Unix time // 900), as (opened, closed)
+        Unix seconds, or None. Only between 07:00 and 23:00; open for 25 s to 100 s (longer than
+        the simulator's step, so every opening is seen)."""
+        opened = slot * 900.0
+        if not 7 <= datetime.fromtimestamp(opened, self.enc.tz).hour < 23:
+            return None
         rng = random.Random(f"{self.seed}:{self.id}:{slot}")
         if rng.random() >= 0.08:
-            return False
-        opened = slot * 900 + rng.uniform(0, 780)
-        return opened <= now.timestamp() < opened + rng.uniform(15, 100)
+            return None
+        opened += rng.uniform(0, 780)
+        return opened, opened + rng.uniform(25, 100)
+
+    def passing(self, now: datetime) -> bool:
+        found = self.opening(int(now.timestamp() // 900))
+        return found is not None and found[0] <= now.timestamp() < found[1]
+
+    def events(self, world: World) -> State:
+        propped = any(f.kind == "door_propped" for f in world.faults_on(self.id))
+        return {"door_open": propped or self.passing(world.now)}
 
     def state(self, world: World) -> State:
         propped = any(f.kind == "door_propped" for f in world.faults_on(self.id))
-        state: State = {"door_open": propped or self._passing(world.now), "battery_pct": self.battery,
+        state: State = {"door_open": propped or self.passing(world.now), "battery_pct": self.battery,
                         "voltage_v": round(2.7 + 0.004 * self.battery, 3)}
         if self.spec.convention == NATIVE:
             state["battery"] = state.pop("battery_pct")

@@ -95,6 +95,16 @@ class FaultPlan:
         self.night(day)
         return [f for f in self._by_device[day].get(device, ()) if f.active(now)]
 
+    def active_all(self, now: datetime) -> dict[str, list[Fault]]:
+        """The faults acting at `now`, by device."""
+        day = self.night_of(now)
+        self.night(day)
+        out: dict[str, list[Fault]] = {}
+        for device, faults in self._by_device[day].items():
+            if acting := [f for f in faults if f.active(now)]:
+                out[device] = acting
+        return out
+
     def started_between(self, after: datetime, until: datetime) -> list[Fault | PatrolIncident]:
         """Faults and incidents starting in (after, until], for the operator's log."""
         out: list[Fault | PatrolIncident] = []

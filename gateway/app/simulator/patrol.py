@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from gateway.app.simulator import mistakes as m
 from gateway.app.simulator.faults import FaultPlan
@@ -33,6 +33,7 @@ from gateway.patrol.schedule import starts_between
 
 MIN_GAP = timedelta(seconds=25)  # walking between two taps takes at least this
 EVENT_AFTER = timedelta(seconds=35)  # the event card follows the checkpoint tap
+_TINY = timedelta(microseconds=1)
 _MAX_DEPARTURE = timedelta(seconds=90)  # how long after the scheduled start a guard sets off
 
 
@@ -65,6 +66,7 @@ class PatrolWalker:
         self._checkpoints: dict[str, Checkpoint] = {c.id: c for c in self.plan.checkpoints}
         self._cards: dict[str, EventCard] = {c.event: c for c in self.plan.event_cards}
         self._cache: dict[tuple[str, datetime], list[PlannedTap]] = {}
+        self._day_starts: dict[tuple[str, date], list[datetime]] = {}
 
     def due(self, after: datetime, until: datetime) -> list[PlannedTap]:
         """Every tap with after < ts <= until, in time order."""
@@ -72,11 +74,28 @@ class PatrolWalker:
         for route in self.plan.routes:
             first = after - route.span - timedelta(minutes=10)
             # A round's first tap may come before its start, as early as the tracker opens the round.
-            for start in starts_between(route.schedule, self.site.tz, first, until + route.early_margin):
+            for start in self._starts(route, first, until + route.early_margin):
                 out += [t for t in self.round_taps(route, start) if after < t.ts <= until]
         if len(self._cache) > 256:
             self._cache.clear()
         return sorted(out, key=lambda t: t.ts)
+
+    def _starts(self, route: Route, after: datetime, until: datetime) -> list[datetime]:
+        """starts_between for the route, from a per-day cache: the walker asks every few seconds."""
+        tz = self.site.tz
+        out: list[datetime] = []
+        day = after.astimezone(tz).date()
+        while day <= until.astimezone(tz).date():
+            key = (route.id, day)
+            if key not in self._day_starts:
+                midnight = datetime.combine(day, time(0), tz)
+                self._day_starts[key] = starts_between(route.schedule, tz, midnight - _TINY,
+                                                       datetime.combine(day + timedelta(days=1), time(0), tz) - _TINY)
+            out += [s for s in self._day_starts[key] if after < s <= until]
+            day += timedelta(days=1)
+        if len(self._day_starts) > 64:
+            self._day_starts.clear()
+        return out
 
     def guard_for(self, route: Route, start: datetime) -> Guard | None:
         guards = self.plan.guards

@@ -35,7 +35,10 @@ def main() -> None:
     print(score.table())
     print(f"precision {score.precision():.4f}  recall {score.recall():.4f}  "
           f"wrong conclusions: {len(score.wrong)}")
-    for line in score.wrong[:args.show]:
+    print(f"rounds: {score.rounds_checked} checked, {len(score.rounds_wrong)} wrong; patrol mistakes walked: "
+          + ", ".join(f"{k} {n}" for k, n in sorted(score.mistakes.items())))
+    print(f"device health bands: {score.health_checked} checked, {len(score.health_wrong)} wrong")
+    for line in (score.wrong + score.rounds_wrong + score.health_wrong)[:args.show]:
         print("  " + line)
 
 

@@ -56,6 +56,7 @@ class Finding:
     verdict: str  # ok | late | resolved_early | missed | duplicate | false_alarm
     kind: str  # the fault kind (or the ticket's rule for a false alarm)
     detail: str
+    rule: str = ""  # the rule of the ticket judged ("" for a fault without one)
 
 
 @dataclass
@@ -184,13 +185,13 @@ def judge(truth: list[TrueFault], tickets: list[dict[str, Any]]) -> list[Finding
         matches = [i for i, f in enumerate(truth) if f.accepts(rule, device)
                    and f.start - timedelta(minutes=2) <= opened <= (f.end or opened) + timedelta(minutes=15)]
         if not matches:
-            findings.append(Finding("false_alarm", rule, f"{rule} at {device} opened {opened:%m-%d %H:%M}"))
+            findings.append(Finding("false_alarm", rule, f"{rule} at {device} opened {opened:%m-%d %H:%M}", rule))
             continue
         fresh = [i for i in matches if i not in taken]
         if not fresh:
             f = truth[matches[0]]
             findings.append(Finding("duplicate", f.kind, f"{rule} at {device} opened {opened:%m-%d %H:%M}: "
-                                    f"a second ticket for {f.title} ({taken[matches[0]]['id']})"))
+                                    f"a second ticket for {f.title} ({taken[matches[0]]['id']})", rule))
             continue
         taken[fresh[0]] = ticket
     for i, f in enumerate(truth):
@@ -200,14 +201,15 @@ def judge(truth: list[TrueFault], tickets: list[dict[str, Any]]) -> list[Finding
         ticket = taken[i]
         opened = _opened(ticket)
         resolved = _self_resolved(ticket)
+        rule = ticket["rule"]
         if opened > f.detect_by:
             findings.append(Finding("late", f.kind, f"{f.title}: opened {opened:%H:%M:%S}, due by "
-                                    f"{f.detect_by:%H:%M:%S}"))
+                                    f"{f.detect_by:%H:%M:%S}", rule))
         elif resolved is not None and (f.end is None or resolved < f.end):
             findings.append(Finding("resolved_early", f.kind, f"{f.title}: resolved {resolved:%H:%M} "
-                                    f"before the fault ended ({f.end:%H:%M})" if f.end else ""))
+                                    f"before the fault ended ({f.end:%H:%M})" if f.end else "", rule))
         else:
-            findings.append(Finding("ok", f.kind, f"{f.title}: {ticket['id']}"))
+            findings.append(Finding("ok", f.kind, f"{f.title}: {ticket['id']}", rule))
     return findings
 
 
@@ -247,8 +249,14 @@ class Score:
     rounds_checked: int = 0
     rounds_wrong: list[str] = field(default_factory=list)
     mistakes: Counter[str] = field(default_factory=Counter)
+    rule_tickets: Counter[str] = field(default_factory=Counter)  # tickets by the rule that opened them
+    rule_correct: Counter[str] = field(default_factory=Counter)  # ... that were a fault's one ticket in time
 
     def add(self, verdict: NightVerdict) -> None:
+        for f in verdict.findings:
+            if f.rule:
+                self.rule_tickets[f.rule] += 1
+                self.rule_correct[f.rule] += f.verdict == "ok"
         self.rounds_checked += verdict.rounds_checked
         self.rounds_wrong += [f"seed {verdict.seed} {verdict.day}: {w}" for w in verdict.rounds_wrong]
         self.mistakes.update(verdict.mistakes)
@@ -286,4 +294,9 @@ class Score:
                          f"{self.precision(k):9.3f} {self.recall(k):6.3f}")
         lines.append(f"{'all':34} {sum(self.faults.values()):6} {sum(self.tickets.values()):7} "
                      f"{sum(self.correct.values()):5} {self.precision():9.3f} {self.recall():6.3f}")
+        lines.append("")
+        lines.append(f"{'rule (of the tickets)':34} {'tickets':>7} {'ok':>5} {'precision':>9}")
+        for rule in sorted(self.rule_tickets):
+            lines.append(f"{rule:34} {self.rule_tickets[rule]:7} {self.rule_correct[rule]:5} "
+                         f"{self._ratio(self.rule_correct[rule], self.rule_tickets[rule]):9.3f}")
         return "\n".join(lines)

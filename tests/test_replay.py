@@ -48,8 +48,9 @@ def test_a_recorded_evening_gives_the_same_tickets_and_rounds_every_time(tmp_pat
     assert (ten["status"], ten["visited"], ten["missed"], ten["coverage"]) == (
         "incomplete", 2, ["cp-b1-roof", "cp-garage-b1"], 0.5)
     assert all(r["scheduled_start"] <= "2026-11-21T00:00:00+08:00" for r in out["rounds"])
-    # One missed-checkpoint ticket per round that missed any, listing them (nobody walked the evening
-    # except G017's gate and lobby at 22:00; the 23:30 plant check has missed its pump room so far).
+    # One missed-checkpoint ticket per ended round that missed any, listing them (nobody walked the
+    # evening except G017's gate and lobby at 22:00). The 23:30 plant check has missed its pump room
+    # so far, but at midnight it has not ended: a late tap could still count it, so no ticket yet.
     missed = {t["labels"]["round"]: t["labels"]["missed"] for t in out["tickets"]
               if t["rule"] == "patrol.missed_checkpoint"}
     assert len(missed) == len([t for t in out["tickets"] if t["rule"] == "patrol.missed_checkpoint"])
@@ -58,8 +59,9 @@ def test_a_recorded_evening_gives_the_same_tickets_and_rounds_every_time(tmp_pat
         "plant-check@2026-11-20T21:30+08:00": "cp-pump-room,cp-gate-south",
         "night-north@2026-11-20T22:00+08:00": "cp-b1-roof,cp-garage-b1",
         "plant-check@2026-11-20T22:30+08:00": "cp-pump-room,cp-gate-south",
-        "plant-check@2026-11-20T23:30+08:00": "cp-pump-room",
     }
+    plant = rounds["plant-check@2026-11-20T23:30+08:00"]
+    assert (plant["status"], plant["missed"]) == ("in_progress", ["cp-pump-room"])
 
 
 def test_a_bad_capture_line_is_reported_with_file_and_line(tmp_path: Path) -> None:

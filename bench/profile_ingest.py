@@ -96,6 +96,25 @@ def profile_the_writer_thread() -> None:
     EmbeddedStore._run = profiled  # type: ignore[method-assign]
 
 
+def own_times(profiler: Profiler, top: int) -> str:
+    """Per function, the time sampled in its own code (its `[self]`), summed over every call path.
+    (pyinstrument's flat view lumps all `[self]` frames under one file's name.)"""
+    root = profiler.last_session.root_frame() if profiler.last_session else None
+    own: Counter[str] = Counter()
+    stack = [root] if root else []
+    while stack:
+        frame = stack.pop()
+        if frame is None:
+            continue
+        stack.extend(frame.children)
+        if frame.is_synthetic:
+            continue
+        children = sum(c.time for c in frame.children if not c.is_synthetic)
+        own[f"{frame.function}  {frame.file_path_short}:{frame.line_no}"] += frame.time - children
+    total = root.time if root else 1.0
+    return "\n".join(f"{t / total:6.1%} {t:7.2f}s  {name}" for name, t in own.most_common(top))
+
+
 def top_functions(prof: cProfile.Profile, top: int) -> str:
     out = io.StringIO()
     pstats.Stats(prof, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
@@ -156,7 +175,7 @@ def main() -> None:
     print("=== pipeline thread (pyinstrument; time = wall on this thread, lock waits included) ===")
     print(profiler.output_text(show_all=False, short_mode=False, processor_options={"filter_threshold": 0.01}))
     print("=== pipeline thread, top functions by own time (pyinstrument) ===")
-    print("\n".join(profiler.output_text(flat=True, time="percent_of_total").splitlines()[:args.top + 8]))
+    print(own_times(profiler, args.top))
     print("=== embedded store writer thread, top functions by own time (cProfile) ===")
     for prof in WRITER_PROFILES:
         print(top_functions(prof, args.top))

@@ -21,6 +21,30 @@ def zigbee_lines(n: int, *, devices: int = 200, start: int = 0) -> Iterator[tupl
             "voltage": 3000 - i % 300, "contact": i % 2 == 0, "seq": i})
 
 
+SMOKE_ALARM = b'{"smoke": true, "battery": 90}'
+
+
+def smoke_device(i: int) -> str:
+    return f"smoke-{i:06d}"
+
+
+def zigbee_with_faults(n: int, *, every: int, devices: int = 200, start: int = 0) -> Iterator[tuple[str, bytes]]:
+    """`zigbee_lines`, except that message i with i % every == every - 1 is a smoke alarm of its own
+    detector (`smoke_device(i)`): one fault, so one ticket, per alarm. Fields per message (as the
+    zigbee2mqtt profile decodes them): 5 for a sensor state, 2 (smoke, battery_pct) for an alarm."""
+    for (topic, payload), i in zip(zigbee_lines(n, devices=devices, start=start), range(start, start + n),
+                                   strict=True):
+        if every and i % every == every - 1:
+            yield f"zigbee2mqtt/{smoke_device(i)}", SMOKE_ALARM
+        else:
+            yield topic, payload
+
+
+def faults_in(n: int, *, every: int, start: int = 0) -> int:
+    """How many of the messages start .. start+n-1 of `zigbee_with_faults` are smoke alarms."""
+    return sum(1 for i in range(start, start + n) if every and i % every == every - 1)
+
+
 def native_lines(n: int, *, site: str, devices: int = 20, start: int = 0) -> Iterator[tuple[str, bytes]]:
     for i in range(start, start + n):
         yield f"sitegate/{site}/ext-{i % devices:02d}/telemetry", orjson.dumps(

@@ -6,16 +6,11 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.app.features import attach_features
-from gateway.core.clock import FakeClock
-from gateway.core.model import Inbound
-from gateway.core.siteload import Overrides, load_site
-from gateway.ingest.gateway import Gateway
+from tests.support.fakesite import FakeSite
 
 TZ = ZoneInfo("Asia/Shanghai")
 # No time-series store: its writer thread runs only in a started gateway, and these tests drive the
@@ -24,35 +19,7 @@ SITE = ("site: {id: t, timezone: Asia/Shanghai, latitude: 31.23, longitude: 121.
         "timeseries: {embedded: false}\n")
 
 
-class Site:
-    """A gateway on a fake clock (no broker): send messages at given times, tick, read tickets."""
-
-    def __init__(self, folder: Path, start: datetime) -> None:
-        self.folder = folder
-        self.clock = FakeClock(start)
-        self.boot()
-
-    def boot(self) -> None:
-        site = load_site(self.folder / "site.yaml", Overrides(data=str(self.folder / "data")))
-        self.gw = Gateway(site, clock=self.clock, connect_mqtt=False)
-        self.features: dict[str, Any] = attach_features(self.gw, offline=True)
-        self.gw.start(intake=False)
-
-    def restart(self) -> None:
-        self.gw.stop()
-        self.boot()
-
-    def at(self, when: datetime) -> None:
-        """Move the clock to `when` and run the timers, as the pipeline thread does every second."""
-        self.clock.set(when)
-        self.gw.pipeline.tick()
-
-    def send(self, topic: str, payload: str) -> None:
-        self.gw.pipeline.process([Inbound(topic, payload.encode(), self.clock.now().timestamp())])
-        self.gw.pipeline.tick()
-
-    def tickets(self, rule: str, device: str) -> list[dict[str, Any]]:
-        return [t.to_json() for t in self.features["tickets"].list(device=device) if t.rule == rule]
+Site = FakeSite  # a gateway on a fake clock (no broker): send messages at given times, tick, read tickets
 
 
 @pytest.fixture

@@ -20,10 +20,21 @@ class FakeSite:
     def __init__(self, folder: Path, start: datetime) -> None:
         self.folder = folder
         self.clock = FakeClock(start)
-        site = load_site(folder / "site.yaml", Overrides(data=str(folder / "data")))
+        self.boot()
+
+    def boot(self) -> None:
+        site = load_site(self.folder / "site.yaml", Overrides(data=str(self.folder / "data")))
         self.gw = Gateway(site, clock=self.clock, connect_mqtt=False)
         self.features: dict[str, Any] = attach_features(self.gw, offline=True)
         self.gw.start(intake=False)
+
+    def restart(self) -> None:
+        """Stop and start again on the same data folder (what a restart keeps, and what it loses)."""
+        self.gw.stop()
+        self.boot()
+
+    def tickets(self, rule: str, device: str) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.features["tickets"].list(device=device) if t.rule == rule]
 
     def at(self, when: datetime) -> None:
         """Move the clock to `when` and run the timers, as the pipeline thread does every second."""

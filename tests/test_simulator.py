@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.app.simulator import SimSite, Simulator, SiteClock, load_sim_site, run_simulation
+from gateway.app.simulator import SimSite, Simulator, load_sim_site, run_simulation
 from gateway.app.simulator.conventions import Message
 from gateway.app.simulator.faults import LEAK_MPA_PER_HOUR, Fault
 from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
@@ -372,19 +372,6 @@ def test_the_same_seed_walks_the_same_night_and_another_seed_does_not(night: Nig
 
 
 # -- clock and engine ----------------------------------------------------------------------------
-
-def test_site_clock_runs_speed_times_faster_from_its_start() -> None:
-    real = [100.0]
-    clock = SiteClock(BEGIN, speed=60, monotonic=lambda: real[0])
-    assert clock.now() == BEGIN
-    real[0] += 1.5
-    assert clock.now() == BEGIN + timedelta(seconds=90)
-    assert clock.time() == (BEGIN + timedelta(seconds=90)).timestamp()
-    with pytest.raises(ValueError, match="above 0"):
-        SiteClock(BEGIN, speed=0)
-    with pytest.raises(ValueError, match="timezone-aware"):
-        SiteClock(datetime(2026, 11, 24, 17, 30), speed=1)
-
 
 def test_baseline_follows_each_devices_report_period(night: Night) -> None:
     sim = Simulator(night.site, seed=3)

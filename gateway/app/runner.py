@@ -10,6 +10,7 @@ from gateway.app.features import attach_features
 from gateway.auth.bind import check_bind
 from gateway.auth.config import AuthConfig, read_open
 from gateway.auth.tokens import TokenStore
+from gateway.core.clock import Clock
 from gateway.core.site import Site
 from gateway.ingest.gateway import Gateway
 from gateway.web.app import create_app
@@ -32,12 +33,13 @@ def guarded_app(gw: Gateway, tokens: TokenStore) -> FastAPI:
                       cors_origins=auth.cors_origins)
 
 
-def serve(site: Site) -> None:
+def serve(site: Site, *, clock: Clock | None = None) -> None:
+    """`clock`: the site clock everything time-based runs on (default: the wall clock)."""
     tokens = open_tokens(site)
     if (problem := check_bind(site.http.host, tokens)) is not None:
         sys.stderr.write(problem + "\n")
         raise SystemExit(1)
-    gw = Gateway(site)
+    gw = Gateway(site, clock=clock)
     attach_features(gw)
     app = guarded_app(gw, tokens)
     log.info("dashboard and API on http://%s:%d/", site.http.host, site.http.port)

@@ -179,8 +179,15 @@ class Pipeline:
             with self._lock:
                 if not self._pending and not self._stopping:
                     self._has_work.wait(self.tick_interval)
+                # The timers' time is read before the batch is taken, and held below what is still
+                # pending: a message that arrived before it is handled before the timers run up to it,
+                # never after (replay's order; otherwise a deadline between its arrival and the end of
+                # this batch would be judged without it).
+                tick_at = self.clock.now()
                 batch = self._pending[: self.batch_max]
                 del self._pending[: self.batch_max]
+                if self._pending:
+                    tick_at = min(tick_at, datetime.fromtimestamp(self._pending[0].received_at, UTC))
                 self._has_room.notify_all()
                 stopping = self._stopping and not self._pending
             self.metrics.pending.set(len(self._pending))
@@ -189,7 +196,7 @@ class Pipeline:
             now = time.monotonic()
             if now - self._last_tick >= self.tick_interval:
                 self._last_tick = now
-                self.tick()
+                self.tick(tick_at)
             if not batch:
                 with self._lock:
                     self._idle.notify_all()
@@ -197,9 +204,9 @@ class Pipeline:
                 self._commit([], [], snapshot=True)
                 return
 
-    def tick(self) -> None:
-        """Run the timers: silence sweep and every consumer's tick, at the clock's now."""
-        now = self.clock.now()
+    def tick(self, at: datetime | None = None) -> None:
+        """Run the timers: silence sweep and every consumer's tick, at `at` (default: the clock's now)."""
+        now = self.clock.now() if at is None else at
         for event in self.registry.sweep(now):
             self._emit("device", event)
         for consumer in self.consumers:

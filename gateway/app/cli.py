@@ -102,10 +102,14 @@ def demo(http: HttpOpt = None, data: DataOpt = None, log_level: LogOpt = "warnin
 
 
 @app.command()
-def record(mqtt_url: Annotated[str, typer.Option("--mqtt-url", help="Broker to record from.")],
-           output: Annotated[Path, typer.Option("-o", "--output", help="Capture file (JSON lines).")],
-           topic: Annotated[list[str] | None, typer.Option("--topic", help="Topic filter (repeatable).")] = None,
+def record(output: Annotated[Path, typer.Option("-o", "--output", help="Capture file (JSON lines).")],
+           mqtt_url: Annotated[str | None, typer.Option("--mqtt-url", help="Broker to record from (with "
+                                                        "--config: instead of the site's).")] = None,
+           topic: Annotated[list[str] | None, typer.Option("--topic", help="Topic filter (repeatable) [default: "
+                                                           "with --config the site gateway's, else #].")] = None,
            count: Annotated[int | None, typer.Option("--count", help="Stop after N messages.")] = None,
+           config: Annotated[Path | None, typer.Option("--config", "-c", help="Site file: record from its broker "
+                                                       "what its gateway subscribes to.")] = None,
            start: StartOpt = None, speed: SpeedOpt = 1.0, real_start: RealStartOpt = None,
            until: UntilOpt = None) -> None:
     """Record live broker traffic in the replay format (Ctrl-C or SIGTERM stops). Each message is
@@ -113,15 +117,24 @@ def record(mqtt_url: Annotated[str, typer.Option("--mqtt-url", help="Broker to r
     import asyncio
 
     from gateway.ingest.broker import Broker
+    from gateway.ingest.gateway import site_subscriptions
     from gateway.ingest.record import record_until_signal
 
     clock = _timeline(start, speed, real_start, until)
+    if config is None and mqtt_url is None:
+        typer.echo("Say where to record from: --mqtt-url mqtt://HOST:PORT, or --config SITE.yaml to record what "
+                   "that site's gateway takes from its broker.", err=True)
+        raise typer.Exit(2)
     try:
-        broker = Broker.from_url(mqtt_url)
+        if config is not None:
+            site = _load(config, mqtt_url, None, None)
+            broker, topics = Broker.from_site(site), topic or site_subscriptions(site)
+        else:
+            broker, topics = Broker.from_url(mqtt_url or ""), topic or ["#"]
     except ValueError as exc:
         typer.echo(f"--mqtt-url: {exc}", err=True)
         raise typer.Exit(2) from None
-    n = asyncio.run(record_until_signal(broker, topic or ["#"], output, limit=count, clock=clock))
+    n = asyncio.run(record_until_signal(broker, topics, output, limit=count, clock=clock))
     typer.echo(f"recorded {n} messages to {output}")
 
 

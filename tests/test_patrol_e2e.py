@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.app.simulator.engine import SiteClock
+from gateway.core.clock import SiteClock
 from gateway.core.paths import demo_site_dir
 from gateway.ingest.gateway import Gateway
 from gateway.patrol.consumer import PatrolConsumer

@@ -146,7 +146,7 @@ def run(site: SimSite, publish: Callable[[Message], bool], *, rate: float = 20.0
         return stats
     sim = Simulator(site, seed=seed)
     t0 = monotonic()
-    now = clock.now()
+    now = clock.now().astimezone(site.tz)  # the same instant, in the site's zone whatever --start's was
     stats.site_start = now
 
     kinds = {d.id: d.kind for d in site.devices}
@@ -174,7 +174,7 @@ def run(site: SimSite, publish: Callable[[Message], bool], *, rate: float = 20.0
         elapsed = monotonic() - t0
         if duration is not None and elapsed >= duration:
             break
-        now = clock.now()
+        now = clock.now().astimezone(site.tz)
         ended = clock.until is not None and now >= clock.until  # this last step still publishes
         changes, taps = sim.step(now)
         for item in sim.started:
@@ -188,7 +188,7 @@ def run(site: SimSite, publish: Callable[[Message], bool], *, rate: float = 20.0
             sent += due
         if not ended:
             stop.wait(TICK_S)
-    stats.site_end = clock.now()
+    stats.site_end = clock.now().astimezone(site.tz)
     stats.real_seconds = monotonic() - t0
     return stats
 

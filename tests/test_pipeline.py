@@ -342,3 +342,45 @@ def test_a_tick_never_runs_past_a_message_that_arrived_before_it_and_is_still_to
     assert [t for kind, t in log if kind == "handle"] == [1_700_000_000.0, 1_700_000_001.0]
     second = log.index(("handle", 1_700_000_001.0))
     assert all(t <= 1_700_000_001.0 for kind, t in log[:second] if kind == "tick"), log
+
+
+def test_a_consumers_deadline_inside_a_batch_runs_between_the_messages_it_falls_between(tmp_path: Path) -> None:
+    # Live batches are whatever arrived together; a timer (a patrol window closing) due between two
+    # messages of one batch must still run after the first and before the second, at its own time,
+    # as replay runs it, or the second is judged without it (a tap counted before its window's miss).
+    p = make(tmp_path)
+    log: list[tuple[str, float]] = []
+    deadlines = [datetime.fromtimestamp(1_700_000_005, UTC), datetime.fromtimestamp(1_700_000_006, UTC)]
+
+    class Timed(Recorder):
+        def handle(self, batch: Sequence[Processed]) -> None:
+            log.extend(("handle", x.msg.received_at.timestamp()) for x in batch)
+
+        def tick(self, now: datetime) -> None:
+            log.append(("tick", now.timestamp()))
+            while deadlines and deadlines[0] <= now:
+                deadlines.pop(0)
+
+        def next_deadline(self) -> datetime | None:
+            return deadlines[0] if deadlines else None
+
+    p.add_consumer(Timed())
+    p.process([msg(1), msg(5), msg(9)])
+    assert log == [("handle", 1_700_000_001.0), ("tick", 1_700_000_005.0), ("handle", 1_700_000_005.0),
+                   ("tick", 1_700_000_006.0), ("handle", 1_700_000_009.0)]
+
+
+def test_a_deadline_that_does_not_move_when_ticked_cannot_hold_a_batch_up(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    seen: list[int] = []
+
+    class Stuck(Recorder):
+        def handle(self, batch: Sequence[Processed]) -> None:
+            seen.extend(int(x.msg.payload) for x in batch)
+
+        def next_deadline(self) -> datetime | None:
+            return datetime.fromtimestamp(1_700_000_002, UTC)  # whatever its ticks do
+
+    p.add_consumer(Stuck())
+    p.process([msg(1), msg(2), msg(3)])
+    assert seen == [1, 2, 3]

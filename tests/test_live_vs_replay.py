@@ -6,10 +6,10 @@ The night: the demo site (examples/demo-site) from 2026-11-18 19:00 to 11-19 02:
 (63 real seconds). All three processes get the same --start, --speed, --real-start (an anchor a few
 seconds ahead, so gateway and recorder are subscribed before the first message) and --until (their
 clocks hold there, so the live gateway is read at exactly the end of the night the replay stops at).
-The simulator's script for that night (gateway/app/simulator/faults.py): two lamps failing at dusk, a
-leaking extinguisher, a detector whose battery dies, a fire door propped open, a smoke alarm, a guard
-skipping a checkpoint on the 22:00 round, a lighting circuit tripping at 01:10. The test first checks
-that the live night ticketed them, so it cannot pass on an empty night.
+The simulator's script for that night: two lamps failing at dusk, a leaking extinguisher, a detector
+whose battery dies, a fire door propped open, a smoke alarm, a lighting circuit tripping at 01:10, and
+three patrol mistakes. The test first checks that the live night ticketed the faults and that its
+rounds have the figures the simulator's ground truth gives, so it cannot pass on an empty night.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 
+from gateway.app.simulator import Simulator, load_sim_site
+from gateway.app.simulator.truth import round_truths
 from gateway.core.paths import demo_site_dir
+from gateway.core.siteload import load_site
 from gateway.ingest import capture
 from tests.support.gateway_proc import GatewayProcess, wait_for
 from tests.support.mosquitto import Broker
@@ -43,10 +46,14 @@ SPEED = 400.0  # the 7 site hours take 63 real seconds
 # At 400x the demo site's 221 devices need about 241 messages per real second to report on their own
 # periods (Simulator.demand); a little more keeps every device well inside its heartbeat.
 RATE = 300.0
-# Real seconds from choosing the anchor to reaching it, for gateway and recorder to start (about 2 s
+# The night's script (gateway/app/simulator/faults.py and mistakes.py): with seed 11, its three patrol
+# mistakes (a missed first checkpoint and a shared round at 20:00, a guard held up at 22:00) all fall
+# on rounds inside the slice.
+SEED = 11
+# Real seconds from choosing the anchor to reaching it, for gateway and recorder to start (2 to 5 s
 # here). Later is no harm: the simulator is only started once both are subscribed, and begins wherever
 # the shared clock is by then.
-LEAD_S = 6.0
+LEAD_S = 7.0
 # Tolerance. The gateway stamps a message when it reaches its MQTT connection, the recorder when it
 # reaches its own; a ticket opened on a reading carries that stamp, one opened by a timer (a heartbeat,
 # a rule's `for`) the stamp of the message that armed it plus the duration. So a live ticket and its
@@ -125,7 +132,7 @@ def live_night(broker: Broker, tmp: Path) -> Night:
         ready = anchor - time.time()
         simulator = subprocess.Popen(
             _sitegate("simulate", "--config", str(SITE), *url, "--data", str(tmp / "sim"), "--rate", str(RATE),
-                      "--seed", "7", "--log-level", "warning", *_timeline(anchor)),
+                      "--seed", str(SEED), "--log-level", "warning", *_timeline(anchor)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = simulator.communicate(timeout=LEAD_S + (END - START).total_seconds() / SPEED + 60)
         assert simulator.returncode == 0, err.decode()
@@ -193,26 +200,24 @@ def test_a_live_night_and_its_replay_give_the_same_tickets_and_rounds(broker: Br
     replayed, replayed_own = result(from_recorder), result(from_journal)
     live = tickets(night.live_tickets)
 
-    # Not vacuous: the simulator played the night's faults, and the live gateway ticketed each.
+    # Not vacuous: the simulator played the night's script (its pure core says what that is), the
+    # live gateway ticketed every device fault, and its rounds have the figures the walked taps must
+    # give (the simulator's ground truth, computed without the tracker), patrol mistakes included.
+    script = Simulator(load_sim_site(load_site(SITE)), seed=SEED).faults.night(START.date())
+    mistakes = [i for i in script.incidents if START <= i.start < END]
     played = "\n".join(night.faults)
-    assert len(night.faults) == 8, played  # 2 lamps, leak, battery, door, patrol, smoke, outage
-
-    def one(pattern: str) -> str:
-        found: list[str] = re.findall(pattern, played)
-        assert len(found) == 1, (pattern, played)
-        return found[0]
-
-    expected = [*(("lighting.lamp_out", lamp) for lamp in re.findall(r"Lamp (\S+) fails", played)),
-                ("fire.extinguisher_low", one(r"Extinguisher (\S+) leaking")),
-                ("fire.battery_low", one(r"Detector (\S+) battery dies")),
-                ("health.offline", one(r"Detector (\S+) battery dies")),
-                ("fire.door_held_open", one(r"Fire door (\S+) propped")),
-                ("fire.smoke", one(r"Smoke alarm at (\S+)")),
-                ("patrol.missed_checkpoint", one(r"runs late on (\S+) at"))]
-    assert len(expected) == 8
-    for key in expected:
-        assert key in live, f"the night played a fault that live did not ticket: {key}"
-    assert any(rule == "lighting.circuit_outage" for rule, _ in live), "the circuit trip was not ticketed"
+    assert all(f.title in played for f in script.faults) and all(i.title in played for i in mistakes), played
+    assert {i.kind for i in mistakes} == {"missed_first", "late", "shared_round"}  # seed 11's mistakes that night
+    devices = {d for (_, d) in live}
+    for fault in script.faults:
+        if fault.kind == "zone_outage":  # the board's meter speaks for the circuit; its lamps are muted
+            assert any(rule == "lighting.circuit_outage" for rule, _ in live), fault.title
+        else:
+            assert fault.devices <= devices, f"the night played {fault.title!r} and live ticketed nothing on it"
+    truth = {t.round_id: tuple(list(t.missed) if f == "missed" else getattr(t, f) for f in ROUND_FIGURES)
+             for t in round_truths(load_sim_site(load_site(SITE)), SEED, START, END)}
+    assert len(truth) == 12 and {k: figures(night.live_rounds)[k] for k in truth} == truth
+    assert any(rule == "patrol.missed_checkpoint" for rule, _ in live)
 
     # The gateway and the recorder took the same messages in the same order; their stamps differ by
     # at most `skew` (see MAX_SKEW).

@@ -2,8 +2,8 @@
 `sitegate simulate` processes on one accelerated site timeline, then `sitegate replay` of the capture:
 replay and live must judge the night alike.
 
-The night: the demo site (examples/demo-site) from 2026-11-18 19:00 to 11-19 02:00 site time at 400x
-(63 real seconds). All three processes get the same --start, --speed, --real-start (an anchor a few
+The night: the demo site (examples/demo-site) from 2026-11-18 19:00 to 11-19 02:00 site time at 450x
+(56 real seconds). All three processes get the same --start, --speed, --real-start (an anchor a few
 seconds ahead, so gateway and recorder are subscribed before the first message) and --until (their
 clocks hold there, so the live gateway is read at exactly the end of the night the replay stops at).
 The simulator's script for that night: two lamps failing at dusk, a leaking extinguisher, a detector
@@ -42,10 +42,10 @@ TZ = ZoneInfo("Asia/Shanghai")
 SITE = demo_site_dir() / "site.yaml"
 START = datetime(2026, 11, 18, 19, 0, tzinfo=TZ)
 END = datetime(2026, 11, 19, 2, 0, tzinfo=TZ)
-SPEED = 400.0  # the 7 site hours take 63 real seconds
-# At 400x the demo site's 221 devices need about 241 messages per real second to report on their own
+SPEED = 450.0  # the 7 site hours take 56 real seconds
+# At 450x the demo site's 221 devices need about 271 messages per real second to report on their own
 # periods (Simulator.demand); a little more keeps every device well inside its heartbeat.
-RATE = 300.0
+RATE = 330.0
 # The night's script (gateway/app/simulator/faults.py and mistakes.py): with seed 11, its three patrol
 # mistakes (a missed first checkpoint and a shared round at 20:00, a guard held up at 22:00) all fall
 # on rounds inside the slice.
@@ -53,7 +53,7 @@ SEED = 11
 # Real seconds from choosing the anchor to reaching it, for gateway and recorder to start (2 to 5 s
 # here). Later is no harm: the simulator is only started once both are subscribed, and begins wherever
 # the shared clock is by then.
-LEAD_S = 7.0
+LEAD_S = 6.0
 # Tolerance. The gateway stamps a message when it reaches its MQTT connection, the recorder when it
 # reaches its own; a ticket opened on a reading carries that stamp, one opened by a timer (a heartbeat,
 # a rule's `for`) the stamp of the message that armed it plus the duration. So a live ticket and its
@@ -61,7 +61,7 @@ LEAD_S = 7.0
 # difference over the night, measured from the gateway's journal and the capture, bounds them all.
 # Both subscribers get each message from one broker on loopback within milliseconds, but either can
 # be descheduled on a busy 2-core machine (three Python processes and mosquitto share it): 100 ms real
-# is 40 s of site time at 400x. MAX_SKEW only keeps the bound meaningful. Patrol is judged on the
+# is 45 s of site time at 450x. MAX_SKEW only keeps the bound meaningful. Patrol is judged on the
 # readers' own tap times, so its tickets and every round's figures must agree exactly.
 MAX_SKEW = timedelta(seconds=1.0 * SPEED)  # one real second
 ROUND_FIGURES = ("status", "expected", "visited", "missed", "late")

@@ -3,6 +3,7 @@ start, speed and anchor (the wall-clock instant at which site time is the start)
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -109,3 +110,20 @@ def test_the_three_commands_of_a_timeline_refuse_bad_options_before_doing_anythi
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_processes_on_the_moved_test_clock_agree_however_late_they_first_read_it(tmp_path: Path) -> None:
+    # `make test-clock` moves every process's wall clock; a gateway, a simulator and a recorder on one
+    # site timeline must still agree to the millisecond, whichever of them took longer to start.
+    shift = 400 * 24 * 3600
+    probe = ("import os, sys, time\n"
+             "time.sleep(float(sys.argv[1]))  # a slow start (imports) before the first look at the clock\n"
+             "open(sys.argv[2], 'w').close()\n"
+             "print(time.time() - os.stat(sys.argv[2]).st_mtime)\n")
+    clockshift = Path(__file__).parent / "support" / "clockshift"
+    env = {**os.environ, "SITEGATE_CLOCK_SHIFT_S": str(shift),
+           "PYTHONPATH": os.pathsep.join([str(clockshift), os.environ.get("PYTHONPATH", "")])}
+    offsets = [float(subprocess.run([sys.executable, "-c", probe, late, str(tmp_path / late)], env=env,
+                                    capture_output=True, text=True, check=True, timeout=30).stdout)
+               for late in ("0", "1.5")]
+    assert all(abs(o - shift) < 0.05 for o in offsets), offsets  # the file's time is the kernel's, not moved

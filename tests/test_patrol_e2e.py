@@ -184,28 +184,32 @@ def test_an_unpatrolled_night_of_the_demo_site_opens_one_ticket_per_round(tmp_pa
     assert figures == sorted((rid, 0, len(cps)) for rid, cps in rounds.items())
 
 
-def test_a_window_that_closes_between_two_taps_of_one_batch_is_missed_before_the_second(tmp_path: Path) -> None:
-    # A live gateway at high clock speed takes many site minutes of taps in one batch. The window of
-    # cp-b (6 min +/- 3 after the round's anchor, its first tap at 20:00:30) closes at 20:09:30, between
-    # the two taps below: as in a replay of the same traffic, cp-b is missed then (its ticket opens)
-    # before the late tap counts it (the ticket resolves), whether or not the pipeline ticked between.
+def test_a_round_that_ends_between_two_taps_of_one_batch_ends_before_the_second_is_judged(tmp_path: Path) -> None:
+    # A live gateway at high clock speed takes many site minutes of taps in one batch. Route `east`
+    # anchored by its first tap at 21:20:30 ends at 21:35:30 (limit 15 min). Its last tap was made at
+    # 21:34 but reaches the gateway at 21:36, in the same batch as the first: as in a replay of the
+    # same traffic, the round ends incomplete at 21:35:30 (its missed-checkpoint ticket opens), then
+    # the buffered tap revises it to completed (the ticket resolves), whether or not the pipeline
+    # ticked in between.
     (tmp_path / "patrol.yaml").write_text(PLAN)
     (tmp_path / "site.yaml").write_text("site: {id: e2e, timezone: Asia/Shanghai}\npatrol: patrol.yaml\n"
                                         "timeseries: {embedded: false}\n")
     site = load_site(tmp_path / "site.yaml", Overrides(data=str(tmp_path / "data")))
-    clock = FakeClock(datetime(2026, 11, 20, 19, 59, tzinfo=TZ))
+    clock = FakeClock(datetime(2026, 11, 20, 21, 15, tzinfo=TZ))
     gw = Gateway(site, clock=clock, connect_mqtt=False)
     tickets: TicketService = attach_features(gw, offline=True)["tickets"]
     gw.start(intake=False)
     gw.pipeline.tick()  # the gateway is up before the round
 
-    def tap(when: datetime, reader: str, tag: str) -> Inbound:
-        return Inbound(f"sitegate/e2e/{reader}/tap", orjson.dumps({"tag": tag, "ts": when.isoformat()}),
-                       (when + timedelta(seconds=1)).timestamp())
+    def at(minute: int, second: int = 0) -> datetime:
+        return datetime(2026, 11, 20, 21, minute, second, tzinfo=TZ)
 
-    clock.set(datetime(2026, 11, 20, 20, 12, 2, tzinfo=TZ))
-    gw.pipeline.process([tap(datetime(2026, 11, 20, 20, 0, 30, tzinfo=TZ), "cp-a", "G0017"),
-                         tap(datetime(2026, 11, 20, 20, 12, tzinfo=TZ), "hh-07", "04AA0001")])
+    def tap(made: datetime, arrived: datetime, reader: str, tag: str) -> Inbound:
+        return Inbound(f"sitegate/e2e/{reader}/tap", orjson.dumps({"tag": tag, "ts": made.isoformat()}),
+                       arrived.timestamp())
+
+    clock.set(at(36, 1))
+    gw.pipeline.process([tap(at(20, 30), at(20, 31), "cp-d", "G0017"), tap(at(34), at(36), "hh-07", "04AA0002")])
     missed = [t for t in tickets.list() if t.rule == "patrol.missed_checkpoint"]
     gw.stop()
-    assert [(t.opened_at, t.status) for t in missed] == [(datetime(2026, 11, 20, 20, 9, 30, tzinfo=TZ), "resolved")]
+    assert [(t.opened_at, t.status) for t in missed] == [(at(35, 30), "resolved")]

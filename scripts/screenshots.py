@@ -38,7 +38,8 @@ from gateway.app.demo import demo_site  # noqa: E402
 from gateway.app.embedded_broker import EmbeddedBroker, pick_port  # noqa: E402
 from gateway.app.features import attach_features  # noqa: E402
 from gateway.app.runner import guarded_app, open_tokens  # noqa: E402
-from gateway.app.simulator.engine import SiteClock, evening_start, run_simulation  # noqa: E402
+from gateway.app.simulator.engine import evening_start, run_simulation  # noqa: E402
+from gateway.core.clock import SiteClock  # noqa: E402
 from gateway.ingest.gateway import Gateway  # noqa: E402
 from tests.support.browser import Browser, available, chromium  # noqa: E402
 from tests.support.http_thread import ServerThread  # noqa: E402
@@ -71,14 +72,15 @@ def living_demo(data: Path) -> Iterator[tuple[str, Gateway]]:
     http = f"127.0.0.1:{pick_port('127.0.0.1', 18080)}"
     site = demo_site(http, str(data), broker.url)
     start = datetime.combine(evening_start(site.tz).date(), START, site.tz)
-    gw = Gateway(site, clock=SiteClock(start, SPEED))
+    clock = SiteClock(start, SPEED)
+    gw = Gateway(site, clock=clock)
     attach_features(gw)
     tokens = open_tokens(site)
     server = ServerThread(guarded_app(gw, tokens), site.http.host, site.http.port)  # reads open on loopback
     stop = threading.Event()
     sim = threading.Thread(target=run_simulation, name="screenshots-simulator", daemon=True,
-                           kwargs={"site": site, "mqtt_url": broker.url, "rate": 40.0, "speed": SPEED,
-                                   "start": start, "stop": stop})
+                           kwargs={"site": site, "mqtt_url": broker.url, "rate": 40.0, "clock": clock,
+                                   "stop": stop})
     try:
         server.start()  # its lifespan starts the gateway
         sim.start()

@@ -23,8 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from selenium.webdriver.common.by import By
 
 from gateway.app.features import attach_features
-from gateway.app.simulator.engine import SiteClock
 from gateway.auth.tokens import TokenStore
+from gateway.core.clock import SiteClock
 from gateway.core.siteload import Overrides, load_site
 from gateway.ingest.gateway import Gateway
 from gateway.web.app import create_app

@@ -16,8 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.app.simulator.engine import SiteClock
+from gateway.app.features import attach_features
+from gateway.core.clock import FakeClock, SiteClock
+from gateway.core.model import Inbound
 from gateway.core.paths import demo_site_dir
+from gateway.core.siteload import Overrides, load_site
 from gateway.ingest.gateway import Gateway
 from gateway.patrol.consumer import PatrolConsumer
 from gateway.patrol.model import load_plan
@@ -179,3 +182,34 @@ def test_an_unpatrolled_night_of_the_demo_site_opens_one_ticket_per_round(tmp_pa
     # and the figures: every round 0 of n, all missed
     figures = sorted((p.tags["round"], p.fields["visited"], p.fields["missed"]) for p in points)
     assert figures == sorted((rid, 0, len(cps)) for rid, cps in rounds.items())
+
+
+def test_a_round_that_ends_between_two_taps_of_one_batch_ends_before_the_second_is_judged(tmp_path: Path) -> None:
+    # A live gateway at high clock speed takes many site minutes of taps in one batch. Route `east`
+    # anchored by its first tap at 21:20:30 ends at 21:35:30 (limit 15 min). Its last tap was made at
+    # 21:34 but reaches the gateway at 21:36, in the same batch as the first: as in a replay of the
+    # same traffic, the round ends incomplete at 21:35:30 (its missed-checkpoint ticket opens), then
+    # the buffered tap revises it to completed (the ticket resolves), whether or not the pipeline
+    # ticked in between.
+    (tmp_path / "patrol.yaml").write_text(PLAN)
+    (tmp_path / "site.yaml").write_text("site: {id: e2e, timezone: Asia/Shanghai}\npatrol: patrol.yaml\n"
+                                        "timeseries: {embedded: false}\n")
+    site = load_site(tmp_path / "site.yaml", Overrides(data=str(tmp_path / "data")))
+    clock = FakeClock(datetime(2026, 11, 20, 21, 15, tzinfo=TZ))
+    gw = Gateway(site, clock=clock, connect_mqtt=False)
+    tickets: TicketService = attach_features(gw, offline=True)["tickets"]
+    gw.start(intake=False)
+    gw.pipeline.tick()  # the gateway is up before the round
+
+    def at(minute: int, second: int = 0) -> datetime:
+        return datetime(2026, 11, 20, 21, minute, second, tzinfo=TZ)
+
+    def tap(made: datetime, arrived: datetime, reader: str, tag: str) -> Inbound:
+        return Inbound(f"sitegate/e2e/{reader}/tap", orjson.dumps({"tag": tag, "ts": made.isoformat()}),
+                       arrived.timestamp())
+
+    clock.set(at(36, 1))
+    gw.pipeline.process([tap(at(20, 30), at(20, 31), "cp-d", "G0017"), tap(at(34), at(36), "hh-07", "04AA0002")])
+    missed = [t for t in tickets.list() if t.rule == "patrol.missed_checkpoint"]
+    gw.stop()
+    assert [(t.opened_at, t.status) for t in missed] == [(at(35, 30), "resolved")]

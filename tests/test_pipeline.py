@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.core.clock import FakeClock
 from gateway.core.metrics import Metrics
 from gateway.core.model import Decoded, Inbound, Processed, RawMessage, Reading, Rejection
 from gateway.ingest.deadletters import DeadLetters
@@ -310,3 +311,76 @@ def test_a_consumer_still_failing_at_stop_gets_its_batches_replayed_after_the_re
     q.add_consumer(again, stage=20)
     assert (before_again.restored, before_again.seen) == ({"count": 2}, [])
     assert (again.restored, again.seen) == ({"count": 1}, [2])
+
+
+def test_a_tick_never_runs_past_a_message_that_arrived_before_it_and_is_still_to_be_handled(tmp_path: Path) -> None:
+    # Replay runs the timers due before a message before it; live must not run a timer past a message
+    # that arrived earlier and waits in `pending` (it would judge that message after a timer it preceded).
+    clock = FakeClock(datetime.fromtimestamp(1_700_000_000, UTC))
+    p = make(tmp_path)
+    p.clock, p.tick_interval = clock, 0.0
+    log: list[tuple[str, float]] = []
+
+    class Slow(Recorder):
+        def handle(self, batch: Sequence[Processed]) -> None:
+            log.extend(("handle", x.msg.received_at.timestamp()) for x in batch)
+            if len(log) == 1:
+                # While the first batch is handled, the clock moves on 10 s and a message arrives at +1 s.
+                clock.advance(timedelta(seconds=10))
+                p.submit(Inbound("dev/a", b"2", 1_700_000_001.0))
+
+        def tick(self, now: datetime) -> None:
+            log.append(("tick", now.timestamp()))
+
+    p.add_consumer(Slow())
+    p.submit(Inbound("dev/a", b"1", 1_700_000_000.0))
+    p.start()
+    try:
+        wait_for(lambda: ("handle", 1_700_000_001.0) in log and log[-1][0] == "tick", 10, "both messages")
+    finally:
+        p.stop()
+    assert [t for kind, t in log if kind == "handle"] == [1_700_000_000.0, 1_700_000_001.0]
+    second = log.index(("handle", 1_700_000_001.0))
+    assert all(t <= 1_700_000_001.0 for kind, t in log[:second] if kind == "tick"), log
+
+
+def test_a_consumers_deadline_inside_a_batch_runs_between_the_messages_it_falls_between(tmp_path: Path) -> None:
+    # Live batches are whatever arrived together; a timer (a patrol window closing) due between two
+    # messages of one batch must still run after the first and before the second, at its own time,
+    # as replay runs it, or the second is judged without it (a tap counted before its window's miss).
+    p = make(tmp_path)
+    log: list[tuple[str, float]] = []
+    deadlines = [datetime.fromtimestamp(1_700_000_005, UTC), datetime.fromtimestamp(1_700_000_006, UTC)]
+
+    class Timed(Recorder):
+        def handle(self, batch: Sequence[Processed]) -> None:
+            log.extend(("handle", x.msg.received_at.timestamp()) for x in batch)
+
+        def tick(self, now: datetime) -> None:
+            log.append(("tick", now.timestamp()))
+            while deadlines and deadlines[0] <= now:
+                deadlines.pop(0)
+
+        def next_deadline(self) -> datetime | None:
+            return deadlines[0] if deadlines else None
+
+    p.add_consumer(Timed())
+    p.process([msg(1), msg(5), msg(9)])
+    assert log == [("handle", 1_700_000_001.0), ("tick", 1_700_000_005.0), ("handle", 1_700_000_005.0),
+                   ("tick", 1_700_000_006.0), ("handle", 1_700_000_009.0)]
+
+
+def test_a_deadline_that_does_not_move_when_ticked_cannot_hold_a_batch_up(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    seen: list[int] = []
+
+    class Stuck(Recorder):
+        def handle(self, batch: Sequence[Processed]) -> None:
+            seen.extend(int(x.msg.payload) for x in batch)
+
+        def next_deadline(self) -> datetime | None:
+            return datetime.fromtimestamp(1_700_000_002, UTC)  # whatever its ticks do
+
+    p.add_consumer(Stuck())
+    p.process([msg(1), msg(2), msg(3)])
+    assert seen == [1, 2, 3]

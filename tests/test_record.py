@@ -3,15 +3,18 @@ replay reads back, byte for byte."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.ingest import capture
+from tests.support.gateway_proc import wait_for, write_site
 from tests.support.mosquitto import Broker
 
 SENT = [("zigbee2mqtt/smoke-1", b'{"smoke": true}'), ("tele/lamp-3/LWT", b"Offline"),
@@ -48,3 +51,63 @@ def test_a_url_with_credentials_is_refused_with_the_form(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-m", "gateway", "record", "--mqtt-url", "mqtt://u:p@127.0.0.1:1",
                            "-o", str(tmp_path / "x.jsonl")], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "contains a user name" in done.stderr
+
+
+def test_on_a_site_timeline_messages_are_stamped_with_site_time_and_sigterm_ends_it_cleanly(
+        broker: Broker, tmp_path: Path) -> None:
+    out = tmp_path / "night.jsonl"
+    start, until = "2026-11-18T19:00:00+08:00", "2026-11-19T02:00:00+08:00"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="record-test-timeline")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    client.publish("ready/probe", b"1", qos=1, retain=True).wait_for_publish(5)
+    # 400x from an anchor 100 real seconds ago: 11 site hours have passed, so the clock holds at --until.
+    recorder = subprocess.Popen([sys.executable, "-m", "gateway", "record", "--mqtt-url", broker.url, "-o", str(out),
+                                 "--topic", "ready/probe", "--topic", "zigbee2mqtt/#", "--start", start,
+                                 "--speed", "400", "--real-start", str(time.time() - 100), "--until", until],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: out.exists() and out.stat().st_size, 20, "the recorder to subscribe")
+        client.publish("zigbee2mqtt/smoke-1", b'{"smoke": true}', qos=1).wait_for_publish(5)
+        wait_for(lambda: len(list(capture.read(out))) == 2, 20, "the message to be recorded")
+        recorder.send_signal(signal.SIGTERM)
+        stdout, _ = recorder.communicate(timeout=30)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        recorder.kill()
+    assert recorder.returncode == 0 and "recorded 2 messages" in stdout
+    assert [(m.topic, m.received_at) for m in capture.read(out)] == [
+        ("ready/probe", datetime.fromisoformat(until)), ("zigbee2mqtt/smoke-1", datetime.fromisoformat(until))]
+
+
+def test_with_the_site_file_it_records_exactly_what_the_sites_gateway_subscribes_to(
+        broker: Broker, tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site", site_id="demo", mqtt_url="mqtt://127.0.0.1:1")  # --mqtt-url moves it
+    out = tmp_path / "taken.jsonl"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="record-test-site")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    # The gateway's own retained status is on one of its filters (sitegate/<site>/+/status).
+    client.publish("sitegate/demo/gateway/status", b"online", qos=1, retain=True).wait_for_publish(5)
+    recorder = subprocess.Popen([sys.executable, "-m", "gateway", "record", "--config", str(site), "--mqtt-url",
+                                 broker.url, "-o", str(out), "--count", "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: out.exists() and out.stat().st_size, 20, "the recorder to subscribe")
+        for topic, payload in [("dashboard/chatter", b"x"), ("zigbee2mqtt/smoke-1", b'{"smoke": true}'),
+                               ("sitegate/demo/cp-1/ack", b"{}"), ("sitegate/demo/cp-1/tap", b'{"tag": "04A1"}')]:
+            client.publish(topic, payload, qos=1).wait_for_publish(5)
+        stdout, _ = recorder.communicate(timeout=30)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        recorder.kill()
+    assert recorder.returncode == 0 and "recorded 3 messages" in stdout
+    assert [m.topic for m in capture.read(out)] == [
+        "sitegate/demo/gateway/status", "zigbee2mqtt/smoke-1", "sitegate/demo/cp-1/tap"]
+
+
+def test_without_a_broker_or_a_site_it_says_what_to_give(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "gateway", "record", "-o", str(tmp_path / "x.jsonl")],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "--mqtt-url mqtt://HOST:PORT, or --config SITE.yaml" in done.stderr

@@ -10,6 +10,7 @@ per site minute), decoded once by the real Decoder.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,7 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.app.simulator import SimSite, Simulator, SiteClock, load_sim_site, run_simulation
+from gateway.app.simulator import SimSite, Simulator, SiteClock, load_sim_site, run, run_simulation
 from gateway.app.simulator.conventions import Message
 from gateway.app.simulator.faults import LEAK_MPA_PER_HOUR, Fault
 from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
@@ -373,17 +374,23 @@ def test_the_same_seed_walks_the_same_night_and_another_seed_does_not(night: Nig
 
 # -- clock and engine ----------------------------------------------------------------------------
 
-def test_site_clock_runs_speed_times_faster_from_its_start() -> None:
-    real = [100.0]
-    clock = SiteClock(BEGIN, speed=60, monotonic=lambda: real[0])
-    assert clock.now() == BEGIN
-    real[0] += 1.5
-    assert clock.now() == BEGIN + timedelta(seconds=90)
-    assert clock.time() == (BEGIN + timedelta(seconds=90)).timestamp()
-    with pytest.raises(ValueError, match="above 0"):
-        SiteClock(BEGIN, speed=0)
-    with pytest.raises(ValueError, match="timezone-aware"):
-        SiteClock(datetime(2026, 11, 24, 17, 30), speed=1)
+def test_on_a_shared_timeline_it_waits_for_the_anchor_and_stops_at_until(night: Night) -> None:
+    # 20:55 to 21:15 at 1200x: one real second, starting a third of a second from now.
+    begin, until = datetime(2026, 11, 18, 20, 55, tzinfo=TZ), datetime(2026, 11, 18, 21, 15, tzinfo=TZ)
+    clock = SiteClock(begin, 1200, real_start=time.time() + 0.3, until=until)
+    sent: list[tuple[float, Message]] = []
+
+    def publish(message: Message) -> bool:
+        sent.append((time.time(), message))
+        return True
+
+    stats = run(night.site, publish, rate=50, clock=clock, seed=7)
+    assert sent and min(t for t, _ in sent) >= clock.real_start  # nothing before the anchor
+    assert stats.site_start is not None and stats.site_start >= begin
+    assert stats.site_end == until
+    assert max(m.ts for _, m in sent) <= until
+    # The door propped open at 21:10 (in the night's script) started on the way, and is logged.
+    assert any("propped open" in f for f in stats.faults) and any("(under way)" in f for f in stats.faults)
 
 
 def test_baseline_follows_each_devices_report_period(night: Night) -> None:

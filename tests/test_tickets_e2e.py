@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.app.replay import replay
-from gateway.app.simulator.engine import SiteClock
+from gateway.core.clock import SiteClock
 from gateway.core.siteload import load_site
 from gateway.ingest.gateway import Gateway
 from gateway.tickets.service import TicketService

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gateway.auth.cli import token_app
+from gateway.core.clock import SiteClock, site_clock
 from gateway.core.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -21,6 +22,30 @@ HttpOpt = Annotated[str | None, typer.Option("--http", help="HOST:PORT for the A
                                              "[env SITEGATE_HTTP].")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="Folder where state lives [env SITEGATE_DATA].")]
 LogOpt = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+# The shared site timeline: a gateway, a simulator and a recorder given the same values compute the
+# same site time for the same wall-clock instant (gateway/core/clock.py's SiteClock).
+StartOpt = Annotated[str | None, typer.Option("--start", help="Site time at the anchor, ISO 8601 with its "
+                                              "offset, e.g. 2026-11-18T19:00:00+08:00 [default: the anchor's "
+                                              "wall-clock time].")]
+SpeedOpt = Annotated[float, typer.Option("--speed", help="Site clock speed-up (1 is real time).")]
+RealStartOpt = Annotated[float | None, typer.Option("--real-start", help="The anchor: the Unix time (seconds) "
+                                                    "at which site time is --start [default: when the process "
+                                                    "starts]. Before it the site clock holds at --start.")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Site time (ISO 8601 with its offset) at which "
+                                              "the site clock stops.")]
+
+
+def _timeline(start: str | None, speed: float, real_start: float | None, until: str | None,
+              *, always: bool = False) -> SiteClock | None:
+    """The SiteClock the timeline options describe; None when none is given (and not `always`):
+    then the process keeps the plain wall clock."""
+    if not always and start is None and speed == 1.0 and real_start is None and until is None:
+        return None
+    try:
+        return site_clock(start, speed, real_start, until)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _load(config: Path | None, mqtt_url: str | None, http: str | None, data: str | None):  # type: ignore[no-untyped-def]
@@ -36,14 +61,17 @@ def _load(config: Path | None, mqtt_url: str | None, http: str | None, data: str
 
 @app.command()
 def run(config: ConfigOpt = None, mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
-        log_level: LogOpt = "info") -> None:
-    """Run the gateway (the production service)."""
+        log_level: LogOpt = "info", start: StartOpt = None, speed: SpeedOpt = 1.0,
+        real_start: RealStartOpt = None, until: UntilOpt = None) -> None:
+    """Run the gateway (the production service). The timeline options run it on an accelerated site
+    clock instead of the wall clock (tests, demonstrations): never on a real site."""
     from gateway.app.runner import serve
     from gateway.core.logs import setup_logging
 
+    clock = _timeline(start, speed, real_start, until)
     setup_logging(log_level)
     site = _load(config, mqtt_url, http, data)
-    serve(site)
+    serve(site, clock=clock)
 
 
 @app.command()
@@ -74,22 +102,39 @@ def demo(http: HttpOpt = None, data: DataOpt = None, log_level: LogOpt = "warnin
 
 
 @app.command()
-def record(mqtt_url: Annotated[str, typer.Option("--mqtt-url", help="Broker to record from.")],
-           output: Annotated[Path, typer.Option("-o", "--output", help="Capture file (JSON lines).")],
-           topic: Annotated[list[str] | None, typer.Option("--topic", help="Topic filter (repeatable).")] = None,
-           count: Annotated[int | None, typer.Option("--count", help="Stop after N messages.")] = None) -> None:
-    """Record live broker traffic in the replay format (Ctrl-C stops)."""
+def record(output: Annotated[Path, typer.Option("-o", "--output", help="Capture file (JSON lines).")],
+           mqtt_url: Annotated[str | None, typer.Option("--mqtt-url", help="Broker to record from (with "
+                                                        "--config: instead of the site's).")] = None,
+           topic: Annotated[list[str] | None, typer.Option("--topic", help="Topic filter (repeatable) [default: "
+                                                           "with --config the site gateway's, else #].")] = None,
+           count: Annotated[int | None, typer.Option("--count", help="Stop after N messages.")] = None,
+           config: Annotated[Path | None, typer.Option("--config", "-c", help="Site file: record from its broker "
+                                                       "what its gateway subscribes to.")] = None,
+           start: StartOpt = None, speed: SpeedOpt = 1.0, real_start: RealStartOpt = None,
+           until: UntilOpt = None) -> None:
+    """Record live broker traffic in the replay format (Ctrl-C or SIGTERM stops). Each message is
+    stamped with its arrival on the site timeline the timeline options give (default: the wall clock)."""
     import asyncio
 
     from gateway.ingest.broker import Broker
-    from gateway.ingest.record import record as do_record
+    from gateway.ingest.gateway import site_subscriptions
+    from gateway.ingest.record import record_until_signal
 
+    clock = _timeline(start, speed, real_start, until)
+    if config is None and mqtt_url is None:
+        typer.echo("Say where to record from: --mqtt-url mqtt://HOST:PORT, or --config SITE.yaml to record what "
+                   "that site's gateway takes from its broker.", err=True)
+        raise typer.Exit(2)
     try:
-        broker = Broker.from_url(mqtt_url)
+        if config is not None:
+            site = _load(config, mqtt_url, None, None)
+            broker, topics = Broker.from_site(site), topic or site_subscriptions(site)
+        else:
+            broker, topics = Broker.from_url(mqtt_url or ""), topic or ["#"]
     except ValueError as exc:
         typer.echo(f"--mqtt-url: {exc}", err=True)
         raise typer.Exit(2) from None
-    n = asyncio.run(do_record(broker, topic or ["#"], output, limit=count))
+    n = asyncio.run(record_until_signal(broker, topics, output, limit=count, clock=clock))
     typer.echo(f"recorded {n} messages to {output}")
 
 
@@ -98,16 +143,28 @@ def simulate(config: Annotated[Path, typer.Option("--config", "-c", help="Site f
              mqtt_url: MqttOpt = None, http: HttpOpt = None, data: DataOpt = None,
              rate: Annotated[float, typer.Option("--rate", help="Baseline messages per second.")] = 20.0,
              duration: Annotated[float | None, typer.Option("--duration", help="Seconds to run.")] = None,
-             speed: Annotated[float, typer.Option("--speed", help="Site clock speed-up.")] = 1.0,
+             speed: SpeedOpt = 1.0, start: StartOpt = None, real_start: RealStartOpt = None,
+             until: UntilOpt = None,
+             seed: Annotated[int, typer.Option("--seed", help="Which night of faults and rounds: the same "
+                                               "seed plays the same script.")] = 7,
              log_level: LogOpt = "info") -> None:
-    """Publish simulated device traffic (with faults and patrol rounds) for the site to its broker."""
+    """Publish simulated device traffic (with faults and patrol rounds) for the site to its broker.
+
+    With --real-start in the future it waits for it; with --until it stops when the site clock gets
+    there. The faults of the night are logged as they start and listed at the end."""
     from gateway.app.simulator.engine import run_simulation
     from gateway.core.logs import setup_logging
 
+    clock = _timeline(start, speed, real_start, until, always=True)
+    if not rate > 0:
+        typer.echo(f"--rate must be above 0 messages per second; got {rate}.", err=True)
+        raise typer.Exit(2)
     setup_logging(log_level)
     site = _load(config, mqtt_url, http, data)
     url = f"mqtt{'s' if site.mqtt.tls else ''}://{site.mqtt.host}:{site.mqtt.port}"
-    stats = run_simulation(site, mqtt_url=url, rate=rate, speed=speed, duration=duration)
+    stats = run_simulation(site, mqtt_url=url, rate=rate, duration=duration, seed=seed, clock=clock)
+    for fault in stats.faults:
+        typer.echo(f"fault: {fault}")
     typer.echo(f"published {stats.published} messages")
 
 

@@ -14,7 +14,8 @@ from datetime import time
 from gateway.app.embedded_broker import EmbeddedBroker
 from gateway.app.features import attach_features
 from gateway.app.runner import guarded_app, open_tokens
-from gateway.app.simulator.engine import SiteClock, evening_start, run_simulation
+from gateway.app.simulator.engine import evening_start, run_simulation
+from gateway.core.clock import SiteClock
 from gateway.core.paths import demo_site_dir
 from gateway.core.site import Site
 from gateway.core.siteload import Overrides, load_site
@@ -41,7 +42,8 @@ def run_demo(http: str | None = None, data: str | None = None, *, speed: float =
     # 19:30: the lamps are already lit (dusk faults show within seconds) and the 20:00 night rounds
     # start half a minute after launch, so a new user sees a living site within a minute.
     start = evening_start(site.tz, at=time(19, 30))
-    gw = Gateway(site, clock=SiteClock(start, speed))
+    clock = SiteClock(start, speed)
+    gw = Gateway(site, clock=clock)
     attach_features(gw)
     tokens = open_tokens(site)
     # Ticket actions need an engineer's token: the demo makes one and prints it.
@@ -53,7 +55,8 @@ def run_demo(http: str | None = None, data: str | None = None, *, speed: float =
         # The server's lifespan starts the gateway: simulate once it listens (amqtt keeps nothing
         # for a subscriber that is not there yet).
         if gw.mqtt is not None and gw.mqtt.connected.wait(30):
-            run_simulation(site=site, mqtt_url=broker.url, rate=rate, speed=speed, start=start, stop=stop)
+            # The gateway's own clock: the simulator joins its timeline where it has got to.
+            run_simulation(site=site, mqtt_url=broker.url, rate=rate, stop=stop, clock=clock)
 
     sim = threading.Thread(target=simulate, name="sitegate-simulator", daemon=True)
     sim.start()

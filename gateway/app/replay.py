@@ -1,7 +1,8 @@
 """`sitegate replay`: recorded traffic through the SAME pipeline and consumers as the live gateway,
 on the recorded clock, with no broker (gateway/app/offline.py). Timers (rule `for`, heartbeats,
 patrol windows) fire as simulated time passes, at their exact deadlines. Messages recorded at the
-same instant go through as one batch. Same input, same output.
+same instant go through as one batch. Same input, same output; and the same conclusions as the live
+gateway that took the traffic (tests/test_live_vs_replay.py holds a live night to it).
 """
 
 from __future__ import annotations

@@ -201,7 +201,11 @@ class Consumer(Protocol):
         raised to the same consumer again (and again, holding intake) until it is taken."""
         ...
 
-    def tick(self, now: datetime) -> None: ...
+    def tick(self, now: datetime) -> None:
+        """Run the timers due at or before `now`. A consumer whose timers must run at their own instants
+        between messages (patrol windows) may also have `next_deadline() -> datetime | None`: the
+        pipeline then ticks it at each deadline before the messages stamped after it."""
+        ...
 
     def snapshot(self) -> Any:
         """JSON-serialisable state that, with the journal after it, rebuilds the consumer."""

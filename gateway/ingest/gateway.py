@@ -43,6 +43,14 @@ def mqtt_settings(site: Site, subscriptions: Sequence[str]) -> MqttSettings:
         session_expiry=int(m.session_expiry_s))
 
 
+def site_subscriptions(site: Site) -> list[str]:
+    """The topic filters the site's gateway subscribes to (what `sitegate record --config` takes)."""
+    if site.mqtt.topics:
+        return list(site.mqtt.topics)
+    profiles = load_profiles([devices_dir(), *site.devices.profiles])
+    return Decoder(profiles, site_id=site.site.id, tz=site.tz, params=site.devices.params).subscriptions()
+
+
 class Gateway:
     def __init__(self, site: Site, *, clock: Clock | None = None, connect_mqtt: bool = True) -> None:
         self.site = site

@@ -179,8 +179,15 @@ class Pipeline:
             with self._lock:
                 if not self._pending and not self._stopping:
                     self._has_work.wait(self.tick_interval)
+                # The timers' time is read before the batch is taken, and held below what is still
+                # pending: a message that arrived before it is handled before the timers run up to it,
+                # never after (replay's order; otherwise a deadline between its arrival and the end of
+                # this batch would be judged without it).
+                tick_at = self.clock.now()
                 batch = self._pending[: self.batch_max]
                 del self._pending[: self.batch_max]
+                if self._pending:
+                    tick_at = min(tick_at, datetime.fromtimestamp(self._pending[0].received_at, UTC))
                 self._has_room.notify_all()
                 stopping = self._stopping and not self._pending
             self.metrics.pending.set(len(self._pending))
@@ -189,7 +196,7 @@ class Pipeline:
             now = time.monotonic()
             if now - self._last_tick >= self.tick_interval:
                 self._last_tick = now
-                self.tick()
+                self.tick(tick_at)
             if not batch:
                 with self._lock:
                     self._idle.notify_all()
@@ -197,9 +204,9 @@ class Pipeline:
                 self._commit([], [], snapshot=True)
                 return
 
-    def tick(self) -> None:
-        """Run the timers: silence sweep and every consumer's tick, at the clock's now."""
-        now = self.clock.now()
+    def tick(self, at: datetime | None = None) -> None:
+        """Run the timers: silence sweep and every consumer's tick, at `at` (default: the clock's now)."""
+        now = self.clock.now() if at is None else at
         for event in self.registry.sweep(now):
             self._emit("device", event)
         for consumer in self.consumers:
@@ -257,8 +264,7 @@ class Pipeline:
         for p in done:
             if p.decoded.ignored:
                 m.ignored.labels(p.decoded.profile or "").inc()
-        for consumer in self.consumers:
-            self._deliver(consumer, done)
+        self._deliver_in_time(done)
         for event in device_events:
             self._emit("device", event)
         if self.events is not None:
@@ -269,6 +275,40 @@ class Pipeline:
         m.devices.set(len(self.registry))
         m.batch_seconds.observe(time.perf_counter() - started)
         return done
+
+    def _deliver_in_time(self, done: Sequence[Processed]) -> None:
+        """Hand `done` to the consumers in runs cut at the consumers' deadlines: the timers due before
+        a message run before it, each at its own time, however the messages were batched. So a live
+        gateway judges the same as a replay of its traffic (gateway/app/replay.py) at any clock speed,
+        not only when a tick happens to fall between a deadline and the next message."""
+        i = 0
+        while i < len(done):
+            self._run_timers(done[i].msg.received_at)
+            due = self._deadline()
+            j = i + 1  # at least one message per step: a deadline that does not move cannot hold it up
+            while j < len(done) and (due is None or done[j].msg.received_at < due):
+                j += 1
+            run = done[i:j]
+            for consumer in self.consumers:
+                self._deliver(consumer, run)
+            i = j
+
+    def _deadline(self) -> datetime | None:
+        """The earliest instant a consumer asked to be ticked at (consumers with a `next_deadline()`;
+        see Consumer in gateway/core/model.py)."""
+        found = [d for c in self.consumers if c.name not in self._stalled
+                 and (ask := getattr(c, "next_deadline", None)) is not None and (d := ask()) is not None]
+        return min(found, default=None)
+
+    def _run_timers(self, until: datetime) -> None:
+        """Tick at every consumer deadline up to `until`, in order, each at its own time."""
+        last: datetime | None = None
+        for _ in range(10_000):  # a bound, not a budget: deadlines move on when ticked
+            due = self._deadline()
+            if due is None or due > until or (last is not None and due <= last):
+                return  # nothing due, or a deadline its tick did not move (it runs again next time)
+            self.tick(due)
+            last = due
 
     def _deliver(self, consumer: Consumer, batch: Sequence[Processed]) -> None:
         """Hand `batch` to `consumer` until it takes it; only then does its position move past it.

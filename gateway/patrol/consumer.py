@@ -46,6 +46,12 @@ class PatrolConsumer:
             changes = self.tracker.tick(now)
         self._changes(changes)
 
+    def next_deadline(self) -> datetime | None:
+        """When a window closes or a round starts or ends next: the pipeline ticks us there, before
+        the messages stamped after it, so a tap is judged after exactly the misses a replay declares."""
+        with self._lock:
+            return self.tracker.next_deadline()
+
     def snapshot(self) -> Any:
         with self._lock:
             return self.tracker.snapshot()

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,14 @@ def write_site(dir: Path, *, site_id: str, mqtt_url: str, extra: str = "") -> Pa
 
 
 class GatewayProcess:
-    def __init__(self, site: Path, http_port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, site: Path, http_port: int | None = None, env: dict[str, str] | None = None,
+                 args: Sequence[str] = (), log: Path | None = None) -> None:
         self.site = site
         self.port = http_port or free_port()
         self.env = {**os.environ, **(env or {})}
+        self.args = list(args)  # more `sitegate run` options (--data, --mqtt-url, the timeline's)
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = site.parent / "gateway.log"
+        self.log = log or site.parent / "gateway.log"
 
     @property
     def url(self) -> str:
@@ -44,7 +46,8 @@ class GatewayProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "run", "--config", str(self.site),
-                 "--http", f"127.0.0.1:{self.port}", "--log-level", os.environ.get("SITEGATE_TEST_LOG", "info")],
+                 "--http", f"127.0.0.1:{self.port}", "--log-level", os.environ.get("SITEGATE_TEST_LOG", "info"),
+                 *self.args],
                 stdout=log, stderr=log, env=self.env)
         wait_for(lambda: self.get("/api/health")["mqtt"] == "connected", 30, "gateway connected")
 

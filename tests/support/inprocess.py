@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from gateway.app.features import attach_features
-from gateway.app.simulator.engine import SiteClock
+from gateway.core.clock import SiteClock
 from gateway.core.siteload import Overrides, load_site
 from gateway.ingest.gateway import Gateway
 from gateway.web.app import create_app

@@ -8,8 +8,9 @@ devices (per-kind behaviour), faults (the night's script), patrol (guards), engi
 the pure Simulator and the run loop), publisher (the MQTT connection).
 """
 
-from gateway.app.simulator.engine import SimulationStats, Simulator, SiteClock, evening_start, run, run_simulation
+from gateway.app.simulator.engine import SimulationStats, Simulator, evening_start, run, run_simulation
 from gateway.app.simulator.site_model import SimSite, build_sim_site, load_sim_site
+from gateway.core.clock import SiteClock  # the simulator's clock is the shared site clock
 
 __all__ = ["SimSite", "SimulationStats", "Simulator", "SiteClock", "build_sim_site", "evening_start",
            "load_sim_site", "run", "run_simulation"]

@@ -1,14 +1,17 @@
 """The scheduler: a site clock, the simulation step, and publishing to a broker.
 
-- `SiteClock` runs `speed` times faster than real time from a chosen start (e.g. today 17:30 site
-  time, so dusk comes at once). It is a gateway.core.clock.Clock: a demo can give the same clock to the
-  gateway so both judge taps and windows on one timeline.
+- `SiteClock` (gateway/core/clock.py) runs `speed` times faster than real time from a chosen start
+  (e.g. today 17:30 site time, so dusk comes at once). A demo gives the same clock to the gateway, and
+  separate processes build equal ones from the same `--start`, `--speed` and `--real-start`, so
+  gateway, simulator and recorder judge taps and windows on one timeline.
 - `Simulator` is the pure core: given site times it returns the messages to publish (device start
   announcements, state changes, guards' taps, and baseline telemetry spread over the devices).
 - `run` drives a Simulator from a SiteClock and publishes with paho-mqtt (QoS1) until `duration`
-  real seconds pass or `stop` is set. Baseline telemetry is paced at `rate` messages per real
-  second, round-robin over the devices, so at --speed 60 and 200 devices each device reports about
-  every 200 / rate * 60 site seconds; changes, faults and taps are published at once on top.
+  real seconds pass, the clock reaches its `until`, or `stop` is set. A clock anchored in the future
+  is waited for: the first message goes out at the clock's start. Baseline telemetry is paced at
+  `rate` messages per real second, round-robin over the devices, so at --speed 60 and 200 devices
+  each device reports about every 200 / rate * 60 site seconds; changes, faults and taps are
+  published at once on top.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from datetime import time as clock_time
 
 from gateway.app.simulator.conventions import NATIVE, Encoder, Message
@@ -32,6 +35,7 @@ from gateway.app.simulator.patrol import PatrolWalker, PlannedTap
 from gateway.app.simulator.publisher import MqttPublisher
 from gateway.app.simulator.site_model import SimSite, load_sim_site
 from gateway.app.simulator.sky import Sky
+from gateway.core.clock import SiteClock
 from gateway.core.errors import SitegateError
 from gateway.core.site import Site
 from gateway.ingest.broker import Broker
@@ -39,27 +43,6 @@ from gateway.ingest.broker import Broker
 log = logging.getLogger("sitegate.simulator")
 
 TICK_S = 0.05  # real seconds between steps
-
-
-class SiteClock:
-    """Site time that runs `speed` times faster than the monotonic clock, from `start`."""
-
-    def __init__(self, start: datetime, speed: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        if start.tzinfo is None:
-            raise ValueError("SiteClock needs a timezone-aware start time, e.g. 2026-11-24T17:30:00+08:00.")
-        if not speed > 0:
-            raise ValueError(f"Speed must be above 0 (1 is real time, 60 makes an hour pass in a minute), "
-                             f"got {speed}.")
-        self.start, self.speed, self._monotonic = start, speed, monotonic
-        self._t0 = monotonic()
-
-    def now(self) -> datetime:
-        return self.start + timedelta(seconds=(self._monotonic() - self._t0) * self.speed)
-
-    def time(self) -> float:
-        """Site time as Unix seconds (a drop-in for time.time())."""
-        return self.now().timestamp()
 
 
 def evening_start(tz: tzinfo, now: datetime | None = None, at: clock_time = clock_time(17, 30)) -> datetime:
@@ -76,7 +59,7 @@ class SimulationStats:
     taps: int = 0  # of which checkpoint and event-card taps
     failed: int = 0  # publishes paho refused or the broker never acknowledged
     by_kind: Counter[str] = field(default_factory=Counter)  # device kind -> messages
-    faults: list[str] = field(default_factory=list)  # faults and incidents that started, in order
+    faults: list[str] = field(default_factory=list)  # faults under way at the start, then as they start
     acks: Counter[str] = field(default_factory=Counter)  # the gateway's tap acks by result
     site_start: datetime | None = None
     site_end: datetime | None = None
@@ -147,17 +130,23 @@ class Simulator:
 
 def run(site: SimSite, publish: Callable[[Message], bool], *, rate: float = 20.0, speed: float = 1.0,
         duration: float | None = None, start: datetime | None = None, stop: threading.Event | None = None,
-        seed: int = 7, stats: SimulationStats | None = None,
+        seed: int = 7, stats: SimulationStats | None = None, clock: SiteClock | None = None,
         monotonic: Callable[[], float] = time.monotonic) -> SimulationStats:
-    """Drive a Simulator in real time through `publish` (True when the message was accepted)."""
+    """Drive a Simulator in real time through `publish` (True when the message was accepted).
+
+    The site time comes from `clock` (else a SiteClock from `start`, default now, at `speed`). A
+    clock anchored in the future is waited for; `duration` counts real seconds from then."""
     if not rate > 0:
         raise ValueError(f"Rate must be above 0 messages per second, got {rate}.")
     stop = stop or threading.Event()
     stats = stats or SimulationStats()
-    clock = SiteClock(start or datetime.now(site.tz), speed, monotonic)
+    clock = clock or SiteClock(start or datetime.now(site.tz), speed)
+    # Every process of a shared timeline starts at its anchor, not when it happened to be launched.
+    if (wait := clock.real_start - time.time()) > 0 and stop.wait(wait):
+        return stats
     sim = Simulator(site, seed=seed)
     t0 = monotonic()
-    now = clock.now()
+    now = clock.now().astimezone(site.tz)  # the same instant, in the site's zone whatever --start's was
     stats.site_start = now
 
     kinds = {d.id: d.kind for d in site.devices}
@@ -171,17 +160,22 @@ def run(site: SimSite, publish: Callable[[Message], bool], *, rate: float = 20.0
             else:
                 stats.failed += 1
 
-    if (need := sim.demand(speed)) > rate:
+    if (need := sim.demand(clock.speed)) > rate:
         log.warning("at speed %g the devices need about %.0f messages/s to report on their own periods; "
                     "with --rate %g each reports %.1f times less often (raise --rate to avoid "
-                    "absent-device alerts)", speed, need, rate, need / rate)
+                    "absent-device alerts)", clock.speed, need, rate, need / rate)
     send(sim.start(now), "changes")
+    for fault in sim.faults.under_way(now):
+        stats.faults.append(f"{fault.start.astimezone(site.tz):%Y-%m-%d %H:%M} {fault.title} (under way)")
+        log.info("fault: %s", stats.faults[-1])
     sent = 0
-    while not stop.is_set():
+    ended = False
+    while not stop.is_set() and not ended:
         elapsed = monotonic() - t0
         if duration is not None and elapsed >= duration:
             break
-        now = clock.now()
+        now = clock.now().astimezone(site.tz)
+        ended = clock.until is not None and now >= clock.until  # this last step still publishes
         changes, taps = sim.step(now)
         for item in sim.started:
             stats.faults.append(f"{item.start.astimezone(site.tz):%Y-%m-%d %H:%M} {item.title}")
@@ -192,17 +186,21 @@ def run(site: SimSite, publish: Callable[[Message], bool], *, rate: float = 20.0
         if due > 0:
             send(sim.baseline(now, due), "baseline")
             sent += due
-        stop.wait(TICK_S)
-    stats.site_end = clock.now()
+        if not ended:
+            stop.wait(TICK_S)
+    stats.site_end = clock.now().astimezone(site.tz)
     stats.real_seconds = monotonic() - t0
     return stats
 
 
 def run_simulation(site: Site, *, mqtt_url: str, rate: float = 20.0, speed: float = 1.0,
                    duration: float | None = None, start: datetime | None = None,
-                   stop: threading.Event | None = None, seed: int = 7) -> SimulationStats:
+                   stop: threading.Event | None = None, seed: int = 7,
+                   clock: SiteClock | None = None) -> SimulationStats:
     """Publish the site's simulated traffic to the broker at `mqtt_url` until `duration` real
-    seconds pass or `stop` is set. `start` is the site time to begin at (default: now)."""
+    seconds pass, `clock` reaches its `until`, or `stop` is set. The site time comes from `clock`
+    (shared with a gateway, or built from the same timeline options in another process), else from
+    `start` (default: now) at `speed`."""
     sim_site = load_sim_site(site)
     for why in sim_site.skipped:
         log.warning("not simulated: %s", why)
@@ -219,7 +217,7 @@ def run_simulation(site: Site, *, mqtt_url: str, rate: float = 20.0, speed: floa
     publisher.connect()
     try:
         run(sim_site, publisher.publish, rate=rate, speed=speed, duration=duration, start=start, stop=stop,
-            seed=seed, stats=stats)
+            seed=seed, stats=stats, clock=clock)
     finally:
         unacknowledged = publisher.close()
         stats.published -= unacknowledged

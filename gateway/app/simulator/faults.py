@@ -116,6 +116,10 @@ class FaultPlan:
             day += timedelta(days=1)
         return sorted(out, key=lambda item: item.start)
 
+    def under_way(self, now: datetime) -> list[Fault]:
+        """Faults already acting at `now` (a simulation that starts mid-night joins them)."""
+        return [f for f in self.night(self.night_of(now)).faults if f.start <= now < f.end]
+
     def incident(self, route: str, start: datetime) -> PatrolIncident | None:
         for found in self.night(self.night_of(start)).incidents:
             if found.route == route and found.start == start:

@@ -16,3 +16,7 @@ if _shift:
 
     _moved = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=float(_shift))
     time_machine.travel(_moved, tick=True).start()
+    # time-machine starts the moved clock ticking at its first reading, not at start(): read it now,
+    # or a process that imports for a second before it looks at the clock runs a second behind the
+    # others (a gateway, simulator and recorder on one site timeline would disagree by that much).
+    _dt.datetime.now(_dt.UTC)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from gateway.core.clock import Clock
 from gateway.core.model import AlertEvent, DeviceInfo, Processed
 from gateway.ingest.inventory import UNKNOWN_KIND
 from gateway.rules.engine import RuleEngine, SiteContext
@@ -55,8 +56,9 @@ class UnregisteredWatch:
 
     def __init__(self, rules: Sequence[Rule], *, site: SiteContext,
                  alerts: Callable[[Sequence[AlertEvent]], None],
-                 lookalikes: Callable[[], dict[str, DeviceInfo]]) -> None:
+                 lookalikes: Callable[[], dict[str, DeviceInfo]], clock: Clock) -> None:
         self.engine = RuleEngine(kind_matched(rules), site=site)
+        self.clock = clock  # the gateway's: a site clock in replay and on an accelerated timeline
         self.alerts = alerts
         self.lookalikes = lookalikes
         self._devices: dict[str, DeviceInfo] = {}
@@ -108,4 +110,4 @@ class UnregisteredWatch:
 
     def restore(self, state: Any) -> None:
         with self._lock:
-            self.engine.restore(state, datetime.now(UTC))
+            self.engine.restore(state, self.clock.now())

@@ -31,7 +31,6 @@ from gateway.tickets.service import TicketService
 class OfflineResult:
     tickets: list[dict[str, Any]]
     rounds: list[dict[str, Any]]
-    devices: list[dict[str, Any]]
     rejected: int
     messages: int
 
@@ -120,8 +119,7 @@ class OfflineGateway:
                 # Rounds of the fed period only, not the rest of the timetable of its last day.
                 rounds.extend(r.to_dict() for r in self._patrol.rounds(day)
                               if datetime.fromisoformat(r.scheduled_start) <= end)
-        return OfflineResult(tickets, rounds, self.gw.registry.views(self.clock.now()),
-                             int(sum(_rejected(self.gw).values())), self.messages)
+        return OfflineResult(tickets, rounds, int(sum(_rejected(self.gw).values())), self.messages)
 
 
 def _rejected(gw: Gateway) -> dict[str, float]:

@@ -21,7 +21,7 @@ ReplayResult = OfflineResult
 def replay(capture_file: Path, site: Site, *, until: datetime | None = None) -> OfflineResult:
     messages = list(capture.read(capture_file))
     if not messages:
-        return OfflineResult([], [], [], 0, 0)
+        return OfflineResult([], [], 0, 0)
     with OfflineGateway(site, messages[0].received_at) as offline:
         for at, batch in groupby(messages, key=lambda m: m.received_at):
             if until is not None and at > until:

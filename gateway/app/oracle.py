@@ -73,13 +73,6 @@ class NightVerdict:
     rounds_wrong: list[str] = field(default_factory=list)
     mistakes: Counter[str] = field(default_factory=Counter)  # patrol mistakes walked, by kind
 
-    @property
-    def correct(self) -> int:
-        return sum(1 for f in self.findings if f.verdict == "ok")
-
-    def wrong(self) -> list[Finding]:
-        return [f for f in self.findings if f.verdict != "ok"]
-
 
 def run_night(site: Site, seed: int, day: date, *, sim_site: SimSite | None = None) -> NightVerdict:
     """One seeded night through the real pipeline, judged."""

@@ -22,6 +22,17 @@ LEGAL = {
     ("resolved", "close"): "closed",
     ("resolved", "reopen"): "open",
     ("closed", "reopen"): "open",
+    # The service loop's stages: accepting (or dispatching again) and arriving keep a ticket active;
+    # a revisit closes a resolved ticket (a failed one reopens it: gateway/tickets/changes.py).
+    ("open", "accept"): "acknowledged",
+    ("acknowledged", "accept"): "acknowledged",
+    ("open", "arrive"): "acknowledged",
+    ("acknowledged", "arrive"): "acknowledged",
+    ("resolved", "revisit"): "closed",
+    ("open", "feedback"): "open",
+    ("acknowledged", "feedback"): "acknowledged",
+    ("resolved", "feedback"): "resolved",
+    ("closed", "feedback"): "closed",
 }
 
 
@@ -42,15 +53,15 @@ def test_every_other_transition_is_illegal_with_a_reason(status: str, action: st
     assert "allowed now" in message
 
 
-def test_the_table_covers_all_twenty_five_pairs() -> None:
-    assert len(LEGAL) + len(ILLEGAL) == len(STATUSES) * len(ACTIONS) == 25
+def test_the_table_covers_all_forty_five_pairs() -> None:
+    assert len(LEGAL) + len(ILLEGAL) == len(STATUSES) * len(ACTIONS) == 45
 
 
 def test_cancelled_is_final() -> None:
     assert allowed_actions("cancelled") == []
-    assert allowed_actions("open") == ["ack", "resolve", "cancel"]
+    assert allowed_actions("open") == ["ack", "accept", "arrive", "resolve", "cancel", "feedback"]
 
 
 def test_unknown_action_names_the_valid_ones() -> None:
-    with pytest.raises(UnknownAction, match="ack, resolve, close, reopen, cancel"):
+    with pytest.raises(UnknownAction, match="ack, accept, arrive, resolve, close, reopen, cancel, revisit, feedback"):
         next_status("T-000001", "open", "escalate")

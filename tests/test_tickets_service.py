@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from gateway.core.model import AlertEvent
+from gateway.tickets.changes import Details
 from gateway.tickets.lifecycle import IllegalTransition
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.service import TicketConflict, TicketNotFound, TicketService
@@ -196,8 +197,12 @@ def test_revisit_deadline_after_a_friday_repair_and_overdue_flag(store: TicketSt
     [t] = svc.tick(datetime(2026, 11, 30, 18, 0, tzinfo=TZ))
     assert t.revisit_overdue and t.history[-1].action == "revisit_overdue"
     assert pub.sent[-1][1]["revisit_overdue"] is True
-    t = svc.act(t.id, "close", actor="zhao", note="Checked on site. revisit: failed", now=friday + 4 * 24 * H)
-    assert (t.status, t.revisit_result, t.revisit_overdue, t.due_at) == ("closed", "failed", True, None)
+    t = svc.act(t.id, "revisit", actor="zhao", note="Checked on site", now=friday + 4 * 24 * H,
+                details=Details(result="failed"))
+    # A failed revisit is rework: the ticket is open again, its stages start over from now.
+    assert (t.status, t.revisit_result, t.revisit_overdue, t.reopen_count) == ("open", "failed", False, 1)
+    assert t.respond_due_at == friday + 4 * 24 * H + 24 * H and t.history[-1].action == "revisit_failed"
+    assert "revisit" in t.history[-2].note and t.history[-2].action == "revisit_overdue"
 
 
 def test_illegal_actions_and_unknown_ids(store: TicketStore) -> None:

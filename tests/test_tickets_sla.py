@@ -12,15 +12,53 @@ TZ = ZoneInfo("Asia/Shanghai")
 H = timedelta(hours=1)
 
 
-@pytest.mark.parametrize(("severity", "respond", "resolve"), [
-    ("critical", 1 * H, None),
-    ("major", 2 * H, None),
-    ("minor", 24 * H, 48 * H),
-    ("warning", 24 * H, 72 * H),
+@pytest.mark.parametrize(("severity", "respond", "arrive", "resolve"), [
+    ("critical", 1 * H, 1 * H, 2 * H),  # an emergency: on site within 1 h, handled within 2 h
+    ("major", 2 * H, None, 72 * H),
+    ("minor", 24 * H, None, 48 * H),
+    ("warning", 24 * H, None, 72 * H),
 ])
 def test_defaults_follow_the_property_service_standards(severity: str, respond: timedelta,
-                                                          resolve: timedelta | None) -> None:
-    assert sla_for(SlaPolicy(), rule="any", zone="any", severity=severity) == Sla(respond, resolve)
+                                                          arrive: timedelta | None, resolve: timedelta) -> None:
+    assert sla_for(SlaPolicy(), rule="any", zone="any", severity=severity) == Sla(respond, resolve, arrive)
+
+
+def test_requests_from_people_and_the_facility_table() -> None:
+    policy = SlaPolicy()
+    # A complaint: answered within 24 h, handled within 48 h of registration, whatever its category.
+    assert sla_for(policy, rule="request.complaint", zone="z", severity="minor", source="complaint",
+                   category="lighting") == Sla(24 * H, 48 * H, None, False)
+    # An ordinary repair: answered within 2 h; completion from the facility table, counted from acceptance.
+    assert sla_for(policy, rule="request.repair", zone="z", severity="major", source="repair",
+                   category="water") == Sla(2 * H, 8 * H, None, True)
+    # An emergency leak: on site within 1 h and handled within 2 h of the call, not of acceptance.
+    assert sla_for(policy, rule="request.repair", zone="z", severity="major", source="repair",
+                   category="water", emergency=True) == Sla(1 * H, 2 * H, 1 * H, False)
+    site = SlaPolicy.model_validate({"categories": {"water": {"resolve": "6h"}, "lift": {"resolve": "2h"}},
+                                     "sources": {"complaint": {"resolve": "36h"}}})
+    assert sla_for(site, rule="r", zone="z", severity="major", source="repair", category="water").resolve == 6 * H
+    assert sla_for(site, rule="r", zone="z", severity="minor", source="complaint").resolve == 36 * H
+
+
+def test_the_chinese_calendar_with_its_make_up_working_days() -> None:
+    cn = WorkCalendar()
+    # National Day 2026: 1-7 October off; Sunday 20 September and Saturday 10 October are worked (调休).
+    assert not any(is_workday(date(2026, 10, d), cn) for d in range(1, 8))
+    assert is_workday(date(2026, 9, 20), cn) and is_workday(date(2026, 10, 10), cn)
+    assert is_workday(date(2026, 10, 9), cn) and not is_workday(date(2026, 10, 11), cn)
+    # The site's own lists win over the country's.
+    site = WorkCalendar(holidays=[date(2026, 10, 9)], extra_workdays=[date(2026, 10, 11)])
+    assert not is_workday(date(2026, 10, 9), site) and is_workday(date(2026, 10, 11), site)
+    # A repair on 30 September (Wed) is revisited by the end of Thursday 8 October, the next working day.
+    repair = datetime(2026, 9, 30, 16, 0, tzinfo=TZ)
+    assert revisit_due(repair, working_days=1, calendar=cn, tz=TZ) == datetime(2026, 10, 8, 18, 0, tzinfo=TZ)
+    # Without the country's calendar, 1 October (a Thursday) would be a working day.
+    assert revisit_due(repair, working_days=1, calendar=WorkCalendar(country=None), tz=TZ).date() == date(2026, 10, 1)
+
+
+def test_an_unknown_country_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="XX"):
+        WorkCalendar(country="XX")
 
 
 def test_rule_beats_zone_beats_severity_field_by_field() -> None:

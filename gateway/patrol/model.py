@@ -85,14 +85,26 @@ class Guard(Strict):
     reader: Ident | None = None
 
 
+# Events the standards treat as emergencies (on site within 1 h, handled within 2 h): a card for
+# one of them is critical unless the patrol file says otherwise.
+EMERGENCY_EVENTS = frozenset({"leak", "water_leak", "flood", "fire", "smoke", "trapped", "people_trapped", "gas_leak"})
+
+
 class EventCard(Strict):
     """A card tapped right after a checkpoint to report what the guard saw there. `event` names the
-    fault, like the `fault` label of the rules that detect it (`lamp_out`, `smoke`, ...)."""
+    fault, like the `fault` label of the rules that detect it (`lamp_out`, `smoke`, ...). Without a
+    `severity`, an emergency event (a water leak, fire, people trapped) is critical, any other minor."""
 
     tag: TagText
     event: Ident
     name: str = ""
-    severity: Severity = "minor"
+    severity: Severity | None = None
+
+    @property
+    def effective_severity(self) -> Severity:
+        if self.severity is not None:
+            return self.severity
+        return "critical" if self.event in EMERGENCY_EVENTS else "minor"
 
 
 class RouteCheckpoint(Strict):

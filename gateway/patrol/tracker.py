@@ -488,7 +488,7 @@ class PatrolTracker:
             labels |= {"route": rnd.route.id, "round": rnd.id}
         alert = AlertEvent(
             rule=f"patrol.observation.{card.event}", device=cp.device or cp_id, zone=cp.zone, state="firing",
-            severity=card.severity, ts=ts, category="patrol", kind="checkpoint", labels=labels,
+            severity=card.effective_severity, ts=ts, category="patrol", kind="checkpoint", labels=labels,
             title=f"巡逻发现 Patrol observation: {card.name or card.event} @ {cp.label}",
             description=f"Reported by guard {guard or 'unknown'} with event card {card.tag} at {cp.label}.")
         return _Judged("ok", checkpoint=cp, guard=guard, round=rnd, event=card.event), alert

@@ -6,18 +6,19 @@ new ticket with the change appended to its history; the caller stores and publis
 from __future__ import annotations
 
 import copy
-import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
+from gateway.core.errors import SitegateError
 from gateway.core.model import AlertEvent
-from gateway.tickets import lifecycle, sla
+from gateway.tickets import lifecycle, sla, stages
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.ticket import HistoryEntry, Ticket
 
-SYSTEM = "system"
+SYSTEM = stages.SYSTEM
 SEVERITY_RANK = {"warning": 0, "minor": 1, "major": 2, "critical": 3}
-_REVISIT = re.compile(r"\brevisit\s*[:=]\s*(ok|failed)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +48,13 @@ def _log(t: Ticket, at: datetime, action: str, note: str = "", *, actor: str = S
 
 
 def _set_phase(t: Ticket, now: datetime, policy: TicketPolicy) -> None:
-    """Point due_at at the deadline the current status works towards, and the escalation clock with it."""
-    if t.status == "open":
-        t.due_at = t.respond_due_at or t.resolve_due_at
-    elif t.status == "acknowledged":
-        t.due_at = t.resolve_due_at
-    elif t.status == "resolved":
-        t.due_at = t.revisit_due_at
-    else:
-        t.due_at = None
-    t.overdue = t.due_at is not None and now >= t.due_at
+    """Point due_at at the earliest deadline of a stage still to be done, check_at at the earliest not
+    yet recorded as passed, and the escalation clock at due_at."""
+    pend = [(d, stage) for stage in stages.STAGES if stages.pending(t, stage) and (d := stages.due(t, stage))]
+    t.due_at = min(d for d, _ in pend) if pend else None
+    unnoted = [d for d, stage in pend if stage not in t.late_stages]
+    t.check_at = min(unnoted) if unnoted else None
+    t.overdue = any(stage in t.late_stages or now >= d for d, stage in pend)
     start = t.sla_started_at or t.opened_at
     if t.status in lifecycle.ACTIVE:
         t.next_escalation_at = sla.next_escalation(start, t.due_at, t.escalation_level, policy.escalation)
@@ -64,11 +62,45 @@ def _set_phase(t: Ticket, now: datetime, policy: TicketPolicy) -> None:
         t.next_escalation_at = None
 
 
+def _times(t: Ticket, policy: TicketPolicy) -> sla.Sla:
+    return sla.sla_for(policy.sla, rule=t.rule, zone=t.zone, severity=t.severity, source=t.source,
+                       category=t.category, emergency=t.emergency)
+
+
 def _set_deadlines(t: Ticket, start: datetime, policy: TicketPolicy) -> None:
-    times = sla.sla_for(policy.sla, rule=t.rule, zone=t.zone, severity=t.severity)
+    """Every stage's deadline from `start` (registration, or a reopen); a resolve window that the
+    facility table counts from acceptance starts at the acceptance when there is one."""
+    times = _times(t, policy)
     t.sla_started_at = start
     t.respond_due_at = sla.deadline(start, times.respond)
-    t.resolve_due_at = sla.deadline(start, times.resolve)
+    t.arrive_due_at = sla.deadline(start, times.arrive)
+    accepted = t.acknowledged_at if times.resolve_from_accept and t.acknowledged_at else None
+    t.resolve_due_at = sla.deadline(accepted or start, times.resolve)
+
+
+def _accepted(t: Ticket, now: datetime, policy: TicketPolicy) -> None:
+    """The first acceptance (接单): the facility table's completion clock starts now."""
+    if t.acknowledged_at is not None:
+        return
+    t.acknowledged_at = now
+    times = _times(t, policy)
+    if times.resolve_from_accept:
+        t.resolve_due_at = sla.deadline(now, times.resolve)
+
+
+def _note_late(t: Ticket, now: datetime, tz: tzinfo) -> list[str]:
+    """Record every stage that is late as of `now` and not yet on record; answers them."""
+    found: list[str] = []
+    for stage in stages.STAGES:
+        if stage not in t.late_stages and stages.late_now(t, stage, now):
+            t.late_stages.append(stage)
+            due = stages.due(t, stage)
+            done = stages.done_at(t, stage)
+            when = f"done {done.astimezone(tz):%Y-%m-%d %H:%M}" if done else "not done"
+            _log(t, now, "revisit_overdue" if stage == "revisit" else "overdue",
+                 f"{stage} deadline {due.astimezone(tz):%Y-%m-%d %H:%M} passed ({when})" if due else stage)
+            found.append(stage)
+    return found
 
 
 def reporter(ev: AlertEvent) -> str | None:
@@ -103,11 +135,75 @@ def open_ticket(ev: AlertEvent, *, site: str, policy: TicketPolicy, tz: tzinfo) 
         title=ev.title, opened_at=at, dedup_key=ev.key, description=ev.description, category=ev.category,
         kind=ev.kind, labels=dict(ev.labels), assignee=policy.owners.owner(ev.zone, ev.labels),
         occurrences=1, last_value=ev.value, last_seen_at=at, auto_resolve=ev.auto_resolve,
+        source=ev.labels.get("source") or ("patrol" if reporter(ev) else "sensor"),
+        channel="patrol" if reporter(ev) else "sensor", emergency=ev.severity == "critical",
+        place=ev.labels.get("place", ""),
     )
+    t.team = t.assignee
     _set_deadlines(t, at, policy)
     t.history.append(HistoryEntry(at=at, actor=reporter(ev) or SYSTEM, action="opened",
                                   note=ev.description or ev.title, from_status=None, to_status="open"))
     _set_phase(t, at, policy)
+    return t
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request registered by a person (POST /api/tickets) or a schedule (planned work)."""
+
+    source: str  # complaint | repair | planned (| patrol: a guard registering it by hand)
+    channel: str  # phone | desk | online | patrol | schedule
+    title: str
+    description: str = ""
+    category: str = "general"
+    place: str = ""
+    emergency: bool = False
+    reporter_name: str = ""
+    reporter_contact: str = ""
+    zone: str = ""
+    device_id: str = ""
+    checkpoint: str = ""
+    photos: tuple[str, ...] = ()
+    severity: str | None = None
+    reported_at: datetime | None = None  # when the person called, if earlier than the registration
+    checklist: tuple[dict[str, Any], ...] = ()
+    key: str | None = None  # a dedup key (a schedule's occurrence); None: every request is its own
+
+
+def request_severity(request: Request) -> str:
+    """Emergencies are critical; a complaint minor (answered in 24 h); a repair major (answered in 2 h)."""
+    if request.severity is not None:
+        return request.severity
+    if request.emergency:
+        return "critical"
+    return {"complaint": "minor", "planned": "minor"}.get(request.source, "major")
+
+
+def open_request(request: Request, *, site: str, actor: str, now: datetime, policy: TicketPolicy,
+                 tz: tzinfo) -> Ticket:
+    at = aware(request.reported_at or now, tz)
+    labels = {"channel": request.channel}
+    if request.checkpoint:
+        labels["checkpoint"] = request.checkpoint
+    severity = request_severity(request)
+    team = policy.owners.owner(request.zone, labels)
+    t = Ticket(
+        site=site, rule=f"request.{request.source}", device_id=request.device_id or request.checkpoint,
+        zone=request.zone, severity=severity, status="open", title=request.title, opened_at=at,
+        dedup_key=request.key or f"request:{uuid.uuid4().hex}", description=request.description,
+        category=request.category, kind="request", labels=labels, assignee=team, occurrences=1,
+        last_seen_at=at, source=request.source, channel=request.channel, place=request.place,
+        reporter_name=request.reporter_name, reporter_contact=request.reporter_contact,
+        photos=list(request.photos), emergency=request.emergency or severity == "critical", team=team,
+        checklist=[dict(item) for item in request.checklist],
+    )
+    _set_deadlines(t, at, policy)
+    who = f" from {request.reporter_name}" if request.reporter_name else ""
+    note = f"{request.source} via {request.channel}{who}: {request.description or request.title}"
+    t.history.append(HistoryEntry(at=at, actor=actor, action="opened", note=note, from_status=None,
+                                  to_status="open"))
+    _note_late(t, aware(now, tz), tz)  # registered late (a call logged after its deadline passed)
+    _set_phase(t, aware(now, tz), policy)
     return t
 
 
@@ -148,6 +244,7 @@ def record_firing(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo
     if SEVERITY_RANK.get(ev.severity, 0) > SEVERITY_RANK.get(t.severity, 0):
         # A lower pressure than before, say: the faster deadline of the new severity applies.
         new.severity = ev.severity
+        new.emergency = new.emergency or ev.severity == "critical"
         _set_deadlines(new, new.sla_started_at or new.opened_at, policy)
         _set_phase(new, at, policy)
         _log(new, at, "severity_raised", f"{t.severity} -> {ev.severity}")
@@ -176,74 +273,140 @@ def record_cleared(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinf
     return Change(new, action)
 
 
-def revisit_result(note: str) -> str | None:
-    match = _REVISIT.search(note)
-    return match.group(1).lower() if match else None
+class StageRefused(SitegateError):
+    """The status allows the action but the service loop does not (yet): the API answers 409."""
+
+
+class SameActor(SitegateError):
+    """Separation of duties: the person who repaired a ticket cannot sign off its revisit (403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    """What a person gives with an action besides the note."""
+
+    assignee: str | None = None  # accept: dispatch to this person (default: whoever accepts)
+    work_done: str = ""  # resolve
+    parts: tuple[str, ...] = ()  # resolve
+    result: str | None = None  # revisit: ok | failed
+    satisfaction: int | None = None  # revisit: 1..5
+    checkpoint: str | None = None  # arrive: the checkpoint tapped on site, as proof
+
+
+def needs_revisit(t: Ticket, policy: TicketPolicy) -> bool:
+    """A person repaired it and its source is one the site revisits."""
+    return t.resolved_by not in (None, SYSTEM) and t.source in policy.revisit.sources
 
 
 def apply_action(t: Ticket, action: str, *, actor: str, note: str, now: datetime, policy: TicketPolicy,
-                 tz: tzinfo) -> Ticket:
-    """A person (or the system) acts on the ticket; IllegalTransition when the status forbids it."""
+                 tz: tzinfo, details: Details | None = None, anonymous: str = "anonymous") -> Ticket:
+    """A person (or the system) acts on the ticket. Raises IllegalTransition when the status forbids
+    it, StageRefused or SameActor when the service loop does."""
+    d = details or Details()
     to = lifecycle.next_status(t.id, t.status, action)
     now = aware(now, tz)
     new = _edit(t)
     before = t.status
     new.status = to
-    if action == "ack":
-        new.acknowledged_at = now
-        new.escalation_level = 0  # the resolve deadline escalates on its own clock
+    log_action, log_note = lifecycle.ACTION_EVENT[action], note
+    if action in ("ack", "accept"):
+        _accepted(new, now, policy)
+        new.escalation_level = 0  # the next stage escalates on its own clock
+        if action == "accept":
+            new.assignee = d.assignee or actor
+            log_note = f"assigned to {new.assignee}" + (f"; {note}" if note else "")
+    elif action == "arrive":
+        if t.arrived_at is not None:
+            raise StageRefused(f"Ticket {t.id}: someone has been on site since "
+                               f"{t.arrived_at.astimezone(tz):%Y-%m-%d %H:%M}; resolve it when done.")
+        _accepted(new, now, policy)
+        new.arrived_at = now
+        new.escalation_level = 0
+        if d.checkpoint:
+            log_note = f"on site, checkpoint {d.checkpoint} tapped" + (f"; {note}" if note else "")
     elif action == "resolve":
-        new.resolved_at = now
+        new.resolved_at, new.resolved_by = now, actor
+        new.work_done, new.parts = d.work_done, list(d.parts)
         new.escalation_level = 0
-        new.revisit_due_at = sla.revisit_due(now, working_days=policy.revisit.working_days,
-                                             calendar=policy.calendar, tz=tz)
+        new.revisit_due_at = None
+        if needs_revisit(new, policy):
+            new.revisit_due_at = sla.revisit_due(now, working_days=policy.revisit.working_days,
+                                                 calendar=policy.calendar, tz=tz)
+        if d.work_done or d.parts:
+            done = d.work_done + (f" (parts: {', '.join(d.parts)})" if d.parts else "")
+            log_note = f"{note}; {done}" if note else done
     elif action == "close":
+        if needs_revisit(t, policy) and t.revisit_result != "ok":
+            raise StageRefused(
+                f"Ticket {t.id} was repaired by {t.resolved_by}: it closes with a successful revisit by "
+                f"customer service (POST /api/tickets/{t.id}/revisit), not directly.")
         new.closed_at = now
-        new.revisit_result = revisit_result(note)
+    elif action == "revisit":
+        if d.result not in ("ok", "failed"):
+            raise StageRefused("A revisit needs result 'ok' (the repair holds) or 'failed' (it does not).")
+        if actor == t.resolved_by and actor != anonymous:
+            raise SameActor(f"{actor} repaired ticket {t.id}, so someone else (customer service) must do "
+                            "the revisit. 维修人员不能自己回访。")
+        new.revisited_at, new.revisited_by = now, actor
+        new.revisit_result, new.satisfaction = d.result, d.satisfaction
+        score = f", satisfaction {d.satisfaction}/5" if d.satisfaction is not None else ""
+        if d.result == "ok":
+            new.closed_at = now
+            log_note = f"revisit ok{score}" + (f"; {note}" if note else "")
+        else:
+            new.status = "open"
+            _restart(new, now, policy)
+            log_action = "revisit_failed"
+            log_note = (f"revisit failed{score}: the ticket is open again; notify {policy.revisit.notify}"
+                        + (f"; {note}" if note else ""))
     elif action == "reopen":
-        # The fix did not hold: the SLA clock starts again, as for a new fault.
-        _set_deadlines(new, now, policy)
-        new.escalation_level = 0
-        new.acknowledged_at = new.resolved_at = new.closed_at = new.revisit_due_at = None
-        new.revisit_overdue = False
-        new.revisit_result = None
+        _restart(new, now, policy)
+    elif action == "feedback":
+        if not note.strip():
+            raise StageRefused("Feedback needs a note: what the reporter was told.")
+        new.feedback_at = now
     elif action == "cancel":
         new.cancelled_at = now
+    _note_late(new, now, tz)
     _set_phase(new, now, policy)
-    _log(new, now, lifecycle.ACTION_EVENT[action], note, actor=actor, from_status=before)
+    _log(new, now, log_action, log_note, actor=actor, from_status=before)
     return new
 
 
+def _restart(t: Ticket, now: datetime, policy: TicketPolicy) -> None:
+    """The fix did not hold: the stages start again, as for a new fault, and it counts as rework.
+    The revisit's own record (who, when, the result) stays for the report."""
+    t.reopen_count += 1
+    t.escalation_level = 0
+    t.acknowledged_at = t.arrived_at = t.resolved_at = t.resolved_by = t.closed_at = t.revisit_due_at = None
+    t.revisit_overdue = False
+    t.late_stages = []
+    if t.revisit_result != "failed":
+        t.revisit_result = None
+    _set_deadlines(t, now, policy)
+
+
 def check_deadlines(t: Ticket, now: datetime, *, policy: TicketPolicy, tz: tzinfo) -> Change | None:
-    """Escalate a ticket whose deadline passed, or flag an overdue revisit; None when nothing is due."""
+    """Record stages whose deadline passed, escalate by elapsed time; None when nothing is due."""
     now = aware(now, tz)
-    if t.status == "resolved":
-        if t.revisit_due_at is None or now < t.revisit_due_at or t.revisit_overdue:
-            return None
-        new = _edit(t)
-        new.revisit_overdue = new.overdue = True
-        due_text = f"{t.revisit_due_at.astimezone(tz):%Y-%m-%d %H:%M}"
-        _log(new, now, "revisit_overdue", f"no revisit recorded by {due_text}")
-        return Change(new, "revisit_overdue")
-    if t.status not in lifecycle.ACTIVE or t.due_at is None:
-        return None
-    start = t.sla_started_at or t.opened_at
-    target = sla.level_at(start, t.due_at, now, policy.escalation)
-    becomes_overdue = now >= t.due_at and not t.overdue
-    if target <= t.escalation_level and not becomes_overdue:
-        return None
     new = _edit(t)
-    new.overdue = new.overdue or now >= t.due_at
-    phase = "respond" if t.status == "open" and t.due_at == t.respond_due_at else "resolve"
-    due_text = f"{t.due_at.astimezone(tz):%Y-%m-%d %H:%M}"
-    for level in range(t.escalation_level + 1, target + 1):
-        who = policy.escalation.notify[level - 1] if level <= len(policy.escalation.notify) else ""
-        note = f"level {level}: {phase} deadline {due_text} passed" + (f"; notify {who}" if who else "")
-        new.escalation_level = level
-        _log(new, now, "escalated", note)
-    if target <= t.escalation_level:
-        _log(new, now, "overdue", f"{phase} deadline {due_text} passed")
-    new.next_escalation_at = sla.next_escalation(start, t.due_at, new.escalation_level, policy.escalation)
+    late = _note_late(new, now, tz)
+    if "revisit" in late:
+        new.revisit_overdue = True
+    start = t.sla_started_at or t.opened_at
+    target = sla.level_at(start, t.due_at, now, policy.escalation) if t.status in lifecycle.ACTIVE else 0
+    if target > t.escalation_level and t.due_at is not None:
+        phase = next((s for s in stages.STAGES if stages.pending(t, s) and stages.due(t, s) == t.due_at), "resolve")
+        due_text = f"{t.due_at.astimezone(tz):%Y-%m-%d %H:%M}"
+        for level in range(t.escalation_level + 1, target + 1):
+            who = policy.escalation.notify[level - 1] if level <= len(policy.escalation.notify) else ""
+            note = f"level {level}: {phase} deadline {due_text} passed" + (f"; notify {who}" if who else "")
+            new.escalation_level = level
+            _log(new, now, "escalated", note)
+    _set_phase(new, now, policy)
+    if len(new.history) == len(t.history):
+        # Nothing passed; a stale watch (a store from before the stages) is moved on quietly.
+        return None if new.check_at == t.check_at else Change(new, "occurrence")
     return Change(new, new.history[-1].action)
 
 

@@ -1,9 +1,14 @@
 """The ticket state machine, pure: which action moves which status where, and nothing else.
 
-    open --ack--> acknowledged --resolve--> resolved --close--> closed
+    open --ack | accept | arrive--> acknowledged --resolve--> resolved --revisit ok | close--> closed
     open --resolve--> resolved               (fixed on the spot, or the condition cleared by itself)
+    resolved --revisit failed--> open         (the resident says it is not fixed: rework)
     resolved | closed --reopen--> open
     open | acknowledged --cancel--> cancelled  (false alarm, duplicate, test)
+    accept (dispatch to another person), arrive and feedback keep an active ticket's status.
+
+Stage rules that need more than the status (a revisit by someone other than the repairer, a close
+that needs a revisit first) live in gateway/tickets/changes.py.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from typing import Final, Literal
 from gateway.core.errors import SitegateError
 
 Status = Literal["open", "acknowledged", "resolved", "closed", "cancelled"]
-Action = Literal["ack", "resolve", "close", "reopen", "cancel"]
+Action = Literal["ack", "accept", "arrive", "resolve", "close", "reopen", "cancel", "revisit", "feedback"]
 
 STATUSES: Final[tuple[Status, ...]] = ("open", "acknowledged", "resolved", "closed", "cancelled")
-ACTIONS: Final[tuple[Action, ...]] = ("ack", "resolve", "close", "reopen", "cancel")
+ACTIONS: Final[tuple[Action, ...]] = ("ack", "accept", "arrive", "resolve", "close", "reopen", "cancel",
+                                      "revisit", "feedback")
 # The statuses in which a ticket holds its dedup key: a new event for the same rule and device
 # updates this ticket instead of opening another (the store enforces it with a partial unique index).
 ACTIVE: Final[tuple[Status, ...]] = ("open", "acknowledged")
@@ -27,6 +33,10 @@ TRANSITIONS: Final[dict[Action, dict[str, Status]]] = {
     "close": {"resolved": "closed"},
     "reopen": {"resolved": "open", "closed": "open"},
     "cancel": {"open": "cancelled", "acknowledged": "cancelled"},
+    "accept": {"open": "acknowledged", "acknowledged": "acknowledged"},
+    "arrive": {"open": "acknowledged", "acknowledged": "acknowledged"},
+    "revisit": {"resolved": "closed"},  # a failed revisit reopens instead (changes.apply_action)
+    "feedback": {s: s for s in ("open", "acknowledged", "resolved", "closed")},
 }
 
 # History uses past-tense verbs for status changes, the same words as the ticket_event measurement.
@@ -36,6 +46,10 @@ ACTION_EVENT: Final[dict[str, str]] = {
     "close": "closed",
     "reopen": "reopened",
     "cancel": "cancelled",
+    "accept": "accepted",
+    "arrive": "arrived",
+    "revisit": "revisited",
+    "feedback": "feedback",
 }
 
 

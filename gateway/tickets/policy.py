@@ -12,6 +12,7 @@ from fnmatch import fnmatchcase
 from itertools import pairwise
 from typing import Literal, NamedTuple
 
+import holidays
 from pydantic import Field, field_validator, model_validator
 
 from gateway.core import circuits
@@ -19,24 +20,34 @@ from gateway.core.validation import Duration, PositiveDuration, Severity, Strict
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-
+# Where a ticket came from (CONTRACT.md): a rule's condition, a guard's card, a person's request, a schedule.
+Source = Literal["sensor", "patrol", "complaint", "repair", "planned"]
+SOURCES: tuple[Source, ...] = ("sensor", "patrol", "complaint", "repair", "planned")
 
 
 class SlaTimes(Strict):
-    """How long until someone must respond (acknowledge / be on site) and until it must be resolved.
+    """How long each stage may take: respond (accept / acknowledge), arrive (someone on site) and
+    resolve (handled). Respond and arrive count from registration; resolve from registration too,
+    except in the facility time-limit table (`sla.categories`), which counts from acceptance (接单).
 
-    A field left out falls through to the next level (rule -> zone -> severity -> built-in); an
-    explicit `null` means "no such deadline".
+    A field left out falls through to the next level (rule -> zone -> emergency -> source ->
+    category -> severity -> built-in); an explicit `null` means "no such deadline".
     """
 
     respond: Duration | None = None
+    arrive: Duration | None = None
     resolve: Duration | None = None
 
 
 class SlaPolicy(Strict):
     severities: dict[Severity, SlaTimes] = Field(default_factory=dict)
+    # The facility time-limit table: category (lighting, water, fire, lift, ...) -> completion limit,
+    # counted from acceptance. Merged over the built-in table (gateway/tickets/sla.py).
+    categories: dict[str, SlaTimes] = Field(default_factory=dict)
+    # Requests from people: complaints answered in 24 h and handled in 48 h, repairs answered in 2 h.
+    sources: dict[Source, SlaTimes] = Field(default_factory=dict)
+    # Emergencies (fire, water leak, people trapped; any critical ticket): on site in 1 h, handled in 2 h.
+    emergency: SlaTimes | None = None
     zones: dict[str, dict[Severity, SlaTimes]] = Field(default_factory=dict)
     # Keys are rule ids or glob patterns (`lighting.*`); an exact id wins over a pattern.
     rules: dict[str, SlaTimes] = Field(default_factory=dict)
@@ -151,17 +162,43 @@ def _aware(dt: datetime, tz: tzinfo) -> datetime:
 
 
 class WorkCalendar(Strict):
-    """Which days are working days: weekdays, minus holidays, plus make-up working days (调休)."""
+    """Which days are working days: the country's public holidays and make-up working days (调休)
+    from the `holidays` package, then the site's own `holidays` and `extra_workdays` over them.
 
+    With `country: null` only `workdays`, `holidays` and `extra_workdays` count. For a year the
+    package has no official notice for yet, it computes the statutory holidays but cannot know that
+    year's 调休 days: list them in `extra_workdays` once the State Council publishes them.
+    """
+
+    country: str | None = "CN"
     workdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
     holidays: list[date] = Field(default_factory=list)
     extra_workdays: list[date] = Field(default_factory=list)
     end_of_day: time = time(18, 0)
 
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                holidays.country_holidays(v)
+            except NotImplementedError:
+                raise ValueError(f"'{v}' is not a country code the holidays package knows; use CN, "
+                                 "or null for the site's own lists only") from None
+        return v
+
+
+_REVISITED: tuple[Source, ...] = ("sensor", "patrol", "complaint", "repair")
+
 
 class RevisitPolicy(Strict):
-    # The standards ask for a follow-up visit within one working day of a repair.
+    # The standards ask for a follow-up visit by customer service within one working day of a repair.
     working_days: int = Field(default=1, ge=0)
+    # Tickets of these sources need a successful revisit before they close, once a person resolved
+    # them (a fault that cleared by itself has no repair to ask about).
+    sources: list[Source] = Field(default_factory=lambda: list(_REVISITED))
+    # Who hears of a failed revisit (written in the history and sent with the change).
+    notify: str = "维修主管 maintenance lead"
 
 
 class WebhookConfig(Strict):

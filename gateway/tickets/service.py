@@ -323,9 +323,26 @@ class TicketService:
             self._deadline_read_at = now
         return [self._local(t) for t in _latest(done)]
 
-    def act(self, ticket_id: str, action: str, *, actor: str, note: str = "", now: datetime) -> Ticket:
-        """ack | resolve | close | reopen | cancel. Raises TicketNotFound, IllegalTransition,
-        UnknownAction or TicketConflict (the API answers 404, 409, 422, 409)."""
+    def create(self, request: changes.Request, *, actor: str, now: datetime) -> Ticket:
+        """Register a request from a person (a complaint, a repair): a ticket of its own, on the same
+        lifecycle, deadlines and reports as the sensors' tickets."""
+        with self._lock:
+            def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
+                fresh = changes.open_request(request, site=self.site, actor=actor, now=now, policy=self.policy,
+                                             tz=self.tz)
+                opened = tx.insert(fresh)
+                staged[opened.dedup_key] = opened
+                self.stats.opened += 1
+                return [[Change(opened, "opened")]]
+
+            done = self._transaction(work)
+        return self._local(done[-1].ticket)
+
+    def act(self, ticket_id: str, action: str, *, actor: str, note: str = "", now: datetime,
+            details: changes.Details | None = None) -> Ticket:
+        """A lifecycle or stage action (lifecycle.ACTIONS). Raises TicketNotFound, IllegalTransition,
+        UnknownAction, TicketConflict, StageRefused or SameActor (the API answers 404, 409, 422, 409,
+        409, 403)."""
         lifecycle.parse_action(action)
         with self._lock:
             def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
@@ -334,7 +351,7 @@ class TicketService:
                     if current is None:
                         raise TicketNotFound(ticket_id)
                     updated = changes.apply_action(current, action, actor=actor, note=note, now=now,
-                                                   policy=self.policy, tz=self.tz)
+                                                   policy=self.policy, tz=self.tz, details=details)
                     try:
                         saved = self._save(tx, staged, Change(updated, updated.history[-1].action), current)
                     except DuplicateActiveTicket:
@@ -359,11 +376,12 @@ class TicketService:
         return self._local(found) if found is not None else None
 
     def list(self, *, status: str | None = None, device: str | None = None, zone: str | None = None,
-             severity: str | None = None, overdue: bool | None = None, limit: int = 500) -> list[Ticket]:
-        """Newest first. `overdue` means the current deadline passed as of the last tick()."""
+             severity: str | None = None, overdue: bool | None = None, source: str | None = None,
+             limit: int = 500) -> list[Ticket]:
+        """Newest first. `overdue` means a stage's deadline passed as of the last tick()."""
         with self.store.read() as tx:
             found = tx.search(self.site, status=status, device=device, zone=zone, severity=severity,
-                              overdue=overdue, limit=limit)
+                              overdue=overdue, source=source, limit=limit)
         return [self._local(t) for t in found]
 
     def open_counts(self) -> dict[str, dict[str, int]]:

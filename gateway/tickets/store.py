@@ -30,11 +30,12 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     bindparam,
-    case,
     create_engine,
     event,
+    false,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
@@ -43,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateColumn
 
 from gateway.core.errors import SitegateError
 from gateway.tickets.lifecycle import ACTIVE
@@ -111,13 +113,39 @@ tickets = Table(
     Column("cancelled_at", UTCDateTime),
     Column("suppressed", Integer, nullable=False),
     Column("revision", Integer, nullable=False),
+    # The service loop (added after the first release: a store made before gains them on start-up,
+    # hence the server defaults for the rows it already holds).
+    Column("source", String(20), nullable=False, server_default="sensor"),
+    Column("channel", String(20), nullable=False, server_default="sensor"),
+    Column("place", Text, nullable=False, server_default=""),
+    Column("reporter_name", String(200), nullable=False, server_default=""),
+    Column("reporter_contact", String(200), nullable=False, server_default=""),
+    Column("photos", JSON, nullable=False, server_default="[]"),
+    Column("emergency", Boolean, nullable=False, server_default=false()),
+    Column("team", String(200)),
+    Column("arrive_due_at", UTCDateTime),
+    Column("arrived_at", UTCDateTime),
+    Column("resolved_by", String(200)),
+    Column("work_done", Text, nullable=False, server_default=""),
+    Column("parts", JSON, nullable=False, server_default="[]"),
+    Column("revisited_at", UTCDateTime),
+    Column("revisited_by", String(200)),
+    Column("satisfaction", Integer),
+    Column("feedback_at", UTCDateTime),
+    Column("reopen_count", Integer, nullable=False, server_default="0"),
+    Column("late_stages", JSON, nullable=False, server_default="[]"),
+    Column("checklist", JSON, nullable=False, server_default="[]"),
+    Column("emergency_level", Integer),
+    Column("check_at", UTCDateTime),
     sqlite_autoincrement=True,  # never reuse a number: ticket ids are quoted on the phone and on paper
 )
 _active = tickets.c.status.in_(ACTIVE)
 Index("tickets_one_active_per_key", tickets.c.site, tickets.c.dedup_key, unique=True,
       sqlite_where=_active, postgresql_where=_active)
 Index("tickets_site_status_due", tickets.c.site, tickets.c.status, tickets.c.due_at)
+Index("tickets_site_check", tickets.c.site, tickets.c.check_at)
 Index("tickets_site_device", tickets.c.site, tickets.c.device_id)
+Index("tickets_site_opened", tickets.c.site, tickets.c.opened_at)
 
 history = Table(
     "ticket_history", metadata,
@@ -215,6 +243,7 @@ class TicketStore:
         if parsed.get_backend_name() == "sqlite":
             _sqlite_setup(self.engine)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -304,11 +333,10 @@ class Tx:
 
     def due(self, site: str, now: datetime) -> list[Ticket]:
         """Tickets with a deadline or an escalation step at or before `now` not yet acted on."""
-        newly_overdue = tickets.c.overdue.is_(False) & (tickets.c.due_at <= now)
         return self._load(
             (tickets.c.site == site)
             & tickets.c.status.in_((*ACTIVE, "resolved"))
-            & or_(newly_overdue, tickets.c.next_escalation_at <= now),
+            & or_(tickets.c.check_at <= now, tickets.c.next_escalation_at <= now),
             order=[tickets.c.seq],
         )
 
@@ -316,17 +344,16 @@ class Tx:
         """The earliest moment due() will return a ticket (None: no deadline is pending)."""
         live = (tickets.c.site == site) & tickets.c.status.in_((*ACTIVE, "resolved"))
         due, escalation = self.conn.execute(
-            select(func.min(case((tickets.c.overdue.is_(False), tickets.c.due_at), else_=None)),
-                   func.min(tickets.c.next_escalation_at)).where(live)).one()
+            select(func.min(tickets.c.check_at), func.min(tickets.c.next_escalation_at)).where(live)).one()
         found: list[datetime] = [t for t in (due, escalation) if t is not None]
         return min(found) if found else None
 
     def search(self, site: str, *, status: str | None = None, device: str | None = None,
                zone: str | None = None, severity: str | None = None, overdue: bool | None = None,
-               limit: int = 500) -> list[Ticket]:
+               source: str | None = None, limit: int = 500) -> list[Ticket]:
         where = tickets.c.site == site
         for column, value in (("status", status), ("device_id", device), ("zone", zone),
-                              ("severity", severity), ("overdue", overdue)):
+                              ("severity", severity), ("overdue", overdue), ("source", source)):
             if value is not None:
                 where = where & (tickets.c[column] == value)
         return self._load(where, order=[tickets.c.seq.desc()], limit=limit)
@@ -433,6 +460,22 @@ class Tx:
             # Another gateway recorded the first one a moment ago.
             self.conn.execute(bump)
             return False
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A store made by an earlier version lacks the newer columns: add them (create_all adds only
+    missing tables). Each has a server default or allows NULL, so the rows already there stay valid."""
+    present = {c["name"] for c in inspect(engine).get_columns("tickets")}
+    missing = [c for c in tickets.columns if c.name not in present]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for column in missing:
+            ddl = CreateColumn(column).compile(dialect=engine.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE tickets ADD COLUMN {ddl}")
+        if "check_at" in {c.name for c in missing}:
+            # The deadline watch used to be "due_at, unless already overdue": carry it over.
+            conn.execute(update(tickets).where(tickets.c.overdue.is_(False)).values(check_at=tickets.c.due_at))
 
 
 def _copy(t: Ticket, *, seq: int, revision: int) -> Ticket:

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from gateway.core.model import Value
+from gateway.tickets import stages
 
 
 def ticket_id(seq: int) -> str:
@@ -79,8 +80,9 @@ class Ticket:
     respond_due_at: datetime | None = None
     resolve_due_at: datetime | None = None
     revisit_due_at: datetime | None = None
-    due_at: datetime | None = None  # the deadline of the current status (respond, resolve, revisit)
-    overdue: bool = False
+    due_at: datetime | None = None  # the earliest deadline of a stage still to be done
+    overdue: bool = False  # a stage still to be done is past its deadline
+    check_at: datetime | None = None  # the next stage deadline not yet recorded as passed
     escalation_level: int = 0
     next_escalation_at: datetime | None = None
     revisit_overdue: bool = False
@@ -90,6 +92,28 @@ class Ticket:
     closed_at: datetime | None = None
     cancelled_at: datetime | None = None
     suppressed: int = 0  # symptom events this ticket muted (inhibition)
+    # -- the service loop: who asked, and each stage (registered, accepted, on site, handled, revisited)
+    source: str = "sensor"  # sensor | patrol | complaint | repair | planned
+    channel: str = "sensor"  # phone | desk | online | patrol | sensor | schedule
+    place: str = ""
+    reporter_name: str = ""
+    reporter_contact: str = ""
+    photos: list[str] = field(default_factory=list)
+    emergency: bool = False
+    team: str | None = None  # the owning team (zone team or the asset's owner); assignee may be a person
+    arrive_due_at: datetime | None = None
+    arrived_at: datetime | None = None
+    resolved_by: str | None = None
+    work_done: str = ""
+    parts: list[str] = field(default_factory=list)
+    revisited_at: datetime | None = None
+    revisited_by: str | None = None
+    satisfaction: int | None = None  # 1..5, from the revisit
+    feedback_at: datetime | None = None  # when the reporter was last told the outcome
+    reopen_count: int = 0  # reopened or failed a revisit: rework
+    late_stages: list[str] = field(default_factory=list)  # stages whose deadline passed before they were done
+    checklist: list[dict[str, Any]] = field(default_factory=list)  # planned work: items and results
+    emergency_level: int | None = None  # 1 (一级, most serious) .. 3 (三级), by incident class
     revision: int = 0
     history: list[HistoryEntry] = field(default_factory=list)
 
@@ -136,6 +160,30 @@ class Ticket:
             "suppressed": self.suppressed,
             "site": self.site,
             "revision": self.revision,
+            "source": self.source,
+            "channel": self.channel,
+            "place": self.place,
+            "reporter": ({"name": self.reporter_name, "contact": self.reporter_contact}
+                         if self.reporter_name or self.reporter_contact else None),
+            "photos": list(self.photos),
+            "emergency": self.emergency,
+            "emergency_level": self.emergency_level,
+            "team": self.team,
+            "deadlines": {stage: iso(stages.due(self, stage), tz) for stage in stages.STAGES},
+            "stages": {stage: {"due": iso(stages.due(self, stage), tz), "done_at": iso(stages.done_at(self, stage), tz),
+                               "late": stage in self.late_stages} for stage in stages.STAGES},
+            "late_stages": list(self.late_stages),
+            "arrive_due_at": iso(self.arrive_due_at, tz),
+            "arrived_at": iso(self.arrived_at, tz),
+            "resolved_by": self.resolved_by,
+            "work_done": self.work_done,
+            "parts": list(self.parts),
+            "revisited_at": iso(self.revisited_at, tz),
+            "revisited_by": self.revisited_by,
+            "satisfaction": self.satisfaction,
+            "feedback_at": iso(self.feedback_at, tz),
+            "reopen_count": self.reopen_count,
+            "checklist": copy.deepcopy(self.checklist),
         }
 
 
@@ -148,6 +196,8 @@ def localize(t: Ticket, tz: tzinfo) -> Ticket:
             setattr(new, name, value.astimezone(tz))
     new.history = [replace(h, at=h.at.astimezone(tz)) for h in t.history]
     new.labels = dict(t.labels)
+    new.photos, new.parts, new.late_stages = list(t.photos), list(t.parts), list(t.late_stages)
+    new.checklist = copy.deepcopy(t.checklist)
     return new
 
 

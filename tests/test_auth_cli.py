@@ -49,10 +49,45 @@ def test_list_json_and_revoke(tmp_path: Path) -> None:
 def test_mistakes_are_explained(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
     bad_role = runner.invoke(token_app, ["create", "--role", "root", "--name", "x", "--data", data])
-    assert bad_role.exit_code == 2 and "'root' is not a role; use one of viewer, engineer, admin" in bad_role.stderr
+    assert bad_role.exit_code == 2
+    assert "'root' is not a role; use one of viewer, guard, engineer, service, supervisor, admin" in bad_role.stderr
     unknown = runner.invoke(token_app, ["revoke", "deadbeef", "--data", data])
     assert unknown.exit_code == 1 and "no token with id 'deadbeef'" in unknown.stderr
     site = tmp_path / "bad.yaml"
     site.write_text("site: {id: hv, timezone: Mars/Base}\n")
     broken = runner.invoke(token_app, ["list", "--config", str(site)])
     assert broken.exit_code == 1 and f"{site}:1:" in broken.stderr
+
+
+def test_zones_through_the_sitegate_command(tmp_path: Path) -> None:
+    from gateway.app.cli import app
+
+    data = str(tmp_path / "data")
+    result = runner.invoke(app, ["token", "create", "--role", "guard", "--zones", "B1, B2", "--name", "B1 patrol",
+                                 "--data", data])
+    assert result.exit_code == 0, result.output
+    assert "guard role (zones B1, B2 only)" in result.stderr
+    info = TokenStore.in_dir(tmp_path / "data").verify(result.stdout.strip()).info
+    assert info is not None and info.role == "guard" and info.zones == ("B1", "B2")
+    anywhere = runner.invoke(app, ["token", "create", "--role", "service", "--name", "desk", "--data", data])
+    assert anywhere.exit_code == 0 and "service role (every zone)" in anywhere.stderr
+    listed = runner.invoke(app, ["token", "list", "--data", data])
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split()[-1]: line.split() for line in listed.stdout.splitlines()[1:]}
+    assert lines["patrol"][1:3] == ["guard", "B1,B2"] and lines["desk"][1:3] == ["service", "all"]
+    assert listed.stdout.splitlines()[0].split()[:3] == ["ID", "ROLE", "ZONES"]
+    as_json = {t["name"]: t["zones"] for t in json.loads(runner.invoke(app, ["token", "list", "--json",
+                                                                             "--data", data]).stdout)}
+    assert as_json == {"B1 patrol": ["B1", "B2"], "desk": []}
+
+
+def test_bad_zones_are_explained(tmp_path: Path) -> None:
+    from gateway.app.cli import app
+
+    data = str(tmp_path / "data")
+    for zones, reason in (("", "--zones needs at least one zone"), (",", "--zones needs at least one zone"),
+                          ("B1,,B2", "without commas")):
+        result = runner.invoke(app, ["token", "create", "--role", "guard", "--zones", zones, "--name", "x",
+                                     "--data", data])
+        assert result.exit_code == 2 and reason in result.stderr, (zones, result.output)
+    assert TokenStore.in_dir(tmp_path / "data").list() == []

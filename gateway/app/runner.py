@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from gateway.app.features import attach_features
 from gateway.auth.bind import check_bind
 from gateway.auth.config import AuthConfig, read_open
-from gateway.auth.tokens import TokenStore
+from gateway.auth.tokens import TokenError, TokenStore
 from gateway.core.clock import Clock
 from gateway.core.site import Site
 from gateway.ingest.gateway import Gateway
@@ -36,7 +36,11 @@ def guarded_app(gw: Gateway, tokens: TokenStore) -> FastAPI:
 
 def serve(site: Site, *, clock: Clock | None = None) -> None:
     """`clock`: the site clock everything time-based runs on (default: the wall clock)."""
-    tokens = open_tokens(site)
+    try:
+        tokens = open_tokens(site)
+    except TokenError as exc:  # e.g. an old auth.db that cannot be upgraded: say why, not a traceback
+        sys.stderr.write(f"{exc}\n")
+        raise SystemExit(1) from None
     if (problem := check_bind(site.http.host, tokens)) is not None:
         sys.stderr.write(problem + "\n")
         raise SystemExit(1)

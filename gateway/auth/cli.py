@@ -24,15 +24,23 @@ def open_store(config: Path | None = None, data: str | None = None) -> TokenStor
     return TokenStore.in_dir(site.data_dir)
 
 
-def token_create(role: str, name: str, config: Path | None = None, data: str | None = None) -> int:
-    """Print the new token alone on stdout (for scripts) and what it is on stderr; exit code."""
+def token_create(role: str, name: str, config: Path | None = None, data: str | None = None,
+                 zones: str | None = None) -> int:
+    """Print the new token alone on stdout (for scripts) and what it is on stderr; exit code.
+
+    `zones` is the `--zones` text, "B1,B2"; None: every zone.
+    """
     with _store(config, data) as store:
         try:
-            new = store.create(name, role)
+            if zones is not None and not zones.replace(",", "").strip():
+                raise TokenError("--zones needs at least one zone, like --zones B1,B2; leave it out to allow "
+                                 "every zone.")
+            new = store.create(name, role, zones or ())
         except TokenError as exc:
             typer.echo(str(exc), err=True)
             return 2
-        typer.echo(f"Created token {new.info.id} \"{new.info.name}\" with the {new.info.role} role in "
+        where = f"zones {', '.join(new.info.zones)} only" if new.info.zones else "every zone"
+        typer.echo(f"Created token {new.info.id} \"{new.info.name}\" with the {new.info.role} role ({where}) in "
                    f"{store.path}. It is shown only this once; copy it now:", err=True)
         typer.echo(new.secret)
     return 0
@@ -47,14 +55,20 @@ def token_list(config: Path | None = None, data: str | None = None, as_json: boo
     if not tokens:
         typer.echo("No tokens yet; create one with `sitegate token create --role admin --name NAME`.")
         return 0
-    typer.echo(f"{'ID':<8}  {'ROLE':<8}  {'CREATED':<16}  {'LAST USED':<16}  {'REVOKED':<16}  NAME")
+    width = max(len("ZONES"), *(len(_zones_text(t.zones)) for t in tokens))
+    typer.echo(f"{'ID':<8}  {'ROLE':<10}  {'ZONES':<{width}}  {'CREATED':<16}  {'LAST USED':<16}  {'REVOKED':<16}  "
+               "NAME")
     for t in tokens:
         def short(value: object) -> str:
             return f"{value:%Y-%m-%d %H:%M}" if value else "-"
 
-        typer.echo(f"{t.id:<8}  {t.role:<8}  {short(t.created_at):<16}  {short(t.last_used_at):<16}  "
-                   f"{short(t.revoked_at):<16}  {t.name}")
+        typer.echo(f"{t.id:<8}  {t.role:<10}  {_zones_text(t.zones):<{width}}  {short(t.created_at):<16}  "
+                   f"{short(t.last_used_at):<16}  {short(t.revoked_at):<16}  {t.name}")
     return 0
+
+
+def _zones_text(zones: tuple[str, ...]) -> str:
+    return ",".join(zones) if zones else "all"
 
 
 def token_revoke(token_id: str, config: Path | None = None, data: str | None = None) -> int:
@@ -73,7 +87,7 @@ def token_revoke(token_id: str, config: Path | None = None, data: str | None = N
 
 
 class _store:
-    """`with _store(...) as store`: open the store or print the site file's problems and exit 1."""
+    """`with _store(...) as store`: open the store or print the site file's (or auth.db's) problems, exit 1."""
 
     def __init__(self, config: Path | None, data: str | None) -> None:
         try:
@@ -81,6 +95,9 @@ class _store:
         except ConfigError as exc:
             for problem in exc.problems:
                 typer.echo(str(problem), err=True)
+            raise typer.Exit(1) from None
+        except TokenError as exc:  # e.g. an old auth.db that cannot be upgraded
+            typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
 
     def __enter__(self) -> TokenStore:
@@ -99,9 +116,12 @@ DataOpt = Annotated[str | None, typer.Option("--data", help="Folder where state 
 @token_app.command("create")
 def create_command(role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLES)}.")],
                    name: Annotated[str, typer.Option("--name", help="Who or what uses it, e.g. \"night shift\".")],
+                   zones: Annotated[str | None, typer.Option(
+                       "--zones", help="Limit it to these zones, comma-separated as in the inventory (B1,B2); "
+                                       "default every zone.")] = None,
                    config: ConfigOpt = None, data: DataOpt = None) -> None:
     """Create a token and print it once."""
-    raise typer.Exit(token_create(role, name, config, data))
+    raise typer.Exit(token_create(role, name, config, data, zones))
 
 
 @token_app.command("list")

@@ -1,4 +1,4 @@
-"""Bearer tokens with roles, stored hashed in `<data>/auth.db` (SQLite).
+"""Bearer tokens with roles (and optionally zones), stored hashed in `<data>/auth.db` (SQLite).
 
 A token is `sg_` + 32 random bytes (base64url, 43 characters). It is shown once, at creation; the
 database keeps only an argon2id hash of it and a short SHA-256 fragment used to find the row (so a
@@ -9,18 +9,23 @@ from memory for `cache_ttl` seconds, keyed by its SHA-256 (the token itself is n
 A revocation made through this store drops the cache at once; one made by another process (the CLI)
 is seen at the next request, through SQLite's `data_version`, which changes when another connection
 commits.
+
+Roles form a partial order, not a ladder: customer service and engineers do different work, so
+neither role stands in for the other; a supervisor or an admin stands in for both (`role_allows`).
+What each role may do to a ticket is in gateway/auth/permissions.py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -34,30 +39,41 @@ from gateway.core.errors import SitegateError
 
 log = logging.getLogger("sitegate.auth")
 
-Role = Literal["viewer", "engineer", "admin"]
+Role = Literal["viewer", "guard", "engineer", "service", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# The coarse floor the HTTP policy checks. engineer and service share a rank: each does work the
+# other may not (repairs vs. dispatching and visiting back), so neither satisfies the other.
+RANK: dict[Role, int] = {"viewer": 0, "guard": 1, "engineer": 2, "service": 2, "supervisor": 3, "admin": 4}
 PREFIX = "sg_"
 TOKEN_LENGTH = len(PREFIX) + 43  # 32 bytes in unpadded base64url
 DB_NAME = "auth.db"
 MAX_NAME = 100
+MAX_ZONE = 200  # the ticket store's zone column is this wide
+MAX_ZONES = 100
 
 # argon2id at OWASP's minimum for passwords (19 MiB, 2 passes). Tokens are 256 random bits, so the
 # hash need not slow down a guesser; these costs keep a cache miss near 20 ms on a small edge box.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
+# PRAGMA user_version of auth.db. 0: the first layout (three roles, no zones; CHECK listed only
+# viewer, engineer, admin). 2: six roles and a `zones` column. Bump it when the table changes, and
+# teach `_migrate` the step.
+SCHEMA_VERSION = 2
+_ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
+_TABLE = f"""
+CREATE TABLE {{name}} (
     id TEXT PRIMARY KEY,
     lookup TEXT NOT NULL,
     hash TEXT NOT NULL,
     name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('viewer', 'engineer', 'admin')),
+    role TEXT NOT NULL CHECK (role IN ({_ROLE_LIST})),
+    zones TEXT NOT NULL DEFAULT '[]',
     created_at TEXT NOT NULL,
     last_used_at TEXT,
     revoked_at TEXT
-);
-CREATE INDEX IF NOT EXISTS tokens_lookup ON tokens (lookup);
-"""
+)"""
+_INDEX = "CREATE INDEX IF NOT EXISTS tokens_lookup ON tokens (lookup)"
+_COLUMNS = "id, name, role, zones, created_at, last_used_at, revoked_at"
 
 
 class TokenError(SitegateError):
@@ -65,8 +81,14 @@ class TokenError(SitegateError):
 
 
 def role_allows(have: Role, need: Role) -> bool:
-    """admin > engineer > viewer."""
-    return ROLES.index(have) >= ROLES.index(need)
+    """Whether a `have` token passes where `need` is the floor: the same role, or a higher rank
+    (so service does not pass for engineer nor engineer for service; supervisor and admin pass for both)."""
+    return have == need or RANK[have] > RANK[need]
+
+
+def roles_allowed(need: Role) -> tuple[Role, ...]:
+    """Every role that passes where `need` is the floor, lowest first (for refusal messages)."""
+    return tuple(r for r in ROLES if role_allows(r, need))
 
 
 def check_role(role: str) -> Role:
@@ -74,6 +96,27 @@ def check_role(role: str) -> Role:
         if role == known:
             return known
     raise TokenError(f"'{role}' is not a role; use one of {', '.join(ROLES)}.")
+
+
+def check_zones(zones: Iterable[str] | str) -> tuple[str, ...]:
+    """Zone ids as given (a list, or text like "B1,B2"), trimmed, duplicates dropped; TokenError if one
+    is unusable. Zones match a ticket's zone exactly, as in the inventory (case matters)."""
+    items = zones.split(",") if isinstance(zones, str) else list(zones)
+    given = repr(zones) if isinstance(zones, str) else repr(items)
+    found: list[str] = []
+    for raw in items:
+        if not isinstance(raw, str):
+            raise TokenError(f"A zone is text, like \"B1\"; got {raw!r}.")
+        zone = raw.strip()
+        if not zone or len(zone) > MAX_ZONE or not zone.isprintable() or "," in zone:
+            raise TokenError(f"Each zone must be 1-{MAX_ZONE} printable characters without commas, as in the "
+                             f"inventory's zone column (like B1); got {raw!r} in {given}.")
+        if zone not in found:
+            found.append(zone)
+    if len(found) > MAX_ZONES:
+        raise TokenError(f"A token may be limited to at most {MAX_ZONES} zones; got {len(found)}. Leave the "
+                         "zones out to allow every zone.")
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -86,6 +129,7 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    zones: tuple[str, ...] = ()  # the only zones it may act in; empty: every zone
 
     @property
     def active(self) -> bool:
@@ -95,8 +139,9 @@ class TokenInfo:
         def iso(t: datetime | None) -> str | None:
             return t.isoformat() if t else None
 
-        return {"id": self.id, "name": self.name, "role": self.role, "created_at": iso(self.created_at),
-                "last_used_at": iso(self.last_used_at), "revoked_at": iso(self.revoked_at)}
+        return {"id": self.id, "name": self.name, "role": self.role, "zones": list(self.zones),
+                "created_at": iso(self.created_at), "last_used_at": iso(self.last_used_at),
+                "revoked_at": iso(self.revoked_at)}
 
 
 @dataclass(frozen=True)
@@ -144,7 +189,7 @@ class TokenStore:
         os.close(fd)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        _migrate(self._db, path)
         self._version = self._data_version()
 
     @classmethod
@@ -157,22 +202,27 @@ class TokenStore:
             self._db.close()
 
     # -- administration -------------------------------------------------------------------------
-    def create(self, name: str, role: str) -> NewToken:
+    def create(self, name: str, role: str, zones: Iterable[str] | str = ()) -> NewToken:
+        """A new token; `zones` limits it to those zones (empty: every zone)."""
         name = name.strip()
         if not name or len(name) > MAX_NAME or not name.isprintable():
             raise TokenError(f"A token name must be 1-{MAX_NAME} printable characters (who or what uses it, "
                              f"like \"night shift\"); got {name!r}.")
         checked = check_role(role)
+        limited = check_zones(zones)
         secret = PREFIX + secrets.token_urlsafe(32)
-        info = TokenInfo(id=secrets.token_hex(4), name=name, role=checked, created_at=self.clock.now())
+        info = TokenInfo(id=secrets.token_hex(4), name=name, role=checked, created_at=self.clock.now(),
+                         zones=limited)
         digest = self._hasher.hash(secret)
         with self._lock:
-            self._db.execute("INSERT INTO tokens (id, lookup, hash, name, role, created_at) VALUES (?,?,?,?,?,?)",
-                             (info.id, _lookup(secret), digest, info.name, info.role, info.created_at.isoformat()))
+            self._db.execute("INSERT INTO tokens (id, lookup, hash, name, role, zones, created_at) "
+                             "VALUES (?,?,?,?,?,?,?)",
+                             (info.id, _lookup(secret), digest, info.name, info.role, json.dumps(list(limited)),
+                              info.created_at.isoformat()))
         return NewToken(info, secret)
 
     def list(self, *, include_revoked: bool = True) -> list[TokenInfo]:
-        sql = "SELECT id, name, role, created_at, last_used_at, revoked_at FROM tokens"
+        sql = f"SELECT {_COLUMNS} FROM tokens"
         if not include_revoked:
             sql += " WHERE revoked_at IS NULL"
         with self._lock:
@@ -181,8 +231,7 @@ class TokenStore:
 
     def get(self, token_id: str) -> TokenInfo | None:
         with self._lock:
-            row = self._db.execute("SELECT id, name, role, created_at, last_used_at, revoked_at FROM tokens "
-                                   "WHERE id = ?", (token_id,)).fetchone()
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM tokens WHERE id = ?", (token_id,)).fetchone()
         return _info(row) if row else None
 
     def revoke(self, token_id: str) -> TokenInfo:
@@ -222,8 +271,8 @@ class TokenStore:
         if (info := self.cached(token)) is not None:
             return Verdict(info)
         with self._lock:
-            rows = self._db.execute("SELECT hash, id, name, role, created_at, last_used_at, revoked_at FROM tokens "
-                                    "WHERE lookup = ?", (_lookup(token),)).fetchall()
+            rows = self._db.execute(f"SELECT hash, {_COLUMNS} FROM tokens WHERE lookup = ?",
+                                    (_lookup(token),)).fetchall()
         for row in rows:
             if not self._matches(row[0], token):
                 continue
@@ -260,11 +309,53 @@ class TokenStore:
             self._cache.clear()
 
 
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring auth.db to SCHEMA_VERSION, keeping every token (ids, hashes, times).
+
+    SQLite cannot change a CHECK constraint in place, so a table of an older layout is rebuilt: a new
+    table, every row copied, the old one dropped, the new one renamed, all in one transaction (a crash
+    leaves the old file as it was). BEGIN IMMEDIATE makes a second process opening the file at the
+    same moment wait, then find the work done.
+    """
+    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
+        return
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if int(db.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+                _rebuild(db)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise TokenError(f"Cannot bring the token database {path} up to date ({exc}); check that the gateway "
+                         "may write to it, then start again. Its tokens are unchanged.") from exc
+
+
+def _rebuild(db: sqlite3.Connection) -> None:
+    # Caller holds the write transaction.
+    existing = {row[1] for row in db.execute("PRAGMA table_info(tokens)")}
+    if not existing:  # a new file
+        db.execute(_TABLE.format(name="tokens"))
+        db.execute(_INDEX)
+        return
+    db.execute("DROP TABLE IF EXISTS tokens_upgrade")  # left by nothing we know of; never holds data
+    db.execute(_TABLE.format(name="tokens_upgrade"))
+    kept = "id, lookup, hash, name, role, created_at, last_used_at, revoked_at"
+    zones = "zones" if "zones" in existing else "'[]'"
+    db.execute(f"INSERT INTO tokens_upgrade ({kept}, zones) SELECT {kept}, {zones} FROM tokens")
+    db.execute("DROP TABLE tokens")  # drops its index too
+    db.execute("ALTER TABLE tokens_upgrade RENAME TO tokens")
+    db.execute(_INDEX)
+
+
 def _info(row: Any) -> TokenInfo:
-    token_id, name, role, created, used, revoked = row
+    token_id, name, role, zones, created, used, revoked = row
 
     def when(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text) if text else None
 
     return TokenInfo(id=token_id, name=name, role=check_role(role), created_at=datetime.fromisoformat(created),
-                     last_used_at=when(used), revoked_at=when(revoked))
+                     last_used_at=when(used), revoked_at=when(revoked), zones=tuple(json.loads(zones)))

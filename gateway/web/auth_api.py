@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth.tokens import Role, TokenError, TokenInfo, TokenStore
+from gateway.auth.tokens import MAX_ZONES, Role, TokenError, TokenInfo, TokenStore
 from gateway.web.deps import Refusal, guard_of, require
 
 Admin = Annotated[TokenInfo | None, Depends(require("admin"))]
@@ -22,12 +22,14 @@ class NewTokenBody(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, description="who or what uses it, e.g. night shift")
     role: Role
+    zones: list[str] = Field(default_factory=list, max_length=MAX_ZONES,
+                             description="the only zones it may act in, e.g. [\"B1\", \"B2\"]; empty: every zone")
 
 
 def make_auth_router(store: TokenStore) -> APIRouter:
     router = APIRouter(prefix="/api/auth", tags=["auth"])
 
-    @router.get("/me", summary="The role of the presented token (none: what anyone may do)")
+    @router.get("/me", summary="The role and zones of the presented token (none: what anyone may do)")
     async def me(request: Request) -> dict[str, Any]:
         guard = guard_of(request)
         header = request.headers.get("authorization")
@@ -45,7 +47,7 @@ def make_auth_router(store: TokenStore) -> APIRouter:
     @router.post("/tokens", status_code=201, summary="Create a token; the answer is the only time it is shown")
     def create_token(body: NewTokenBody, _admin: Admin) -> dict[str, Any]:
         try:
-            new = store.create(body.name, body.role)
+            new = store.create(body.name, body.role, body.zones)
         except TokenError as exc:
             raise HTTPException(422, str(exc)) from None
         return {**new.info.to_json(), "token": new.secret}

@@ -1,8 +1,9 @@
 """Checking a request's bearer token against the role it needs: one `Guard`, used by the policy
 middleware (every route) and by `require(role)` (a FastAPI dependency for explicit use).
 
-401 (with `WWW-Authenticate: Bearer`) when the token is missing or invalid, 403 when its role is too
-low; the answer's `detail` says which and what to do. `read_open` grants the viewer role to everyone.
+401 (with `WWW-Authenticate: Bearer`) when the token is missing or invalid, 403 when its role does not
+include the one needed (roles are partially ordered: `tokens.role_allows`); the answer's `detail`
+says which and what to do. `read_open` grants the viewer role to everyone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.caller import SCOPE_KEY, token_holder
-from gateway.auth.tokens import Role, TokenInfo, TokenStore, role_allows
+from gateway.auth.tokens import ROLES, Role, TokenInfo, TokenStore, role_allows, roles_allowed
 
 STATE_KEY = "sitegate_guard"  # app.state attribute holding the Guard (set by policy.protect)
 REALM = 'Bearer realm="sitegate"'
@@ -53,7 +54,7 @@ class Guard:
     async def check(self, authorization: str | None, need: Role) -> TokenInfo | Refusal:
         """The caller's token if it has at least `need`, else why not (never mentions the token itself)."""
         if not authorization:
-            return Refusal(401, f"This needs a token with the {need} role or higher; send it as "
+            return Refusal(401, f"This needs a token with the {_need_text(need)}; send it as "
                                 "'Authorization: Bearer sg_...'. An admin creates one with `sitegate token "
                                 f"create --role {need} --name NAME`.", {"WWW-Authenticate": REALM})
         scheme, _, token = authorization.strip().partition(" ")
@@ -66,10 +67,18 @@ class Guard:
             return _invalid(verdict.reason)
         info = verdict.info
         if not role_allows(info.role, need):
-            return Refusal(403, f"The token '{info.name}' has the {info.role} role; this needs {need} or higher. "
-                                f"Ask an admin for a token with the {need} role.",
+            return Refusal(403, f"The token '{info.name}' has the {info.role} role; this needs the "
+                                f"{_need_text(need)}. Ask an admin for a token with the {need} role.",
                            {"WWW-Authenticate": f'{REALM}, error="insufficient_scope"'})
         return info
+
+
+def _need_text(need: Role) -> str:
+    """"engineer role (or supervisor, admin)": spelled out, since "or higher" misleads in a partial order."""
+    others = [r for r in roles_allowed(need) if r != need]
+    if len(others) == len(ROLES) - 1:
+        return f"{need} role (or any other)"
+    return f"{need} role (or {', '.join(others)})" if others else f"{need} role"
 
 
 def guard_of(request: Request) -> Guard:

@@ -4,6 +4,11 @@ Reads (GET, HEAD, OPTIONS) need viewer, which `read_open` grants to everyone; ev
 needs engineer unless a rule below says otherwise. A router added later is therefore protected by
 default: its writes need engineer until someone lists them here as admin (or public).
 
+Roles are partially ordered (gateway/auth/tokens.py `role_allows`): a service token does not pass
+where engineer is needed. Ticket writes need only guard here, because the ticket API checks each
+action and the ticket's zone itself (gateway/auth/permissions.py): this table is a floor, not the
+whole decision.
+
 Why a middleware and not a dependency inserted into each route: FastAPI builds a route's
 dependencies when the route is included, and changing them afterwards means reaching into its
 internals. Checking by method and path in front of the router covers routes and mounts added at any
@@ -23,7 +28,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth.caller import SCOPE_KEY
-from gateway.auth.tokens import Role, TokenStore
+from gateway.auth.tokens import Role, TokenStore, roles_allowed
 from gateway.web.deps import STATE_KEY, Guard, Refusal
 from gateway.web.headers import install_cors, install_security_headers
 
@@ -63,7 +68,10 @@ RULES: tuple[Rule, ...] = (
     Rule("/api/config/{rest:path}", "admin"),
     Rule("/api/rules/reload", "admin"),
     Rule("/api/rules/{rest:path}", "admin", frozenset({"POST", "PUT", "PATCH", "DELETE"})),
-    Rule("/api/tickets/{ticket_id}/{action}", "engineer", frozenset({"POST"})),
+    # Guards report problems and service staff dispatch and visit back: the ticket API decides per
+    # action and zone (gateway/auth/permissions.py); this only keeps viewers and strangers out.
+    Rule("/api/tickets", "guard", frozenset({"POST"})),
+    Rule("/api/tickets/{ticket_id}/{action}", "guard", frozenset({"POST"})),
 )
 
 
@@ -145,14 +153,15 @@ def _document(app: FastAPI, guard: Guard, rules: tuple[Rule, ...]) -> None:
                 if not isinstance(operation, dict) or method.upper() not in _HTTP_METHODS:
                     continue
                 need = required_role(method, path, rules)
-                if guard.is_open(need):
+                if need is None or guard.is_open(need):
                     continue
                 operation["security"] = [{"HTTPBearer": []}]
                 operation.setdefault("x-sitegate-role", need)
                 answers = operation.setdefault("responses", {})
                 answers.setdefault("401", {"description": "No token, or an unknown or revoked one (reason in "
                                                           "`detail`)."})
-                answers.setdefault("403", {"description": f"The token's role is below {need}."})
+                answers.setdefault("403", {"description": f"The token's role is not one of "
+                                                          f"{', '.join(roles_allowed(need))}."})
         return schema
 
     setattr(app, "openapi", openapi)  # noqa: B010 (assigning to a method)

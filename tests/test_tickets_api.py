@@ -84,8 +84,8 @@ def test_actions_walk_the_lifecycle_with_the_clock_and_note(
     assert (last["actor"], last["note"], last["at"]) == ("anonymous", "到场 on site", "2026-11-23T21:30:00+08:00")
     clock.advance(timedelta(hours=1))
     assert client.post("/api/tickets/T-000001/resolve").json()["status"] == "resolved"  # body optional
-    closed = client.post("/api/tickets/T-000001/close", json={"note": "revisit: ok"}).json()
-    assert closed["status"] == "closed" and closed["revisit_result"] == "ok"
+    closed = client.post("/api/tickets/T-000001/revisit", json={"result": "ok", "satisfaction": 5}).json()
+    assert closed["status"] == "closed" and closed["revisit_result"] == "ok" and closed["satisfaction"] == 5
     assert client.post("/api/tickets/T-000001/reopen", json={}).json()["status"] == "open"
     assert client.post("/api/tickets/T-000001/cancel", json={"note": "test"}).json()["status"] == "cancelled"
 
@@ -96,7 +96,7 @@ def test_illegal_transition_is_409_with_the_reason(
     response = client.post("/api/tickets/T-000001/close", json={"note": "too early"})
     assert response.status_code == 409
     assert response.json()["detail"] == ("Ticket T-000001 is open, so it cannot be closed (close); "
-                                         "actions allowed now: ack, resolve, cancel.")
+                                         "actions allowed now: ack, accept, arrive, resolve, cancel, feedback.")
 
 
 def test_reopen_conflict_is_409(setup: tuple[TestClient, TicketService, FakeClock]) -> None:
@@ -137,10 +137,10 @@ def test_openapi_lists_the_ticket_routes(setup: tuple[TestClient, TicketService,
 @pytest.fixture
 def guarded(setup: tuple[TestClient, TicketService, FakeClock],
             tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    """The same tickets behind the real token guard, with an engineer token named "night shift"."""
+    """The same tickets behind the real token guard, with a supervisor token named "night shift"."""
     _, svc, clock = setup
     tokens = TokenStore.in_dir(tmp_path)
-    engineer = tokens.create("night shift", "engineer").secret
+    engineer = tokens.create("night shift", "supervisor").secret
     app = FastAPI()
     app.include_router(make_router(svc, clock))
     protect(app, tokens, read_open=True)
@@ -157,7 +157,8 @@ def test_the_history_names_the_tokens_holder_and_a_name_in_the_body_only_goes_in
     _, svc, clock = setup
     before = {"close": ["resolve"], "reopen": ["resolve"]}.get(action, [])  # reach a status that allows it
     for step in before:
-        svc.act("T-000001", step, actor="someone", now=clock.now())
+        # Resolved by the system (the condition cleared): a close needs no revisit.
+        svc.act("T-000001", step, actor="system", now=clock.now())
     answer = client.post(f"/api/tickets/T-000001/{action}", headers=auth,
                          json={"note": "checked the gauge", "actor": "总经理 GM"})
     assert answer.status_code == 200, answer.text

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from gateway.core.model import AlertEvent
-from gateway.tickets.changes import Change, open_ticket
+from gateway.tickets.changes import Change, Details, open_ticket
 from gateway.tickets.notify import Notifier
 from gateway.tickets.policy import TicketPolicy, WebhookConfig
 from gateway.tickets.service import TicketService
@@ -174,9 +174,9 @@ def test_service_publishes_every_change_on_mqtt_and_webhook(tmp_path: Path, rece
         [t] = svc.handle([ev])
         svc.handle([ev])
         svc.act(t.id, "ack", actor="wang", now=T0)
-        svc.tick(datetime(2026, 11, 24, 9, 0, tzinfo=TZ))  # no resolve deadline for critical: nothing
+        svc.tick(T0 + timedelta(minutes=30))  # before the 1 h arrive deadline: nothing to publish
         svc.act(t.id, "resolve", actor="wang", now=T0)
-        svc.act(t.id, "close", actor="zhao", note="revisit: ok", now=T0)
+        svc.act(t.id, "revisit", actor="zhao", now=T0, details=Details(result="ok"))
         assert svc.notifier.flush(10)
     finally:
         svc.close()
@@ -184,5 +184,5 @@ def test_service_publishes_every_change_on_mqtt_and_webhook(tmp_path: Path, rece
     assert [topic for topic, _ in pub.sent] == [f"sitegate/hv/tickets/{t.id}"] * 5
     assert [doc["status"] for _, doc in pub.sent] == ["open", "open", "acknowledged", "resolved", "closed"]
     assert [doc["occurrences"] for _, doc in pub.sent] == [1, 2, 2, 2, 2]
-    assert [b["change"] for _, b in receiver.requests] == ["opened", "acknowledged", "resolved", "closed"]
+    assert [b["change"] for _, b in receiver.requests] == ["opened", "acknowledged", "resolved", "revisited"]
     assert [h["Idempotency-Key"] for h, _ in receiver.requests] == [f"hv:{t.id}:{r}" for r in (1, 3, 4, 5)]

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from gateway.core.model import AlertEvent, EventSink, Processed, Publisher
+from gateway.patrol.archive import RoundArchive
 from gateway.patrol.rounds import RoundView
 from gateway.patrol.tracker import PatrolChange, PatrolTracker, TapOutcome
 from gateway.timeseries.point import Point
@@ -25,13 +26,16 @@ class PatrolConsumer:
 
     def __init__(self, tracker: PatrolTracker, *, site_id: str, publisher: Publisher | None,
                  alerts: Callable[[Sequence[AlertEvent]], None], points: Callable[[Sequence[Point]], None],
-                 events: EventSink | None = None) -> None:
+                 events: EventSink | None = None,
+                 archive: RoundArchive | None = None) -> None:
+        """`archive` keeps each finished round (again when revised) for the monthly report."""
         self.tracker = tracker
         self.site_id = site_id
         self.publisher = publisher
         self.alerts = alerts
         self.points = points
         self.events = events
+        self.archive = archive
         self._lock = threading.Lock()
 
     def handle(self, batch: Sequence[Processed]) -> None:
@@ -82,6 +86,8 @@ class PatrolConsumer:
         points = []
         for c in changes:
             if c.kind in ROUND_END:
+                if self.archive is not None:
+                    self.archive.keep(c.round, c.ts)
                 # Written at the scheduled start: a revision overwrites the round's point.
                 points.append(Point("patrol_round", {"site": self.site_id, "route": c.route, "round": c.round_id},
                                     dict(c.round_fields), datetime.fromisoformat(c.round.scheduled_start)))

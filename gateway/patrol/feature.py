@@ -10,6 +10,7 @@ from gateway.core.errors import Problem
 from gateway.core.model import STAGE_DETECT
 from gateway.core.site import Site
 from gateway.ingest.gateway import Gateway
+from gateway.patrol.archive import RoundArchive
 from gateway.patrol.consumer import PatrolConsumer
 from gateway.patrol.model import load_plan
 from gateway.patrol.tracker import PatrolTracker
@@ -26,8 +27,10 @@ def attach(gw: Gateway, offline: bool) -> PatrolConsumer | None:
         return None
     plan = load_plan(gw.site.patrol)
     tracker = PatrolTracker(plan, tz=gw.tz, site_id=gw.site_id, max_skew=gw.site.ingest.max_clock_skew)
+    archive = RoundArchive(gw.data_dir / "patrol_rounds.db", plan)
     patrol = PatrolConsumer(tracker, site_id=gw.site_id, publisher=gw.mqtt, alerts=gw.raise_alerts,
-                            points=gw.write_points, events=gw.bus.publish)
+                            points=gw.write_points, events=gw.bus.publish, archive=archive)
+    gw.on_stop.append(archive.close)
     gw.add_consumer(patrol, STAGE_DETECT)
     return patrol
 

@@ -384,6 +384,12 @@ class TicketService:
                               overdue=overdue, source=source, limit=limit)
         return [self._local(t) for t in found]
 
+    def touching(self, since: datetime, until: datetime) -> builtins.list[Ticket]:
+        """The tickets a report over [since, until) reads (Tx.touching), in site time."""
+        with self.store.read() as tx:
+            found = tx.touching(self.site, since, until)
+        return [self._local(t) for t in found]
+
     def open_counts(self) -> dict[str, dict[str, int]]:
         """Active (open or acknowledged) tickets per device and severity, for health scores."""
         with self.store.read() as tx:

@@ -34,6 +34,10 @@ def done_at(t: Ticket, stage: Stage) -> datetime | None:
         return t.arrived_at or (t.resolved_at if _by_person(t) else None)
     if stage == "resolve":
         return t.resolved_at
+    # A failed revisit keeps its record when the ticket starts again (changes._restart); it is not
+    # the revisit of the repair made after it.
+    if t.revisited_at is None or t.resolved_at is None or t.revisited_at < t.resolved_at:
+        return None
     return t.revisited_at
 
 

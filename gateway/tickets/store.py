@@ -358,6 +358,14 @@ class Tx:
                 where = where & (tickets.c[column] == value)
         return self._load(where, order=[tickets.c.seq.desc()], limit=limit)
 
+    def touching(self, site: str, since: datetime, until: datetime) -> list[Ticket]:
+        """What a report over a period reads: the tickets opened in [since, until), and those opened
+        before `until` that are still live (open, acknowledged or resolved), whose deadlines may
+        still fall anywhere. Both parts run on indexes (site + opened_at, site + status)."""
+        live = tickets.c.status.in_((*ACTIVE, "resolved"))
+        return self._load((tickets.c.site == site) & (tickets.c.opened_at < until)
+                          & ((tickets.c.opened_at >= since) | live), order=[tickets.c.seq])
+
     def open_counts(self, site: str) -> dict[str, dict[str, int]]:
         rows = self.conn.execute(
             select(tickets.c.device_id, tickets.c.severity, func.count())

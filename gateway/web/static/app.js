@@ -6,6 +6,7 @@ import {createFeed} from "./feed.js";
 import {applyI18n, lang, setLang, t} from "./i18n.js";
 import {createOverview} from "./overview.js";
 import {createPatrol} from "./patrol.js";
+import {createReports} from "./reports.js";
 import {siteNow} from "./siteclock.js";
 import {applyEvent, loadHealth, onChange, store} from "./store.js";
 import {createTickets} from "./tickets.js";
@@ -20,7 +21,8 @@ const CLOCK_SYNC_MS = 15_000;
 const PREFS = {large: "sitegate.large", refresh: "sitegate.refresh"};
 
 const $ = (selector) => document.querySelector(selector);
-const views = {overview: createOverview(), tickets: createTickets(), devices: createDevices(), patrol: createPatrol()};
+const views = {overview: createOverview(), tickets: createTickets(), devices: createDevices(), patrol: createPatrol(),
+  reports: createReports()};
 let current = null; // the name of the visible view
 let renderTimer = null;
 let refreshTimer = null;

@@ -175,11 +175,12 @@ def test_a_relay_that_refuses_is_retried_then_recorded_as_failed_without_blockin
         svc = service(store, {
             "smtp": {"host": "127.0.0.1", "port": server.port, "starttls": False, "from": "sitegate@hv.example"},
             "levels": {3: {"email": ["ops@hv.example"]}},
-            "retry": {"max_attempts": 3, "backoff": 0.3, "backoff_max": 1},
+            "retry": {"max_attempts": 3, "backoff": 1, "backoff_max": 2},
         })
         started = time.monotonic()
         [t] = svc.handle([smoke("sd-1", T0)])
-        assert time.monotonic() - started < 0.25  # ingest does not wait for the relay's backoff
+        # Ingest does not wait for the relay: its retries take at least 1 s + 2 s.
+        assert time.monotonic() - started < 2
         assert t.emergency_level == 3 and notes(t, "notified") == []
         assert svc.emergency.flush(15)
         svc.close()
@@ -274,3 +275,24 @@ def test_disabled_response_sets_no_level(store: TicketStore) -> None:
     [t] = svc.handle([smoke("sd-1", T0)])
     svc.close()
     assert t.emergency_level is None
+
+
+def test_a_guards_fire_card_next_to_a_detector_in_alarm_is_level_1_for_both(store: TicketStore) -> None:
+    pub = FakePublisher()
+    svc = service(store, {"levels": {1: {"mqtt": ["alarm/{level}"]}, 3: {"mqtt": ["alarm/{level}"]}},
+                          "retry": FAST_RETRY}, publisher=pub)
+    svc.handle([smoke("sd-1", T0)])
+    card = AlertEvent(rule="patrol.observation.fire", device="cp-b1-lobby", zone="b1", state="firing",
+                      severity="critical", title="巡逻发现 Patrol observation: 火情 fire", ts=T0 + 7 * MIN,
+                      category="patrol", kind="checkpoint",
+                      labels={"fault": "fire", "reported_by": "G017", "checkpoint": "cp-b1-lobby"})
+    changed = svc.handle([card])
+    assert sorted((t.id, t.emergency_level) for t in changed) == [("T-000001", 1), ("T-000002", 1)]
+    assert notes(svc.get("T-000002"), "emergency_level") == [
+        "emergency level 1 (一级): 巡逻报火且探测器报警 a guard's fire report and a detector: "
+        "1 smoke detector in alarm (sd-1) and 1 fire report by G017 in zone b1"]
+    assert svc.emergency.flush(10)
+    svc.close()
+    # The detector's ticket was told at level 3 and again at level 1; the card's ticket at level 1 only.
+    told = sorted((doc["ticket_id"], doc["level"]) for topic, doc in pub.sent if topic.startswith("alarm/"))
+    assert told == [("T-000001", 1), ("T-000001", 3), ("T-000002", 1)]

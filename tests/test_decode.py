@@ -254,7 +254,7 @@ def test_other_sites_traffic_is_unknown_topic_and_says_why(decoder: Decoder) -> 
 
 @pytest.mark.parametrize("topic", ["zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/devices",
                                    "zigbee2mqtt/lamp/set", "cmnd/lamp/POWER", "sitegate/demo/cp-1/ack",
-                                   "sitegate/demo/tickets/T-17",
+                                   "sitegate/demo/tickets/T-17", "sitegate/demo/emergency/2",
                                    "sitegate/demo/gateway/status", "shellyplus1pm-garage/status/sys"])
 def test_known_chatter_and_our_own_topics_are_ignored(decoder: Decoder, topic: str) -> None:
     got = decoder.decode(msg(topic, b"x" * 100_000))  # even when huge: bridge/devices can be

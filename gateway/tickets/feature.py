@@ -25,11 +25,12 @@ def store_url(gw: Gateway) -> str:
 
 
 def attach(gw: Gateway, offline: bool) -> TicketService:
-    """`offline` (replay): no webhooks, so a replay never reaches the outside world."""
+    """`offline` (replay): no webhooks nor emergency notices, so a replay never reaches the outside world."""
     policy = gw.site.section(TicketPolicy)
     events = TicketEvents(gw.site_id, bus=gw.bus.publish, points=gw.write_points, metrics=gw.metrics)
     tickets = TicketService(TicketStore(store_url(gw)), site_id=gw.site_id, tz=gw.tz, policy=policy,
-                            publisher=gw.mqtt, events=events, webhooks=() if offline else policy.webhooks)
+                            publisher=gw.mqtt, events=events, webhooks=() if offline else policy.webhooks,
+                            emergency_notices=not offline, now=gw.clock.now)
     # Re-read on each change this gateway makes, so the counts keep to its clock (replay, fake
     # clocks); by time only for changes made elsewhere, which a replay's private store never sees.
     counts = OpenTicketCounts(tickets.open_counts, ttl=None if offline else 2.0)

@@ -1,4 +1,5 @@
-"""The `tickets:` section of the site file: SLA, escalation, owners, inhibition, maintenance, webhooks.
+"""The `tickets:` section of the site file: SLA, escalation, owners, inhibition, maintenance, webhooks,
+emergency response levels.
 
 Plain pydantic models, validated with FILE:LINE problems through gateway.core.yamlsource. The matching
 helpers here are pure: the service asks them "is this event muted, and by what?".
@@ -224,6 +225,146 @@ class WebhookConfig(Strict):
         return action in self.actions if self.actions else action != "occurrence"
 
 
+# -- emergency response: 一级/二级/三级 by what happened (issue 12 §5) -----------------------------
+
+EmergencyLevel = Literal[1, 2, 3]
+LEVEL_NAMES: dict[int, str] = {1: "一级", 2: "二级", 3: "三级"}
+
+
+class IncidentClass(Strict):
+    """What happened, and the response level it calls for (1 the most serious).
+
+    A ticket whose `fault` label is one of `faults` is in this class when, among the active tickets
+    of its zone with one of `faults`, there are at least `sources` distinct sources in alarm: sensors
+    (a device whose condition holds) and people's reports (a guard's event card), of which at least
+    `detectors` sensors and `reports` reports, whose alarms began within `within` of each other (if
+    set). `with_faults` also asks for another active ticket in the zone with one of those faults (a
+    pressure drop with a leak); `labels`, that a counted ticket carries these labels.
+    """
+
+    name: str
+    level: EmergencyLevel
+    faults: list[str] = Field(min_length=1)
+    sources: int = Field(default=1, ge=1)
+    detectors: int = Field(default=0, ge=0)
+    reports: int = Field(default=0, ge=0)
+    within: PositiveDuration | None = None
+    with_faults: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IncidentClass:
+        if self.detectors + self.reports > self.sources:
+            # Counting 2 detectors among 1 source can never hold: say so instead of never matching.
+            raise ValueError(f"sources ({self.sources}) must be at least detectors + reports "
+                             f"({self.detectors} + {self.reports})")
+        return self
+
+
+FIRE_FAULTS = ["fire_confirmed", "fire_alarm_confirmed"]
+LEAK_FAULTS = ["leak", "water_leak", "flood"]
+
+
+def default_incident_classes() -> list[IncidentClass]:
+    """The built-in classes, after the property manuals' response levels; a site's `classes`
+    replace them as a whole."""
+    return [
+        IncidentClass(name="火警确认 fire alarm confirmed", level=1, faults=FIRE_FAULTS),
+        IncidentClass(name="多个烟感报警 3+ smoke detectors in alarm", level=1, faults=["smoke"],
+                      sources=3, detectors=3),
+        IncidentClass(name="巡逻报火且探测器报警 a guard's fire report and a detector", level=1,
+                      faults=["fire", "smoke"], sources=2, detectors=1, reports=1),
+        IncidentClass(name="两个烟感相继报警 2 smoke detectors within 10 min", level=2, faults=["smoke"],
+                      sources=2, detectors=2, within=timedelta(minutes=10)),
+        IncidentClass(name="大量漏水 major leak (flow or pressure drop)", level=2, faults=LEAK_FAULTS,
+                      with_faults=["pressure_drop", "flow_surge"]),
+        IncidentClass(name="多处漏水 2+ leak sensors", level=2, faults=LEAK_FAULTS, sources=2, detectors=2),
+        IncidentClass(name="单个探测器报警 one detector or report", level=3, faults=["smoke", "fire"]),
+        IncidentClass(name="少量漏水 minor leak", level=3, faults=LEAK_FAULTS),
+    ]
+
+
+class SmtpRelay(Strict):
+    """The mail relay e-mails go through; the password is read from `password_env` when sending."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    sender: str = Field(alias="from", min_length=3)
+    timeout: PositiveDuration = timedelta(seconds=15)
+
+    @model_validator(mode="after")
+    def _login(self) -> SmtpRelay:
+        if self.password_env and not self.username:
+            raise ValueError("password_env is set but username is not: give the relay's user name")
+        return self
+
+
+class LevelNotifications(Strict):
+    """Who hears of a ticket reaching this level: webhooks, MQTT topics (`{site}` and `{level}` are
+    filled in) and e-mail recipients (through `smtp`)."""
+
+    name: str = ""
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    mqtt: list[str] = Field(default_factory=list)
+    email: list[str] = Field(default_factory=list)
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for address in v:
+            if "@" not in address or address.strip() != address:
+                raise ValueError(f"'{address}' is not an e-mail address like ops@example.com")
+        return v
+
+    @field_validator("mqtt")
+    @classmethod
+    def _topics(cls, v: list[str]) -> list[str]:
+        for topic in v:
+            if not topic or "#" in topic or "+" in topic:
+                raise ValueError(f"MQTT topic '{topic}' must be a plain topic (no wildcards), like "
+                                 "sitegate/{site}/emergency/{level}")
+        return v
+
+
+class DeliveryRetry(Strict):
+    """Retries for MQTT and e-mail notices (webhooks keep their own `max_attempts` and `backoff`)."""
+
+    max_attempts: int = Field(default=5, ge=1)
+    backoff: Duration = timedelta(seconds=5)  # first retry delay; doubles up to backoff_max
+    backoff_max: Duration = timedelta(minutes=5)
+
+
+class EmergencyResponse(Strict):
+    """`tickets.emergency_response`: the incident classes that set a ticket's emergency level, and
+    each level's notification list. Elapsed-time escalation (`escalation`) runs alongside."""
+
+    enabled: bool = True
+    classes: list[IncidentClass] = Field(default_factory=default_incident_classes)
+    levels: dict[EmergencyLevel, LevelNotifications] = Field(default_factory=dict)
+    smtp: SmtpRelay | None = None
+    retry: DeliveryRetry = Field(default_factory=DeliveryRetry)
+    queue: int = Field(default=1000, ge=1)  # notices waiting for delivery before dropping
+
+    @model_validator(mode="after")
+    def _relay_for_email(self) -> EmergencyResponse:
+        wanting = [level for level, spec in sorted(self.levels.items()) if spec.email]
+        if wanting and self.smtp is None:
+            raise ValueError(f"level {wanting[0]} sends e-mail but there is no `smtp:` relay; add "
+                             "smtp: {host, port, starttls, username, password_env, from}")
+        return self
+
+    def watched_faults(self) -> frozenset[str]:
+        """Faults whose tickets can change a zone's class (counted, or needed alongside)."""
+        return frozenset(f for c in self.classes for f in (*c.faults, *c.with_faults))
+
+    def level_name(self, level: int) -> str:
+        spec = self.levels.get(level)  # type: ignore[call-overload]
+        return (spec.name if spec is not None and spec.name else None) or LEVEL_NAMES.get(level, f"level {level}")
+
+
 class TicketPolicy(Strict):
     """Everything under `tickets:` in the site file. Every part has a working default."""
 
@@ -236,6 +377,7 @@ class TicketPolicy(Strict):
     revisit: RevisitPolicy = Field(default_factory=RevisitPolicy)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     webhook_queue: int = Field(default=1000, ge=1)  # changes waiting for delivery before dropping
+    emergency_response: EmergencyResponse = Field(default_factory=EmergencyResponse)
 
     def is_inhibit_source(self, rule: str, labels: Mapping[str, str]) -> bool:
         return any(r.is_source(rule, labels) for r in self.inhibit)

@@ -20,12 +20,13 @@ from typing import Any
 
 from gateway.core.errors import SitegateError
 from gateway.core.model import AlertEvent, EventSink, Publisher
-from gateway.tickets import changes, lifecycle
+from gateway.tickets import changes, emergency, lifecycle
 from gateway.tickets.changes import Change
+from gateway.tickets.emergency_notify import EmergencyNotifier
 from gateway.tickets.notify import Notifier
 from gateway.tickets.policy import Facts, TicketPolicy, WebhookConfig, explains
 from gateway.tickets.store import DuplicateActiveTicket, TicketStore, Tx
-from gateway.tickets.ticket import Ticket, localize
+from gateway.tickets.ticket import HistoryEntry, Ticket, localize
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,19 @@ class _Mute:
 class TicketService:
     def __init__(self, store: TicketStore, *, site_id: str, tz: tzinfo, policy: TicketPolicy,
                  publisher: Publisher | None = None, events: EventSink | None = None,
-                 webhooks: Sequence[WebhookConfig] = ()) -> None:
+                 webhooks: Sequence[WebhookConfig] = (), emergency_notices: bool = False,
+                 now: Callable[[], datetime] | None = None) -> None:
         """`webhooks` are exactly the ones called: the running gateway passes the policy's, a replay
-        none (never the policy's as a fallback, so a replay cannot reach the outside world)."""
+        none (never the policy's as a fallback, so a replay cannot reach the outside world). Likewise
+        the emergency levels' notification lists are only sent with `emergency_notices`; `now` stamps
+        their outcomes in the history (the gateway's clock)."""
         self.store, self.site, self.tz, self.policy = store, site_id, tz, policy
         self.stats = ServiceStats()
         self.notifier = Notifier(site=site_id, tz=tz, publisher=publisher, events=events,
                                  webhooks=webhooks, queue_size=policy.webhook_queue)
+        self.emergency = EmergencyNotifier(site=site_id, tz=tz, response=lambda: self.policy.emergency_response,
+                                           publisher=publisher, record=self.append_history,
+                                           enabled=emergency_notices, now=now)
         self._lock = threading.RLock()
         with store.read() as tx:
             self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}
@@ -80,9 +87,11 @@ class TicketService:
     def start(self) -> None:
         """Start the webhook deliveries (the gateway's start; never in the constructor)."""
         self.notifier.start()
+        self.emergency.start()
 
     def close(self) -> None:
         self.notifier.close()
+        self.emergency.close()
 
     def set_policy(self, policy: TicketPolicy) -> None:
         """Take a reloaded `tickets:` section; applies to events and deadlines from now on."""
@@ -95,8 +104,12 @@ class TicketService:
         """Apply a batch of alert events; returns the tickets that changed, each once, latest state."""
         # Root causes first, so a power outage in the same batch mutes the lamp faults it explains.
         ordered = sorted(events, key=lambda e: 0 if self.policy.is_inhibit_source(e.rule, e.labels) else 1)
+        def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
+            groups = [self._apply(tx, staged, ev) for ev in ordered]
+            return [*groups, self._emergency_levels(tx, staged, [c for group in groups for c in group])]
+
         with self._lock:
-            done = self._transaction(lambda tx, staged: [self._apply(tx, staged, ev) for ev in ordered])
+            done = self._transaction(work)
         return [self._local(t) for t in _latest(done)]
 
     def _apply(self, tx: Tx, staged: dict[str, Ticket], ev: AlertEvent) -> list[Change]:
@@ -299,6 +312,54 @@ class TicketService:
                 return [saved]
         return []
 
+    # -- emergency response levels (一级/二级/三级 by incident class; see emergency.py) -------------
+
+    def _emergency_levels(self, tx: Tx, staged: dict[str, Ticket], done: builtins.list[Change]) -> list[Change]:
+        """Raise the emergency level of the active tickets in every zone these changes touched, as
+        the zone's incident class now says (a second smoke detector raises the first one's too)."""
+        response = self.policy.emergency_response
+        watched = response.watched_faults()
+        touched: dict[str, datetime] = {}
+        for change in done:
+            t = change.ticket
+            if response.enabled and t.labels.get("fault") in watched:
+                at = t.last_seen_at or t.opened_at
+                touched[t.zone] = max(at, touched.get(t.zone, at))
+        out: list[Change] = []
+        for _ in range(_RETRIES):
+            active = [t for t in tx.active_matching(self.site, lambda _rule, labels: labels.get("fault") in watched)
+                      if t.zone in touched]
+            raised = [(t, v) for t in active
+                      if emergency.raises(t, v := emergency.classify(t, active, response.classes)) and v is not None]
+            if not raised:
+                break
+            for t, verdict in raised:
+                new = emergency.with_level(t, verdict, at=touched[t.zone], response=response)
+                saved = self._save(tx, staged, Change(new, emergency.ACTION), t)
+                if saved is not None:
+                    out.append(saved)
+            # Saved ones no longer rise; a race (None) is read again on the next pass.
+        return out
+
+    def append_history(self, ticket_id: str, entry: HistoryEntry) -> Ticket:
+        """Add one entry to a ticket's history whatever its status (who was notified, and when);
+        revision-checked and retried like every write, then published."""
+        with self._lock:
+            def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
+                for _ in range(_RETRIES):
+                    current = tx.get(self.site, ticket_id)
+                    if current is None:
+                        raise TicketNotFound(ticket_id)
+                    new = localize(current, self.tz)
+                    new.history.append(entry)
+                    saved = self._save(tx, staged, Change(new, entry.action), current)
+                    if saved is not None:
+                        return [[saved]]
+                raise TicketConflict(f"Ticket {ticket_id} kept changing while adding to its history.")
+
+            done = self._transaction(work)
+        return self._local(done[-1].ticket)
+
     # -- deadlines and people ---------------------------------------------------------------------
 
     def tick(self, now: datetime) -> list[Ticket]:
@@ -428,6 +489,7 @@ class TicketService:
                 self._cache.pop(ticket.dedup_key, None)
         for change in done:
             self.notifier.notify(change)
+            self.emergency.notify(change)
         return done
 
     def _local(self, t: Ticket) -> Ticket:

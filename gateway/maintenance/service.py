@@ -41,6 +41,8 @@ class MaintenanceService:
         self.tickets, self.planner, self.tz = tickets, planner, tz
         self.inventory, self.dates, self.checkpoints = inventory, dates, checkpoints
         self.expiry_warning = expiry_warning
+        # Checkpoints where planned work can be: only taps there are looked up (a patrol night has many).
+        self.watched = set(checkpoints.values()) | {s.checkpoint for s, _ in planner.plans if s.checkpoint}
         self._settled: set[str] = set()  # occurrence keys known to have their ticket (this run)
         self._lock = threading.Lock()
 
@@ -123,6 +125,8 @@ class MaintenanceService:
 
     def presence(self, *, checkpoint: str, device: str | None, who: str, at: datetime) -> list[Ticket]:
         """A tap at `checkpoint` (at `device`, if it is at one): noted on the open planned tickets there."""
+        if checkpoint not in self.watched:
+            return []
         with self.tickets.store.read() as tx:
             here = [t for t in tx.active(self.tickets.site) if t.source == "planned"
                     and (t.labels.get("checkpoint") == checkpoint or (device and t.device_id == device))]

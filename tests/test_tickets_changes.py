@@ -5,9 +5,11 @@ from zoneinfo import ZoneInfo
 
 from gateway.core.model import AlertEvent
 from gateway.tickets.changes import (
+    Request,
     apply_action,
     check_deadlines,
     note_suppressed,
+    open_request,
     open_ticket,
     record_cleared,
     record_firing,
@@ -98,3 +100,14 @@ def test_suppressed_symptoms_are_logged_once_per_device() -> None:
     again = note_suppressed(first.ticket, ev(), first=False, tz=TZ)
     assert (first.action, again.action, again.ticket.suppressed, len(again.ticket.history)) == \
         ("suppressed", "occurrence", 2, 2)
+
+
+def test_planned_work_is_due_when_its_request_says_not_by_the_sla() -> None:
+    due = datetime(2026, 3, 1, 23, 59, 59, tzinfo=TZ)
+    opened = datetime(2026, 2, 26, 8, 0, tzinfo=TZ)
+    request = Request(source="planned", channel="schedule", title="check", key="planned:x", resolve_due=due)
+    t = open_request(request, site="s", actor="schedule", now=opened, policy=TicketPolicy(), tz=TZ)
+    assert t.resolve_due_at == due and t.dedup_key == "planned:x"
+    plain = open_request(Request(source="planned", channel="schedule", title="check"), site="s",
+                         actor="schedule", now=opened, policy=TicketPolicy(), tz=TZ)
+    assert plain.resolve_due_at != due  # without it, the SLA's resolve time applies as before

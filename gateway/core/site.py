@@ -323,6 +323,10 @@ class Site(Strict):
             return Problem(self._file or "<defaults>", 1, message)
         return self._lines.problem(loc, message)
 
+    def has_section(self, key: str) -> bool:
+        """Whether the site file has the feature section `key` (a feature the file switches on)."""
+        return key in self._sections
+
     def section(self, model: type[M]) -> M:
         """The validated section a feature owns, by its model (its defaults when the file has none)."""
         for name, owned in section_models().items():

@@ -168,6 +168,7 @@ class Request:
     reported_at: datetime | None = None  # when the person called, if earlier than the registration
     checklist: tuple[dict[str, Any], ...] = ()
     key: str | None = None  # a dedup key (a schedule's occurrence); None: every request is its own
+    resolve_due: datetime | None = None  # planned work: due by this time (end of its due day), not the SLA's
 
 
 def request_severity(request: Request) -> str:
@@ -198,6 +199,8 @@ def open_request(request: Request, *, site: str, actor: str, now: datetime, poli
         checklist=[dict(item) for item in request.checklist],
     )
     _set_deadlines(t, at, policy)
+    if request.resolve_due is not None:
+        t.resolve_due_at = aware(request.resolve_due, tz)
     who = f" from {request.reporter_name}" if request.reporter_name else ""
     note = f"{request.source} via {request.channel}{who}: {request.description or request.title}"
     t.history.append(HistoryEntry(at=at, actor=actor, action="opened", note=note, from_status=None,

@@ -312,6 +312,13 @@ class Tx:
                            & (tickets.c.status == "resolved"), order=[tickets.c.seq.desc()], limit=1)
         return found[0] if found else None
 
+    def latest_with_key(self, site: str, key: str) -> Ticket | None:
+        """The newest ticket ever held under `key`, whatever its status (a planned occurrence that was
+        done must not open again)."""
+        found = self._load((tickets.c.site == site) & (tickets.c.dedup_key == key), order=[tickets.c.seq.desc()],
+                           limit=1)
+        return found[0] if found else None
+
     def active(self, site: str) -> list[Ticket]:
         return self._load((tickets.c.site == site) & _active)
 

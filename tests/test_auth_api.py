@@ -194,6 +194,12 @@ def test_me_tells_the_dashboard_what_it_may_do(store: TokenStore, tokens: dict[s
     assert client.get("/api/auth/me").json() == {"token": None, "role": "viewer", "read_open": True}
     me = client.get("/api/auth/me", headers=bearer(tokens["engineer"])).json()
     assert me["role"] == "engineer" and me["token"]["name"] == "engineer one"
+    # The role's ticket permissions (gateway/auth/permissions.py), so the page offers only what works.
+    assert set(me["may"]) == {"ticket.create", "ticket.accept", "ticket.arrive", "ticket.ack", "ticket.resolve",
+                              "ticket.reopen", "ticket.close", "ticket.feedback", "ticket.inspect"}
+    service = client.get("/api/auth/me", headers=bearer(tokens["service"])).json()
+    assert "ticket.revisit" in service["may"] and "ticket.cancel" not in service["may"]
+    assert client.get("/api/auth/me", headers=bearer(tokens["viewer"])).json()["may"] == []
     assert client.get("/api/auth/me", headers=bearer("sg_" + "x" * 43)).status_code == 401
 
 

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,6 +65,8 @@ class RealSite:
     url: str
     api: httpx.Client  # no token: reads are open, as for the page before anyone signs in
     engineer_token: str
+    service_token: str  # customer service, named "front desk"
+    b1_desk_token: str  # customer service limited to zone b1
     devices: mqtt.Client
 
     def send(self, topic: str, payload: str) -> None:
@@ -74,6 +76,12 @@ class RealSite:
         res = self.api.get(path, params=params)
         res.raise_for_status()
         return res.json()
+
+    def post(self, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        res = self.api.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+        assert res.status_code in (200, 201), res.text
+        result: dict[str, Any] = res.json()
+        return result
 
     def active_tickets(self) -> list[dict[str, Any]]:
         return [t for status in ("open", "acknowledged") for t in self.get("/api/tickets", status=status)]
@@ -97,6 +105,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
         attach_features(gw)
         tokens = TokenStore.in_dir(data)
         engineer = tokens.create("night shift", "engineer").secret
+        service = tokens.create("front desk", "service").secret
+        b1_desk = tokens.create("B1 desk", "service", ["b1"]).secret
         app = create_app(gw, tokens=tokens, read_open=True)
         devices = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="real-dashboard-devices")
         try:
@@ -105,7 +115,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
                 assert gw.mqtt is not None and gw.mqtt.connected.wait(10), "the gateway never reached mosquitto"
                 devices.connect("127.0.0.1", broker.port)
                 devices.loop_start()
-                real = RealSite(gw=gw, url=server.url, api=api, engineer_token=engineer, devices=devices)
+                real = RealSite(gw=gw, url=server.url, api=api, engineer_token=engineer,
+                                service_token=service, b1_desk_token=b1_desk, devices=devices)
                 feed_the_site(real)
                 yield real
         finally:
@@ -282,3 +293,206 @@ def test_the_language_switch_relabels_the_page_with_real_data(browser: Browser, 
     browser.wait_text(tickets_link, "Tickets")
     browser.wait_text("#ticket-list", "Major")
     assert browser.storage("sitegate.lang") == "en"
+
+
+# -- Requests from people and the service loop on the page (issue 12 §1-3) ---------------------------
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LATIN = re.compile(r"[A-Za-z]")
+
+
+def sign_in(browser: Browser, token: str, lang: str = "en") -> None:
+    """As if the person had pasted the token before (the page keeps it in localStorage)."""
+    browser.js("localStorage.setItem('sitegate.token', arguments[0]); localStorage.setItem('sitegate.lang', "
+               "arguments[1]);", token, lang)
+
+
+def offered(browser: Browser) -> set[str]:
+    return {str(b.get_attribute("data-action")) for b in browser.find_all("#action-buttons button")
+            if b.is_displayed()}
+
+
+def wait_offered(browser: Browser, expected: set[str]) -> None:
+    browser.wait_for(lambda: offered(browser) == expected,
+                     f"the buttons {sorted(expected)} (the page offers {sorted(offered(browser))})")
+
+
+def choose(browser: Browser, css: str, value: str) -> None:
+    browser.js("const s = document.querySelector(arguments[0]); s.value = arguments[1];"
+               "s.dispatchEvent(new Event('change'));", css, value)
+    assert browser.find(css).get_attribute("value") == value, f"{css} has no option {value!r}"
+
+
+def stamp(iso_time: str | None) -> str:
+    """A time as the stages table writes it: site time, minutes."""
+    assert iso_time is not None
+    return datetime.fromisoformat(iso_time).astimezone(TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def a_repair(real: RealSite, title: str) -> dict[str, Any]:
+    """A repair request registered over the API by customer service (lighting: 24 h from acceptance)."""
+    return real.post("/api/tickets", real.service_token, {
+        "source": "repair", "channel": "desk", "title": title, "category": "lighting", "place": "1号楼 B1 大堂",
+        "zone": "b1", "reporter": {"name": "李先生", "contact": "1-101"}})
+
+
+def test_customer_service_registers_a_complaint_through_the_form_and_sees_it_opened(
+        browser: Browser, real: RealSite) -> None:
+    sign_in(browser, real.service_token)
+    open_page(browser, real, "#/tickets")
+    browser.wait_element("#new-request").click()
+    browser.wait_element("#request-form")
+    browser.wait_text("#request-heading", "New request")
+    choose(browser, "#request-source", "complaint")
+    choose(browser, "#request-channel", "phone")
+    choose(browser, "#request-category", "facility")
+    browser.wait_for(lambda: browser.find('#request-zone option[value="b1"]'), "zone b1 among the zones")
+    choose(browser, "#request-zone", "b1")
+    title = "电梯夜间噪音 Lift noisy at night"
+    browser.find("#request-title").send_keys(title)
+    browser.find("#request-description").send_keys("每晚十点后 after 22:00")
+    browser.find("#request-place").send_keys("1号楼 2单元")
+    browser.find("#request-name").send_keys("张女士")
+    browser.find("#request-contact").send_keys("13800000000")
+    browser.find("#request-photos").send_keys("https://photos.example.org/lift-1.jpg")
+    browser.find("#request-submit").click()
+    browser.wait_text("#ticket-title", title)
+    found = [t for t in real.get("/api/tickets", source="complaint") if t["title"] == title]
+    assert len(found) == 1, dump(found)
+    ticket = found[0]
+    assert browser.js("return location.hash;") == f"#/tickets/{ticket['id']}"
+    assert (ticket["status"], ticket["source"], ticket["channel"], ticket["category"], ticket["zone"],
+            ticket["place"], ticket["reporter"], ticket["photos"], ticket["emergency"]) == (
+        "open", "complaint", "phone", "facility", "b1", "1号楼 2单元",
+        {"name": "张女士", "contact": "13800000000"}, ["https://photos.example.org/lift-1.jpg"], False)
+    assert ticket["history"][0]["actor"] == "front desk"
+    detail = browser.wait_text("#ticket-detail", "Open").text
+    for shown in ("Complaint", "Phone", "张女士 · 13800000000", "1号楼 2单元", "Facility"):
+        assert shown in detail, shown
+    # A complaint: respond within 24 h, resolve within 48 h of registration (docs/tickets.md).
+    opened = datetime.fromisoformat(ticket["opened_at"])
+    row = '#ticket-stages tr[data-stage="{}"]'.format
+    browser.wait_text(f"{row('respond')} .due", stamp((opened + timedelta(hours=24)).isoformat()))
+    browser.wait_text(f"{row('resolve')} .due", stamp((opened + timedelta(hours=48)).isoformat()))
+    browser.wait_text(f"{row('respond')} .state", "left")
+    assert browser.find('#ticket-stages tr[data-stage="arrive"] .due').text == "–"
+    # Customer service dispatches and follows up; it does not repair nor cancel.
+    wait_offered(browser, {"accept", "feedback"})
+    browser.wait_element(f'tr[data-ticket-id="{ticket["id"]}"]')
+    browser.screenshot("real-request-registered")
+
+
+def test_the_form_shows_the_servers_refusal_in_words(browser: Browser, real: RealSite) -> None:
+    sign_in(browser, real.b1_desk_token)
+    open_page(browser, real, "#/tickets/new")
+    browser.wait_element("#request-form")
+    browser.find("#request-title").send_keys("漏水 Leak in B2")
+    browser.find("#request-photos").send_keys("photo.jpg")
+    browser.find("#request-submit").click()
+    browser.wait_text("#request-result", "photo.jpg")  # not a link: said before anything is sent
+    browser.find("#request-photos").clear()
+    # The token may act in zone b1 only: the form offers no other zone, and without one the server refuses.
+    browser.wait_for(lambda: browser.find('#request-zone option[value="b1"]'), "zone b1 offered")
+    zones = [o.get_attribute("value") for o in browser.find_all("#request-zone option")]
+    assert zones == ["", "b1"], zones
+    browser.find("#request-submit").click()
+    result = browser.wait_text("#request-result", "403")
+    assert "limited to zone b1, and this has no zone" in result.text and result.get_attribute("role") == "alert"
+    assert not [t for t in real.get("/api/tickets", source="repair") + real.get("/api/tickets", source="complaint")
+                if t["title"] == "漏水 Leak in B2"]
+
+
+def test_an_engineer_is_offered_accept_arrive_resolve_but_not_cancel_nor_revisit(
+        browser: Browser, real: RealSite) -> None:
+    ticket = a_repair(real, "大堂灯不亮 Lobby light out")
+    sign_in(browser, real.engineer_token)
+    open_page(browser, real, f"#/tickets/{ticket['id']}")
+    browser.wait_text("#ticket-title", "Lobby light out")
+    wait_offered(browser, {"accept", "ack", "arrive", "resolve", "feedback"})
+    browser.find("button.action-accept").click()
+    browser.wait_element("#action-details")
+    assert not browser.find("#action-assignee").is_displayed(), "an engineer accepts for themself"
+    browser.find("#action-confirm").click()
+    browser.wait_text("#action-result", "Acknowledged")
+    wait_offered(browser, {"accept", "arrive", "resolve", "feedback"})  # never close before it is resolved
+    browser.find("button.action-arrive").click()
+    browser.wait_text("#action-result", "Acknowledged")
+    wait_offered(browser, {"accept", "resolve", "feedback"})
+    browser.find("button.action-resolve").click()
+    browser.wait_element("#action-work").send_keys("换了灯管 replaced the tube")
+    browser.find("#action-parts").send_keys("T8 灯管, 启辉器 starter")
+    browser.find("#action-confirm").click()
+    browser.wait_text("#action-result", "Resolved")
+    after = real.get(f"/api/tickets/{ticket['id']}")
+    assert (after["status"], after["assignee"], after["resolved_by"], after["work_done"], after["parts"]) == (
+        "resolved", "night shift", "night shift", "换了灯管 replaced the tube", ["T8 灯管", "启辉器 starter"])
+    # Resolved by a person: only customer service's revisit closes it, so the engineer gets neither.
+    wait_offered(browser, {"reopen", "feedback"})
+    service = browser.wait_text("#ticket-service", "T8 灯管, 启辉器 starter").text
+    assert "换了灯管 replaced the tube" in service and "night shift" in service
+    for stage in ("respond", "arrive", "resolve"):
+        row = f'#ticket-stages tr[data-stage="{stage}"]'
+        browser.wait_text(f"{row} .state", "On time")
+        browser.wait_text(f"{row} .done", stamp(after["stages"][stage]["done_at"]))
+    browser.wait_text('#ticket-stages tr[data-stage="revisit"] .due', stamp(after["deadlines"]["revisit"]))
+    browser.screenshot("real-engineer-resolved")
+
+
+def test_customer_service_revisits_a_resolved_ticket_to_closed(browser: Browser, real: RealSite) -> None:
+    ticket = a_repair(real, "车库灯闪 Garage light flickers")
+    path = f"/api/tickets/{ticket['id']}"
+    real.post(f"{path}/accept", real.engineer_token, {})
+    real.post(f"{path}/resolve", real.engineer_token, {"work_done": "换镇流器", "parts": ["镇流器"]})
+    sign_in(browser, real.service_token)
+    open_page(browser, real, f"#/tickets/{ticket['id']}")
+    browser.wait_text("#ticket-title", "Garage light flickers")
+    wait_offered(browser, {"revisit", "reopen", "feedback"})  # no close: it needs its revisit
+    browser.find("button.action-revisit").click()
+    browser.wait_element("#action-details")
+    choose(browser, "#action-revisit-result", "ok")
+    choose(browser, "#action-satisfaction", "4")
+    browser.find("#action-confirm").click()
+    browser.wait_text("#action-result", "Closed")
+    after = real.get(path)
+    assert (after["status"], after["revisit_result"], after["satisfaction"], after["revisited_by"]) == (
+        "closed", "ok", 4, "front desk")
+    browser.wait_text("#ticket-service", "4 / 5")
+    browser.wait_text('#ticket-stages tr[data-stage="revisit"] .state', "On time")
+    wait_offered(browser, {"reopen", "feedback"})
+
+
+def untranslated(browser: Browser, css: str) -> list[str]:
+    """Visible labels under `css` with Latin letters but not one Chinese character."""
+    texts = browser.js("return [...document.querySelectorAll(arguments[0])].filter((e) => e.offsetParent !== null"
+                       " || e.tagName === 'OPTION').map((e) => e.textContent.trim());", css)
+    return [t for t in texts if LATIN.search(t) and not CJK.search(t)]
+
+
+def test_the_chinese_form_and_stages_table_have_no_english_only_label(browser: Browser, real: RealSite) -> None:
+    ticket = a_repair(real, "水泵异响 Pump noise")
+    real.post(f"/api/tickets/{ticket['id']}/accept", real.engineer_token, {})
+    sign_in(browser, real.service_token, "zh")
+    open_page(browser, real, "#/tickets/new")  # open_page waits for the site's name, which is bilingual
+    browser.wait_text("#request-heading", "登记报修/投诉")
+    # Every label; of the options, all but the zones (those are the site's own ids, like b1).
+    form = "#request-form " + ", #request-form ".join(("label", "legend", "button", ".hint", "#request-source option",
+                                                       "#request-channel option", "#request-category option",
+                                                       '#request-zone option[value=""]'))
+    assert not untranslated(browser, form), untranslated(browser, form)
+    choose(browser, "#request-source", "repair")  # the repair categories, too
+    assert not untranslated(browser, "#request-category option"), untranslated(browser, "#request-category option")
+    assert browser.text("#new-request") == "登记报修/投诉"
+    browser.open(f"{real.url}/#/tickets/{ticket['id']}")
+    browser.wait_text("#ticket-title", "Pump noise")
+    browser.wait_text('#ticket-stages tr[data-stage="respond"] .state', "及时")
+    browser.wait_for(lambda: "revisit" in offered(browser) or offered(browser) == {"accept", "feedback"},
+                     "the buttons for customer service")
+    labels = ", ".join(f"#ticket-detail {part}" for part in (
+        "#ticket-stages caption", "#ticket-stages th", "#ticket-stages .state", "#ticket-service dt", "h3",
+        "#action-buttons button", ".facts dt"))
+    assert not untranslated(browser, labels), untranslated(browser, labels)
+    browser.find("button.action-accept").click()
+    browser.wait_element("#action-details")
+    details = "#action-details label, #action-details button, #action-details h4"
+    assert not untranslated(browser, details), untranslated(browser, details)
+    browser.screenshot("real-stages-zh")

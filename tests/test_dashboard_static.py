@@ -41,6 +41,16 @@ ENUMS = {
     "mqtt": ["connected", "disconnected"],
     "timeseries": ["ok", "buffering", "down"],
     "tap_result": ["ok", "unknown_tag", "out_of_order", "duplicate", "off_schedule"],
+    # The service loop (docs/tickets.md): where a request came from, its category, stages and revisit.
+    "source": ["sensor", "patrol", "complaint", "repair", "planned"],
+    "channel": ["phone", "desk", "online", "patrol"],
+    "category": ["service", "management", "facility", "lift", "water", "power", "lighting", "fire", "security",
+                 "plumbing", "hvac", "device", "general"],
+    "stage": ["respond", "arrive", "resolve", "revisit"],
+    "stage_state": ["late", "on_time", "not_done"],
+    "revisit_result": ["ok", "failed"],
+    "action": ["opened", "accepted", "arrived", "resolved", "revisited", "revisit_failed", "revisit_overdue",
+               "feedback", "closed", "reopened", "cancelled"],
 }
 
 
@@ -184,7 +194,8 @@ def test_every_key_the_page_uses_exists() -> None:
     assert len(used) > 80, "the key scan found too little; has the way labels are named changed?"
     missing = sorted(used - keys)
     assert not missing, f"used by the page but not in i18n.js: {missing}"
-    for action in ("ack", "resolve", "close"):
+    # Every action a ticket's page may offer (gateway/tickets/lifecycle.py ACTIONS) has a button label.
+    for action in ("ack", "accept", "arrive", "resolve", "close", "reopen", "cancel", "revisit", "feedback"):
         assert f"tickets.do_{action}" in keys
     for state in ("connecting", "live", "reconnecting", "unavailable"):
         assert f"live.{state}" in keys

@@ -27,6 +27,9 @@ FAULT_KINDS = {"lamp_dead", "extinguisher_leak", "battery_dies", "door_propped",
 # Every patrol mistake the guards make (gateway/app/simulator/mistakes.py).
 MISTAKES = set(KINDS)
 
+# Twenty nights in two processes take about 2.5 min on an idle 2-core machine; a loaded one needs more.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def site() -> Site:

@@ -172,6 +172,8 @@ def _self_resolved(ticket: dict[str, Any]) -> datetime | None:
 def judge(truth: list[TrueFault], tickets: list[dict[str, Any]]) -> list[Finding]:
     findings: list[Finding] = []
     taken: dict[int, dict[str, Any]] = {}  # index of the fault -> its ticket
+    # Planned inspections come from the schedule, not from a fault: they are not conclusions to judge.
+    tickets = [t for t in tickets if t.get("source") != "planned"]
     for ticket in sorted(tickets, key=_opened):
         opened = _opened(ticket)
         rule, device = ticket["rule"], ticket["device_id"]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.auth.permissions import GRANTS, PERMISSIONS
 from gateway.auth.tokens import MAX_ZONES, Role, TokenError, TokenInfo, TokenStore
 from gateway.web.deps import Refusal, guard_of, require
 
@@ -38,7 +39,10 @@ def make_auth_router(store: TokenStore) -> APIRouter:
         result = await guard.check(header, "viewer")
         if isinstance(result, Refusal):
             raise result.as_http_exception()
-        return {"token": result.to_json(), "role": result.role, "read_open": guard.read_open}
+        # `may`: the ticket permissions of the role, so the dashboard offers only the buttons that
+        # would work (the API still checks every action, and the token's zones, on its own).
+        may = [p for p in PERMISSIONS if p in GRANTS[result.role]]
+        return {"token": result.to_json(), "role": result.role, "read_open": guard.read_open, "may": may}
 
     @router.get("/tokens", summary="All tokens (never the tokens themselves)")
     def list_tokens(_admin: Admin) -> list[dict[str, Any]]:

@@ -90,9 +90,12 @@ export async function loadTicket(id) {
   return ticket;
 }
 
-/** POST an action (ack | resolve | close); throws ApiError with the server's reason when refused. */
-export async function actOnTicket(id, action, note, actor) {
-  const body = actor ? {note, actor} : {note};
+/**
+ * POST an action (ack, accept, arrive, resolve, revisit, ...) with a note and the stage's `details`
+ * (assignee, work_done and parts, result and satisfaction); throws ApiError with the server's reason.
+ */
+export async function actOnTicket(id, action, note, actor, details = {}) {
+  const body = {...(actor ? {note, actor} : {note}), ...details};
   const ticket = await api(`/api/tickets/${encodeURIComponent(id)}/${action}`, {method: "POST", body});
   store.tickets.byId.set(ticket.id, ticket);
   store.recent.set(ticket.id, Date.now());

@@ -110,6 +110,8 @@ def test_an_emergency_leak_late_on_arrival_but_on_time_to_fix(site: Site) -> Non
     tid = t["id"]
     # An emergency: on site within 1 h and handled within 2 h of the call.
     assert (t["severity"], t["emergency"]) == ("critical", True)
+    # One leak reported by one caller: 三级 (a minor leak) of the three-level emergency response.
+    assert t["emergency_level"] == 3 and t["history"][-1]["action"] == "emergency_level"
     assert t["deadlines"]["arrive"] == "2026-11-23T10:00:00+08:00"
     assert t["deadlines"]["resolve"] == "2026-11-23T11:00:00+08:00"
     site.act(tid, "accept", "wang", MON + 10 * M)

@@ -171,6 +171,11 @@ class Request:
     resolve_due: datetime | None = None  # planned work: due by this time (end of its due day), not the SLA's
 
 
+# The fault an emergency call reports, by the facility it is about: the emergency response classes
+# (gateway/tickets/emergency.py) count it with the sensors' alarms of the same fault in the zone.
+EMERGENCY_FAULT = {"water": "leak", "plumbing": "leak", "fire": "fire", "lift": "trapped"}
+
+
 def request_severity(request: Request) -> str:
     """Emergencies are critical; a complaint minor (answered in 24 h); a repair major (answered in 2 h)."""
     if request.severity is not None:
@@ -186,6 +191,8 @@ def open_request(request: Request, *, site: str, actor: str, now: datetime, poli
     labels = {"channel": request.channel}
     if request.checkpoint:
         labels["checkpoint"] = request.checkpoint
+    if request.emergency and request.category in EMERGENCY_FAULT:
+        labels["fault"] = EMERGENCY_FAULT[request.category]
     severity = request_severity(request)
     team = policy.owners.owner(request.zone, labels)
     t = Ticket(
@@ -326,7 +333,7 @@ def apply_action(t: Ticket, action: str, *, actor: str, note: str, now: datetime
         new.arrived_at = now
         new.escalation_level = 0
         if d.checkpoint:
-            log_note = f"on site, checkpoint {d.checkpoint} tapped" + (f"; {note}" if note else "")
+            log_note = f"on site at checkpoint {d.checkpoint}" + (f"; {note}" if note else "")
     elif action == "resolve":
         new.resolved_at, new.resolved_by = now, actor
         new.work_done, new.parts = d.work_done, list(d.parts)

@@ -394,10 +394,11 @@ class TicketService:
                 opened = tx.insert(fresh)
                 staged[opened.dedup_key] = opened
                 self.stats.opened += 1
-                return [[Change(opened, "opened")]]
+                # A call about a leak or a fire is a report of it: it takes part in the zone's 一级/二级/三级.
+                return [[Change(opened, "opened")], self._emergency_levels(tx, staged, [Change(opened, "opened")])]
 
             done = self._transaction(work)
-        return self._local(done[-1].ticket)
+        return self._local(next(c.ticket for c in reversed(done) if c.ticket.dedup_key == done[0].ticket.dedup_key))
 
     def act(self, ticket_id: str, action: str, *, actor: str, note: str = "", now: datetime,
             details: changes.Details | None = None) -> Ticket:

@@ -135,8 +135,13 @@ export function createTickets() {
     newButton.hidden = !mayDo("ticket.create");
     detail.hidden = !selected && !creating;
     if (creating) {
-      fill(detail, h("p", {}, h("a", {href: "#/tickets", class: "back"}, t("tickets.back"))),
-        h("h2", {id: "request-heading"}, t("request.heading")), request.el);
+      // Built once per opening: replacing it on every live event would take the keyboard focus
+      // away from someone typing (and their keystrokes with it).
+      if (!detail.contains(request.el)) {
+        fill(detail, h("p", {}, h("a", {href: "#/tickets", class: "back"}, t("tickets.back"))),
+          h("h2", {id: "request-heading"}), request.el);
+      }
+      detail.querySelector("#request-heading").textContent = t("request.heading");
       request.relabel();
       return;
     }

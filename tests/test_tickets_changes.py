@@ -111,3 +111,13 @@ def test_planned_work_is_due_when_its_request_says_not_by_the_sla() -> None:
     plain = open_request(Request(source="planned", channel="schedule", title="check"), site="s",
                          actor="schedule", now=opened, policy=TicketPolicy(), tz=TZ)
     assert plain.resolve_due_at != due  # without it, the SLA's resolve time applies as before
+
+
+def test_no_stage_is_due_after_the_work_itself() -> None:
+    # A planned inspection due by 23:59 tonight, registered at 20:00: its 24 h respond window would
+    # end tomorrow evening, after the work is due; it is capped at the work's deadline.
+    evening = datetime(2026, 12, 2, 20, 0, tzinfo=TZ)
+    due = datetime(2026, 12, 2, 23, 59, 59, tzinfo=TZ)
+    t = open_request(Request(source="planned", channel="schedule", title="fire door check", resolve_due=due),
+                     site="hv", actor="schedule", now=evening, policy=TicketPolicy(), tz=TZ)
+    assert (t.respond_due_at, t.resolve_due_at) == (due, due)

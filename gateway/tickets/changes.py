@@ -76,6 +76,18 @@ def _set_deadlines(t: Ticket, start: datetime, policy: TicketPolicy) -> None:
     t.arrive_due_at = sla.deadline(start, times.arrive)
     accepted = t.acknowledged_at if times.resolve_from_accept and t.acknowledged_at else None
     t.resolve_due_at = sla.deadline(accepted or start, times.resolve)
+    _no_later_than_resolve(t)
+
+
+def _no_later_than_resolve(t: Ticket) -> None:
+    """Nobody can be asked to answer or arrive after the work is due (a job due tonight answered by
+    tomorrow): the earlier stages' deadlines are capped at the resolve deadline."""
+    if t.resolve_due_at is None:
+        return
+    if t.respond_due_at is not None:
+        t.respond_due_at = min(t.respond_due_at, t.resolve_due_at)
+    if t.arrive_due_at is not None:
+        t.arrive_due_at = min(t.arrive_due_at, t.resolve_due_at)
 
 
 def _accepted(t: Ticket, now: datetime, policy: TicketPolicy) -> None:
@@ -208,6 +220,7 @@ def open_request(request: Request, *, site: str, actor: str, now: datetime, poli
     _set_deadlines(t, at, policy)
     if request.resolve_due is not None:
         t.resolve_due_at = aware(request.resolve_due, tz)
+        _no_later_than_resolve(t)
     who = f" from {request.reporter_name}" if request.reporter_name else ""
     note = f"{request.source} via {request.channel}{who}: {request.description or request.title}"
     t.history.append(HistoryEntry(at=at, actor=actor, action="opened", note=note, from_status=None,

@@ -22,9 +22,9 @@ from gateway.maintenance import checklist
 from gateway.maintenance.assets import AssetDates
 from gateway.maintenance.checklist import Result
 from gateway.maintenance.planner import Occurrence, Planner
-from gateway.tickets.changes import Change, Details, Request
+from gateway.tickets.changes import Details, Request
 from gateway.tickets.lifecycle import ACTIVE
-from gateway.tickets.service import TicketConflict, TicketNotFound, TicketService
+from gateway.tickets.service import TicketNotFound, TicketService
 from gateway.tickets.store import DuplicateActiveTicket
 from gateway.tickets.ticket import HistoryEntry, Ticket, localize
 
@@ -175,21 +175,8 @@ class MaintenanceService:
     # -- plumbing ----------------------------------------------------------------------------------
 
     def _update(self, ticket_id: str, change: Callable[[Ticket], Ticket | None]) -> Ticket:
-        """Apply `change` to the stored ticket and save it over the revision it read (again on a race);
-        publish the change. `change` returning None means nothing to store."""
-        for _ in range(_RETRIES):
-            with self.tickets.store.write() as tx:
-                current = tx.get(self.tickets.site, ticket_id)
-                if current is None:
-                    raise TicketNotFound(ticket_id)
-                new = change(current)
-                if new is None:
-                    return localize(current, self.tz)
-                saved = tx.save(new, base=current)
-            if saved is not None:
-                self.tickets.notifier.notify(Change(saved, saved.history[-1].action))
-                return localize(saved, self.tz)
-        raise TicketConflict(f"Ticket {ticket_id} kept changing while saving; try again.")
+        """Apply `change` through the ticket service (revision-checked, retried, cached, published)."""
+        return self.tickets.update(ticket_id, change)
 
 
 def _assigned(t: Ticket, team: str, now: datetime) -> Ticket | None:

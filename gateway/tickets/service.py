@@ -344,21 +344,12 @@ class TicketService:
     def append_history(self, ticket_id: str, entry: HistoryEntry) -> Ticket:
         """Add one entry to a ticket's history whatever its status (who was notified, and when);
         revision-checked and retried like every write, then published."""
-        with self._lock:
-            def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
-                for _ in range(_RETRIES):
-                    current = tx.get(self.site, ticket_id)
-                    if current is None:
-                        raise TicketNotFound(ticket_id)
-                    new = localize(current, self.tz)
-                    new.history.append(entry)
-                    saved = self._save(tx, staged, Change(new, entry.action), current)
-                    if saved is not None:
-                        return [[saved]]
-                raise TicketConflict(f"Ticket {ticket_id} kept changing while adding to its history.")
+        def edit(current: Ticket) -> Ticket:
+            new = localize(current, self.tz)
+            new.history.append(entry)
+            return new
 
-            done = self._transaction(work)
-        return self._local(done[-1].ticket)
+        return self.update(ticket_id, edit)
 
     # -- deadlines and people ---------------------------------------------------------------------
 
@@ -406,14 +397,24 @@ class TicketService:
         UnknownAction, TicketConflict, StageRefused or SameActor (the API answers 404, 409, 422, 409,
         409, 403)."""
         lifecycle.parse_action(action)
+        return self.update(ticket_id, lambda current: changes.apply_action(
+            current, action, actor=actor, note=note, now=now, policy=self.policy, tz=self.tz, details=details))
+
+    def update(self, ticket_id: str, edit: Callable[[Ticket], Ticket | None]) -> Ticket:
+        """Read the ticket, `edit` it (a copy with history appended; None: nothing to store), save it
+        over what was read, again after a concurrent change; then publish. For features that change
+        tickets in their own ways (a checklist item's result)."""
+        unchanged: list[Ticket] = []
         with self._lock:
             def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
                 for _ in range(_RETRIES):
                     current = tx.get(self.site, ticket_id)
                     if current is None:
                         raise TicketNotFound(ticket_id)
-                    updated = changes.apply_action(current, action, actor=actor, note=note, now=now,
-                                                   policy=self.policy, tz=self.tz, details=details)
+                    updated = edit(current)
+                    if updated is None:
+                        unchanged.append(current)
+                        return []
                     try:
                         saved = self._save(tx, staged, Change(updated, updated.history[-1].action), current)
                     except DuplicateActiveTicket:
@@ -428,7 +429,7 @@ class TicketService:
                 raise TicketConflict(f"Ticket {ticket_id} kept changing while saving; try again.")
 
             done = self._transaction(work)
-        return self._local(done[-1].ticket)
+        return self._local(unchanged[0] if unchanged else done[-1].ticket)
 
     # -- reading ----------------------------------------------------------------------------------
 

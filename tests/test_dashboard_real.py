@@ -496,3 +496,31 @@ def test_the_chinese_form_and_stages_table_have_no_english_only_label(browser: B
     details = "#action-details label, #action-details button, #action-details h4"
     assert not untranslated(browser, details), untranslated(browser, details)
     browser.screenshot("real-stages-zh")
+
+
+def test_the_monthly_report_page_shows_the_apis_figures_in_both_languages(browser: Browser, real: RealSite) -> None:
+    """The Reports view of November 2026 (the fixture's night) against the API's own JSON of it, then in
+    Chinese with no English-only label."""
+    a_repair(real, "楼道灯坏 Stair light out")
+    expected = real.get("/api/reports/monthly", month="2026-11")
+    sign_in(browser, real.service_token)
+    open_page(browser, real, "#/reports/2026-11")
+    browser.wait_text("#report-body h2", "2026-11")
+
+    def summary() -> dict[str, str]:
+        rows = browser.js("return [...document.querySelectorAll('#report-body .report-table:first-of-type tbody tr')]"
+                          ".map((tr) => [...tr.cells].map((c) => c.textContent.trim()));")
+        return {row[0]: row[1] for row in rows}
+
+    shown = summary()
+    assert shown["Tickets registered"] == str(expected["tickets"]) and expected["tickets"] >= 1, shown
+    zones = browser.js("return [...document.querySelectorAll('#report-body td')].map((td) => td.textContent);")
+    assert "b1" in zones
+    browser.screenshot("real-report-en")
+    browser.find("#toggle-lang").click()
+    browser.wait_text("#report-body h2", "月报")
+    assert "format=csv" in str(browser.find("#report-csv").get_attribute("href"))
+    labels = "#report-body h2, #report-body h3, #report-body th, #report-body .signature, .reports label, " \
+             "#report-print, #report-csv"
+    assert not untranslated(browser, labels), untranslated(browser, labels)
+    browser.screenshot("real-report-zh")

@@ -69,6 +69,18 @@ export async function api(path, {method = "GET", body} = {}) {
   }
 }
 
+/** Save what `path` answers as a file, with the token (a plain link would go without it). */
+export async function download(path, filename) {
+  const res = await fetch(path, {headers: authHeaders(), cache: "no-store"});
+  if (!res.ok) throw new ApiError(res.status, await detailOf(res), path);
+  const url = URL.createObjectURL(await res.blob());
+  const link = Object.assign(document.createElement("a"), {href: url, download: filename});
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 export function query(path, params) {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") qs.set(k, v);

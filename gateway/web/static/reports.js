@@ -1,6 +1,6 @@
 // Reports: the monthly report a manager signs (GET /api/reports/monthly), plain tables that print on A4.
 
-import {api, query} from "./api.js";
+import {api, download, query} from "./api.js";
 import {fill, h} from "./dom.js";
 import {pct} from "./format.js";
 import {t, tv} from "./i18n.js";
@@ -11,7 +11,14 @@ export function createReports() {
   const month = h("input", {type: "month", id: "report-month", required: true});
   const monthLabel = h("label", {for: "report-month"});
   const printBtn = h("button", {type: "button", id: "report-print", onclick: () => window.print()});
-  const csv = h("a", {id: "report-csv", class: "button"});
+  // A download through fetch, so the token goes with it on a site whose reads need one.
+  const csv = h("a", {id: "report-csv", class: "button", onclick: (e) => {
+    e.preventDefault();
+    download(csv.href, `sitegate-report-${month.value}.csv`).catch((err) => {
+      error = String(err.message || err);
+      render();
+    });
+  }});
   const body = h("div", {id: "report-body"});
   const el = h("div", {class: "reports"},
     h("form", {class: "filters no-print", onsubmit: (e) => e.preventDefault()},
@@ -25,6 +32,12 @@ export function createReports() {
     const tz = store.tz || undefined;
     const parts = new Intl.DateTimeFormat("en-CA", {timeZone: tz, year: "numeric", month: "2-digit"}).format(now);
     return parts.slice(0, 7);
+  }
+
+  /** `#/reports/2026-11` opens that month (a link a manager can keep); `#/reports` this month. */
+  function show(params) {
+    if (params && /^\d{4}-\d{2}$/.test(params[0] || "")) month.value = params[0];
+    return refresh();
   }
 
   async function refresh() {
@@ -91,5 +104,5 @@ export function createReports() {
         : h("p", {class: "muted"}, t("reports.none")));
   }
 
-  return {el, title: "nav.reports", deps: [], show: refresh, refresh, render};
+  return {el, title: "nav.reports", deps: [], show, refresh, render};
 }

@@ -12,7 +12,11 @@ from gateway.auth.cli import token_app
 from gateway.core.clock import SiteClock, site_clock
 from gateway.core.errors import ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# Plain (click) help: typer's rich panels print a type beside every option, `--help <bool>` and
+# `--json <bool>` included, for flags that take no value. Plain help lists a flag as just its name.
+HELP_STYLE = None
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=HELP_STYLE,
                   help="Sitegate: edge gateway for property operations (patrols, lighting, fire equipment).")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Site file (YAML).")]
@@ -237,7 +241,7 @@ def replay(capture: Annotated[Path, typer.Argument(help="Capture file (JSON line
 
 app.add_typer(token_app, name="token")
 
-rules_app = typer.Typer(help="Rule tools.")
+rules_app = typer.Typer(help="Rule tools.", rich_markup_mode=HELP_STYLE)
 app.add_typer(rules_app, name="rules")
 
 

@@ -7,9 +7,10 @@ lamps, the night rounds and their faults come within a minute. Gateway and simul
 from __future__ import annotations
 
 import logging
+import shlex
 import tempfile
 import threading
-from datetime import time
+from datetime import datetime, time
 
 from gateway.app.embedded_broker import EmbeddedBroker
 from gateway.app.features import attach_features
@@ -32,12 +33,27 @@ def demo_site(http: str | None, data: str, mqtt_url: str) -> Site:
 
 def run_demo(http: str | None = None, data: str | None = None, *, speed: float = 60.0,
              rate: float = 40.0) -> None:
-    broker = EmbeddedBroker()
-    broker.start()
+    """Run until Ctrl-C (or SIGTERM), then print one line saying what stopped; a Ctrl-C while it
+    is still starting stops it just as quietly."""
     scratch = None
     if data is None:  # a fresh site every time: the simulated night starts again at 19:30
         scratch = tempfile.TemporaryDirectory(prefix="sitegate-demo-")
         data = scratch.name
+    broker = EmbeddedBroker()
+    try:
+        broker.start()
+        _serve(broker, data, kept=scratch is None, speed=speed, rate=rate, http=http)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the server took over the signal: nothing is half-served yet
+    finally:
+        broker.stop(2)
+        if scratch is not None:
+            scratch.cleanup()
+    print(stopped_line(data, kept=scratch is None), flush=True)
+
+
+def _serve(broker: EmbeddedBroker, data: str, *, kept: bool, speed: float, rate: float,
+           http: str | None) -> None:
     site = demo_site(http, data, broker.url)
     # 19:30: the lamps are already lit (dusk faults show within seconds) and the 20:00 night rounds
     # start half a minute after launch, so a new user sees a living site within a minute.
@@ -46,8 +62,9 @@ def run_demo(http: str | None = None, data: str | None = None, *, speed: float =
     gw = Gateway(site, clock=clock)
     attach_features(gw)
     tokens = open_tokens(site)
-    # Ticket actions need an engineer's token: the demo makes one and prints it.
-    demo_token = tokens.create("demo", "admin").secret
+    # Ticket actions need an engineer's token: the demo makes one and prints it. More tokens (an
+    # admin's, a guard's) come from `sitegate token create` on the same data folder.
+    demo_token = tokens.create("demo engineer", "engineer").secret
     app = guarded_app(gw, tokens)
     stop = threading.Event()
 
@@ -60,15 +77,28 @@ def run_demo(http: str | None = None, data: str | None = None, *, speed: float =
 
     sim = threading.Thread(target=simulate, name="sitegate-simulator", daemon=True)
     sim.start()
-    print(f"\n  Sitegate demo: {site.site.name} — open http://{site.http.host}:{site.http.port}/\n"
-          f"  site clock starts {start:%H:%M} and runs {speed:g}x faster; Ctrl-C stops.\n"
-          f"  token for ticket actions (paste it when the page asks): {demo_token}\n", flush=True)
+    print(banner(site, start=start, speed=speed, token=demo_token, data=data, kept=kept), flush=True)
     try:
         run_http(app, site.http.host, site.http.port)  # starts the gateway, and stops it on Ctrl-C
     finally:
         stop.set()
         sim.join(3)
         tokens.close()
-        broker.stop(2)
-        if scratch is not None:
-            scratch.cleanup()
+
+
+def banner(site: Site, *, start: datetime, speed: float, token: str, data: str, kept: bool) -> str:
+    """What a newcomer needs: the page, the clock, the engineer's token, and where the data lives
+    with the exact `sitegate token` command that works on it."""
+    folder = f"{data} (kept)" if kept else f"{data} (temporary: removed when the demo stops; --data DIR keeps it)"
+    return (f"\n  Sitegate demo: {site.site.name} — open http://{site.http.host}:{site.http.port}/\n"
+            f"  site clock starts {start:%H:%M} and runs {speed:g}x faster; Ctrl-C stops.\n"
+            f"  engineer's token (ticket actions; paste it when the page asks): {token}\n"
+            f"  data folder: {folder}\n"
+            f"  more tokens, while the demo runs (another terminal):\n"
+            f"    sitegate token create --data {shlex.quote(data)} --role admin --name \"me\"\n"
+            f"    sitegate token list --data {shlex.quote(data)}\n")
+
+
+def stopped_line(data: str, *, kept: bool) -> str:
+    kept_text = f"its data stays in {data}" if kept else f"its temporary data folder {data} was removed"
+    return f"Sitegate demo stopped: dashboard, gateway, simulator and broker shut down; {kept_text}."

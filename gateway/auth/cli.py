@@ -108,7 +108,9 @@ class _store:
 
 
 # A ready sub-command group: `app.add_typer(token_app, name="token")` in gateway/app/cli.py.
-token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+# Plain help, as the main command line (gateway/app/cli.py): no `<bool>` beside flags.
+token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True,
+                        rich_markup_mode=None)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Site file (YAML).")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="Folder where state lives [env SITEGATE_DATA].")]
 

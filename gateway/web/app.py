@@ -15,6 +15,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from gateway.auth.tokens import TokenStore
 from gateway.core.plugins import feature_modules, feature_name
+from gateway.web.api_docs import add_api_docs
 from gateway.web.auth_api import make_auth_router
 from gateway.web.dashboard import make_dashboard_router
 from gateway.web.guard import protect
@@ -42,8 +43,9 @@ def create_app(gw: Gateway, *, tokens: TokenStore | None = None, read_open: bool
         finally:
             gw.stop()
 
-    app = FastAPI(title="Sitegate", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Sitegate", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Edge gateway for property operations: devices, tickets, patrol rounds.")
+    add_api_docs(app)  # /docs from the package's own files: sites are often offline
 
     @app.get("/api/health", summary="Gateway health")
     def health() -> dict[str, Any]:

@@ -32,6 +32,9 @@ CHROMEDRIVER = os.environ.get("SITEGATE_CHROMEDRIVER", "/usr/bin/chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage")
 
+# No name resolves, so nothing but a loopback address by number can be reached: a site without internet.
+NO_NETWORK = ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",)
+
 T = TypeVar("T")
 
 
@@ -119,12 +122,13 @@ class Browser:
 
 @contextmanager
 def chromium(screenshots: Path, *, width: int = 1400, height: int = 1000,
-             lang: str = "en-US") -> Iterator[Browser]:
-    """A headless Chromium with a fresh profile; quits and removes the profile afterwards."""
+             lang: str = "en-US", flags: tuple[str, ...] = ()) -> Iterator[Browser]:
+    """A headless Chromium with a fresh profile; quits and removes the profile afterwards. `flags`
+    are added to the command line (e.g. NO_NETWORK)."""
     profile = Path(tempfile.mkdtemp(prefix="sitegate-chromium-"))
     options = Options()
     options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", f"--lang={lang}"):
+    for flag in (*FLAGS, *flags, f"--user-data-dir={profile}", f"--window-size={width},{height}", f"--lang={lang}"):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"intl.accept_languages": lang})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

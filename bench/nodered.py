@@ -160,6 +160,12 @@ class NodeRed:
             got = json.loads(reply.read())
         return Counts(int(got["count"]), int(got["matches"]), int(got["first"]), int(got["last"]))
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the running Node-RED process so far (Linux /proc)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         # SIGINT: Node-RED closes its flows and disconnects cleanly; the session stays on the broker.
         if self.proc and self.proc.poll() is None:

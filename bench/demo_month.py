@@ -42,7 +42,8 @@ def main() -> int:
     except BadMonth as exc:
         print(f"demo_month: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("gateway.app.month").setLevel(logging.INFO)  # a line per night: progress
     site = load_site(demo_site_dir() / "site.yaml", Overrides())
     days = days_of(month, site.tz)[: args.nights]
     started = time.perf_counter()
@@ -62,8 +63,9 @@ def main() -> int:
     text = summary(run, site.site.name)
     (args.out / "summary.txt").write_text(text + "\n", encoding="utf-8")
     print(text)
-    per_night = sum(run.night_seconds) / len(run.night_seconds)
-    print(f"run time: {seconds:.0f} s ({per_night:.1f} s per night, sequential); written to {args.out}/")
+    nights = len(run.night_seconds)
+    print(f"run time: {seconds:.0f} s wall, {sum(run.night_cpu):.0f} s CPU ({sum(run.night_seconds) / nights:.1f} s "
+          f"wall, {sum(run.night_cpu) / nights:.1f} s CPU per night, sequential); written to {args.out}/")
     return 0
 
 

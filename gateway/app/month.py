@@ -19,10 +19,10 @@ import heapq
 import itertools
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any
 
 from gateway.app.offline import OfflineGateway
@@ -45,7 +45,7 @@ from gateway.core.site import Site
 from gateway.maintenance.checklist import Result
 from gateway.maintenance.service import MaintenanceService
 from gateway.reports.month import Month
-from gateway.tickets.service import TicketService
+from gateway.tickets.service import TicketConflict, TicketService
 from gateway.tickets.ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -141,15 +141,16 @@ class Office:
 
     def _carry_out(self, step: Step) -> None:
         try:
-            if step.action == "inspect":
-                if self._maintenance is None:
-                    raise RuntimeError("planned work without the maintenance feature")
-                result: Result = "fault" if step.result == "fault" else "ok"
-                ticket = self._maintenance.record(step.ticket_id, step.item, result, note=step.note,
-                                                  actor=step.actor, now=step.at)
-            else:
-                ticket = self.tickets.act(step.ticket_id, step.action, actor=step.actor, note=step.note,
-                                          now=step.at, details=step.details)
+            ticket = self._apply(step)
+        except TicketConflict:
+            if step.action != "revisit" or step.details is None or step.details.result != "failed":
+                raise
+            # The resident says it is not fixed, but the gateway has seen the fault again and a newer
+            # ticket holds it (this one cannot reopen): that ticket is the rework. Customer service
+            # records this revisit as made, with the resident's low score, and says why.
+            step = replace(step, details=replace(step.details, result="ok"),
+                           note="回访: not fixed, the fault is back on a newer ticket")
+            ticket = self._apply(step)
         except SitegateError as exc:
             # The ticket moved on without them (its condition cleared and the system resolved it).
             self.record.skipped[step.action] += 1
@@ -158,6 +159,16 @@ class Office:
         self.record.note(step)
         if ticket.source != "planned":
             self._plan(ticket, step.at)
+
+    def _apply(self, step: Step) -> Ticket:
+        if step.action == "inspect":
+            if self._maintenance is None:
+                raise RuntimeError("planned work without the maintenance feature")
+            result: Result = "fault" if step.result == "fault" else "ok"
+            return self._maintenance.record(step.ticket_id, step.item, result, note=step.note,
+                                            actor=step.actor, now=step.at)
+        return self.tickets.act(step.ticket_id, step.action, actor=step.actor, note=step.note, now=step.at,
+                                details=step.details)
 
 
 NIGHTS, HABITS, ROSTER = NightWindow(), Habits(), Roster()
@@ -171,7 +182,8 @@ class MonthRun:
     nights: int = 0
     messages: int = 0
     report_at: datetime | None = None
-    night_seconds: list[float] = field(default_factory=list)
+    night_seconds: list[float] = field(default_factory=list)  # wall clock, per night and the day after it
+    night_cpu: list[float] = field(default_factory=list)  # CPU time of this process, the same spans
 
 
 def days_of(month: Month, tz: tzinfo) -> list[date]:
@@ -208,7 +220,7 @@ def run_month(site: Site, month: Month, records: Path, *, seed: int = 1, days: S
     office.desk(days)  # the desk registers requests on the days of the nights run
     run = MonthRun(month, {}, office.record)
     for i, _day, start, end, sim in _nights(site, days, seed, window):
-        began = perf_counter()
+        began, began_cpu = perf_counter(), process_time()
         with OfflineGateway(site, start, records=records) as offline:
             office.bind(offline.tickets, offline.maintenance, morning=end)
             taps: list[PlannedTap] = []
@@ -227,7 +239,9 @@ def run_month(site: Site, month: Month, records: Path, *, seed: int = 1, days: S
                 run.report = offline.reports.monthly(month, report_at)
         run.nights += 1
         run.night_seconds.append(perf_counter() - began)
-        log.info("night %s: %.1f s", start.date(), run.night_seconds[-1])
+        run.night_cpu.append(process_time() - began_cpu)
+        log.info("night %s (%d/%d): %.1f s, %.1f s CPU, %d messages", start.date(), i + 1, len(days),
+                 run.night_seconds[-1], run.night_cpu[-1], offline.messages)
     run.report_at = report_at
     return run
 

@@ -17,15 +17,19 @@ Distributions (`Habits`; the defaults are a site that mostly keeps its promises)
   arrive 0.96, resolve 0.94). On time, it is done after a uniform 10-85% of the time left to its
   deadline; late, after the deadline by a uniform 5-60% of the stage's window (at least 10 min). A
   stage without a deadline (arrive, but for emergencies) takes a uniform 10-40% of the time left to
-  the resolve deadline. A device's fault (a sensor or patrol ticket) is repaired no earlier than the
-  end of the night's traffic plus 0-90 min (the morning shift): a fix made while the device still
-  reports the fault would not hold. The engineer who accepts does the rest.
+  the resolve deadline. A device's fault (a sensor or patrol ticket) whose condition has not
+  cleared is repaired no earlier than the end of the night's traffic plus 0-90 min (the morning shift): the
+  simulated device goes on reporting the fault until its script ends, so a fix made earlier would
+  not hold (the gateway would open a new ticket). The engineer who accepts does the rest.
 - revisit (回访) by customer service (never the repairer): on time with probability 0.95, at a
   uniform 09:00-17:30 of the day it falls due (or the next 10 min, if the repair came later that
   day); late: the next day 09:00-12:00. Failed with probability 0.06 (satisfaction 1 or 2): the
-  ticket reopens and goes round again. OK otherwise, satisfaction 5 (55%), 4 (35%), 3 (7%), 2 (3%).
-  A ticket fails its revisit at most once (the second repair holds).
-- planned inspections, by an inspector: on time with probability 0.96, starting at a uniform
+  ticket reopens and goes round again (when a newer ticket already holds the same fault, the
+  revisit is recorded as made, with that low score: the newer ticket is the rework). OK otherwise,
+  satisfaction 5 (55%), 4 (35%), 3 (7%), 2 (3%). A ticket fails its revisit at most once (the
+  second repair holds).
+- planned inspections, by an inspector, who accepts the job when it opens (the respond draw above,
+  and before the work starts), then does it: on time with probability 0.96, starting at a uniform
   09:00-17:00 of the due day (or 10-60% into what is left of it, if opened later); late: the next
   day 09:00-12:00. Items one after another, 3-8 min apart; each found faulty with probability 0.002
   (the maintenance service then opens a repair ticket, which the engineers handle like any other).
@@ -220,7 +224,7 @@ def next_step(t: Ticket, now: datetime, *, seed: int, tz: tzinfo, habits: Habits
     if t.status in ("open", "acknowledged"):
         rng = stream(seed, t.id, "resolve", cycle)
         at = _when(rng, now, resolve_due, resolve_due - start, habits.on_time["resolve"])
-        if morning is not None and t.source in DEVICE_SOURCES:
+        if morning is not None and t.source in DEVICE_SOURCES and not t.condition_cleared:
             at = max(at, morning + 90 * MIN * rng.random())
         return Step(at, t.id, "resolve", who, at > resolve_due, note="repaired 已修复",
                     details=Details(work_done=f"repaired: {t.title}"))
@@ -269,10 +273,17 @@ def inspection_steps(t: Ticket, now: datetime, *, seed: int, tz: tzinfo, habits:
             at = now + max(MIN, (due - now) * rng.uniform(0.10, 0.60))
     else:
         at = max(now, _at(day + timedelta(days=1), time(9, 0), time(12, 0), rng, tz))
+    steps = []
+    if t.status == "open":
+        # The job is handed out (接单) within the respond deadline like any ticket's, and always
+        # before the work starts: planned work opened days ahead is accepted then, done on its day.
+        respond_due = t.respond_due_at or due
+        accept = _when(rng, now, respond_due, respond_due - t.opened_at, habits.on_time["respond"])
+        accept = min(accept, max(now, at - rng.uniform(1, 30) * MIN))
+        steps.append(Step(accept, t.id, "accept", who, accept > respond_due, Details(assignee=who)))
     items = len(t.checklist)
     if not items:
-        return [Step(at, t.id, "resolve", who, at > due, Details(work_done="done as planned 按计划完成"))]
-    steps = []
+        return [*steps, Step(at, t.id, "resolve", who, at > due, Details(work_done="done as planned 按计划完成"))]
     for index in range(items):
         last = index == items - 1
         result = "fault" if rng.random() < habits.item_fault else "ok"

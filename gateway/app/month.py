@@ -278,8 +278,9 @@ def summary(run: MonthRun, site_name: str = "") -> str:
         f"patrol coverage: {_pct(patrol['coverage'])} ({patrol['visited']} of {patrol['expected']} checkpoint "
         f"visits, {patrol['rounds']} rounds, {patrol['completed']} completed)",
         f"the people: desk registered {rec.registered['complaint']} complaints and {rec.registered['repair']} "
-        f"repair requests ({rec.emergencies} emergency leaks); engineers accepted {rec.done['accept']}, arrived "
-        f"{rec.done['arrive']}, resolved {rec.done['resolve']}; customer service revisited {rec.done['revisit']} "
+        f"repair requests ({rec.emergencies} emergency leaks); {rec.done['accept']} tickets accepted (by "
+        f"engineers, and by inspectors their planned work); engineers arrived {rec.done['arrive']}, resolved "
+        f"{rec.done['resolve']}; customer service revisited {rec.done['revisit']} "
         f"({failed} failed); inspectors finished {len(rec.inspected)} planned tickets "
         f"({sum(rec.inspected.values())} late, "
         f"{len(rec.faults_found)} item(s) found faulty); {sum(rec.skipped.values())} steps found the ticket "

@@ -22,7 +22,9 @@ from gateway.core.clock import FakeClock
 from gateway.core.model import Inbound
 from gateway.core.site import Site, StorageConfig, TimeseriesConfig
 from gateway.ingest.gateway import Gateway
+from gateway.maintenance.service import MaintenanceService
 from gateway.patrol.consumer import PatrolConsumer
+from gateway.reports.source import ReportSource
 from gateway.rules.feature import Rules
 from gateway.tickets.service import TicketService
 
@@ -39,19 +41,25 @@ class OfflineResult:
 
 
 class OfflineGateway:
-    """Use as a context manager: `with OfflineGateway(site, start) as gw: gw.feed(at, [(topic, payload)])`."""
+    """Use as a context manager: `with OfflineGateway(site, start) as gw: gw.feed(at, [(topic, payload)])`.
 
-    def __init__(self, site: Site, start: datetime) -> None:
+    `records`: a folder whose ticket store and patrol round archive outlive this gateway (a month of
+    nights, each a fresh gateway with no memory of the devices, adding to one store); None: they
+    go with the temporary folder, like everything else."""
+
+    def __init__(self, site: Site, start: datetime, *, records: Path | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="sitegate-offline-")
         offline = site.model_copy(update={"storage": StorageConfig(path=Path(self._tmp.name)),
                                           "timeseries": TimeseriesConfig(embedded=False)})
         self.clock = FakeClock(start)
-        self.gw = Gateway(offline, clock=self.clock, connect_mqtt=False)
+        self.gw = Gateway(offline, clock=self.clock, connect_mqtt=False, records_dir=records)
         features = attach_features(self.gw, offline=True)
         self.gw.start(intake=False)
         self._rules: Rules = features["rules"]
         self._patrol: PatrolConsumer | None = features["patrol"]
         self.tickets: TicketService = features["tickets"]
+        self.maintenance: MaintenanceService | None = features.get("maintenance")
+        self.reports: ReportSource | None = features.get("reports")
         self._days: set[date] = set()
         self.messages = 0
 

@@ -85,7 +85,7 @@ def run_night(site: Site, seed: int, day: date, *, sim_site: SimSite | None = No
                     for p in HEALTH_PROBES)
     seen: dict[datetime, list[dict[str, Any]]] = {}
     with OfflineGateway(site, start) as offline:
-        for at, batch in _batches(sim, start, end, taps):
+        for at, batch in night_batches(sim, start, end, taps):
             while probes and probes[0] < at:
                 offline.advance(probes[0])
                 seen[probes[0]] = offline.gw.registry.views(probes[0])
@@ -116,7 +116,7 @@ def truth_of(sim: Simulator, start: datetime, end: datetime, taps: list[PlannedT
     return device_faults(sim, start, end) + reported_faults(taps) + door_openings(sim, start, end)
 
 
-def _batches(sim: Simulator, start: datetime, end: datetime,
+def night_batches(sim: Simulator, start: datetime, end: datetime,
              taps: list[PlannedTap]) -> Iterator[tuple[datetime, list[Inbound]]]:
     batch: list[Inbound] = []
     first = start

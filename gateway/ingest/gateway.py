@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from gateway.core.clock import Clock, SystemClock
@@ -52,13 +53,19 @@ def site_subscriptions(site: Site) -> list[str]:
 
 
 class Gateway:
-    def __init__(self, site: Site, *, clock: Clock | None = None, connect_mqtt: bool = True) -> None:
+    def __init__(self, site: Site, *, clock: Clock | None = None, connect_mqtt: bool = True,
+                 records_dir: Path | None = None) -> None:
+        """`records_dir`: where the long-lived records (the ticket store, the patrol round archive)
+        live; the data folder unless an offline run keeps them across several gateways (a month of
+        simulated nights, each a fresh gateway, sharing one store)."""
         self.site = site
         self.site_id = site.site.id
         self.tz = site.tz
         self.clock: Clock = clock or SystemClock()
         self.data_dir = site.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.records_dir = records_dir or self.data_dir
+        self.records_dir.mkdir(parents=True, exist_ok=True)
         self.db = StateDB(self.data_dir / "state.db")
         ing = site.ingest
         self.inventory: dict[str, DeviceInfo] = load_inventory(site.inventory) if site.inventory else {}

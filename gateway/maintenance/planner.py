@@ -88,8 +88,9 @@ class Planner:
         found = rule.between(datetime.combine(first, time()), datetime.combine(last, time()), inc=True)
         return [d.date() for d in found]
 
-    def _dates_for(self, schedule: Schedule, target: Target, first: date, last: date) -> list[date]:
-        days = self.due_dates(schedule, first, last)
+    def _dates_for(self, schedule: Schedule, target: Target, first: date, last: date,
+                   days: list[date]) -> list[date]:
+        """`days`: the schedule's due dates from `first` to `last` (due_dates), the same for every target."""
         extra = self.dates.get(target.id)
         if extra is None:
             return days
@@ -106,8 +107,11 @@ class Planner:
         for schedule, found in self.plans:
             first = since.astimezone(self.tz).date()
             last = (now.astimezone(self.tz) + schedule.lead).date()
+            # The rule's dates once per schedule: a rule is walked from its anchor (a daily one from
+            # 2001 is thousands of dates), too slow to repeat for each of its assets.
+            days = self.due_dates(schedule, first, last)
             for target in found:
-                for due in self._dates_for(schedule, target, first, last):
+                for due in self._dates_for(schedule, target, first, last, days):
                     opens = self.opens_at(schedule, due)
                     end = self.resolve_due(due)
                     if opens <= now and end >= since:

@@ -27,7 +27,7 @@ def attach(gw: Gateway, offline: bool) -> PatrolConsumer | None:
         return None
     plan = load_plan(gw.site.patrol)
     tracker = PatrolTracker(plan, tz=gw.tz, site_id=gw.site_id, max_skew=gw.site.ingest.max_clock_skew)
-    archive = RoundArchive(gw.data_dir / "patrol_rounds.db", plan)
+    archive = RoundArchive(gw.records_dir / "patrol_rounds.db", plan)
     patrol = PatrolConsumer(tracker, site_id=gw.site_id, publisher=gw.mqtt, alerts=gw.raise_alerts,
                             points=gw.write_points, events=gw.bus.publish, archive=archive)
     gw.on_stop.append(archive.close)

@@ -21,7 +21,7 @@ SECTION = ("tickets", TicketPolicy)
 
 
 def store_url(gw: Gateway) -> str:
-    return f"sqlite:///{gw.data_dir / 'tickets.db'}"
+    return f"sqlite:///{gw.records_dir / 'tickets.db'}"
 
 
 def attach(gw: Gateway, offline: bool) -> TicketService:

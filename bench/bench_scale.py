@@ -169,7 +169,9 @@ def run_one(n: int, round_count: int, batch: int, rules_dir: Path | None, profil
 
 
 def child(n: int, args: argparse.Namespace, rules_dir: Path | None = None, tag: str = "") -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--one", str(n), "--rounds", str(args.rounds), "--batch", str(args.batch)]
+    # --rounds is for the large inventory; smaller ones run enough rounds for ~100k steady messages.
+    rounds_ = args.rounds if args.rounds and n >= 20_000 else default_rounds(n)
+    cmd = [sys.executable, __file__, "--one", str(n), "--rounds", str(rounds_), "--batch", str(args.batch)]
     if rules_dir is not None:
         cmd += ["--rules-dir", str(rules_dir)]
     if args.profile:
@@ -240,8 +242,8 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=1000, help="the small inventory")
     ap.add_argument("--rules", action="store_true", help="10 rules against 1,000 (two variants)")
     ap.add_argument("--rules-devices", type=int, default=1000, help="devices for the rules comparison")
-    ap.add_argument("--rounds", type=int, default=0, help="site minutes of traffic (default: 12 for the large "
-                                                         "inventory, enough for ~100k steady messages otherwise)")
+    ap.add_argument("--rounds", type=int, default=0, help="site minutes of traffic of a large inventory (default "
+                                                         "12; a small one runs enough for ~100k steady messages)")
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--profile", action="store_true", help="pyinstrument of the steady rounds, to files")
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)

@@ -44,6 +44,11 @@ from gateway.ingest.registry import DeviceLimitReached, Registry
 log = logging.getLogger("sitegate.pipeline")
 
 REDELIVERY_WINDOW = 500_000  # journal rows searched for the original of a redelivered message
+# Snapshots grow with the devices (the rules keep a track per rule and device): at 100,000 devices one
+# takes seconds, and every `snapshot_interval` it would take most of the pipeline thread. So the next
+# one waits at least this many times as long as the last took (at most ~5% of the thread's time);
+# a restart replays the journal after the last one, so nothing is lost, only the replay is longer.
+SNAPSHOT_SPACING = 20
 
 
 class Decoder(Protocol):
@@ -88,6 +93,7 @@ class Pipeline:
         self._next_seq = int(row[0]) + 1
         self._consumer_seq: dict[str, int] = {}
         self._last_snapshot = 0.0
+        self._snapshot_cost = 0.0  # seconds the last snapshot took
         self._last_tick = 0.0
         self.storage_error: str | None = None
         # Consumers whose last batch or tick raised, with the error, until one works again.
@@ -250,7 +256,8 @@ class Pipeline:
             rows.append((seq, item.conn, item.mid, digest(item.topic, item.payload), item.topic,
                          item.payload, item.received_at))
             done.append(Processed(seq, msg, decoded))
-        snapshot = time.monotonic() - self._last_snapshot >= self.snapshot_interval
+        since = time.monotonic() - self._last_snapshot
+        snapshot = since >= self.snapshot_interval and since >= SNAPSHOT_SPACING * self._snapshot_cost
         self._commit(rows, letters, snapshot=snapshot)
         self.ack(batch)
         self.processed += len(rows)
@@ -372,7 +379,7 @@ class Pipeline:
         devices = self.registry.dirty_rows()
         snaps: list[tuple[str, str]] = []
         if snapshot:
-            self._last_snapshot = time.monotonic()
+            started = self._last_snapshot = time.monotonic()
             for consumer in self.consumers:
                 try:
                     state = consumer.snapshot()
@@ -381,6 +388,7 @@ class Pipeline:
                     continue
                 snaps.append((f"consumer:{consumer.name}", orjson.dumps(
                     {"seq": self._consumer_seq[consumer.name], "state": state}).decode()))
+            self._snapshot_cost = time.monotonic() - started
         while True:
             db = self.db.writer
             try:

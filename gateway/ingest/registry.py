@@ -147,6 +147,11 @@ class Registry:
         self._dirty: set[str] = set()
         self._info_version = 0
         self._conditions: dict[str, tuple[LiveCondition, ...]] = {}  # device -> what holds for it now
+        # Kept up to date as devices change, so that neither question scans every device: the
+        # unregistered watch asks for the lookalikes on every batch, and sweep runs on every tick.
+        self._lookalike_ids: set[str] = set()
+        # No device online by its traffic alone can have gone silent before this (None: look now).
+        self._sweep_due: datetime | None = None
         # Shown beside health, never part of it; set by the tickets feature.
         self.open_tickets: OpenTickets = lambda _device: {}
 
@@ -186,10 +191,21 @@ class Registry:
             self._identify(state, decoded)
             events.extend(self._set_online(state, decoded.availability, received_at,
                                            traffic=bool(decoded.readings or decoded.taps)))
+            self._note(state)
             self._dirty.add(decoded.device)
             if state.info != info_before:
                 self._info_version += 1
         return events
+
+    def _note(self, state: DeviceState) -> None:
+        """Keep the lookalike set and the sweep's next deadline in step with a device that changed."""
+        if _looks_like(state):
+            self._lookalike_ids.add(state.info.id)
+        else:
+            self._lookalike_ids.discard(state.info.id)
+        if _lapses(state) and self._sweep_due is not None:
+            assert state.last_seen is not None  # _lapses
+            self._sweep_due = min(self._sweep_due, state.last_seen + self.heartbeat(state.info.kind))
 
     @staticmethod
     def _identify(state: DeviceState, decoded: Decoded) -> None:
@@ -223,15 +239,24 @@ class Registry:
         """Mark devices online by their traffic alone and silent past their kind's heartbeat as offline."""
         events: list[dict[str, Any]] = []
         with self._lock:
+            if self._sweep_due is not None and now <= self._sweep_due:
+                return events  # nobody's heartbeat can have run out yet
+            due: datetime | None = None
             for state in self._devices.values():
                 # Only an online guessed from traffic lapses: an online status holds until it says offline.
-                if state.online is not True or state.online_source != "traffic" or state.last_seen is None:
+                if not _lapses(state):
                     continue
-                if now - state.last_seen > self.heartbeat(state.info.kind):
+                assert state.last_seen is not None  # _lapses
+                deadline = state.last_seen + self.heartbeat(state.info.kind)
+                if now > deadline:
                     state.online, state.online_source = False, "silence"
                     self._dirty.add(state.info.id)
                     events.append({"device": state.info.id, "change": "offline", "source": "silence",
                                    "ts": now.isoformat()})
+                elif due is None or deadline < due:
+                    due = deadline
+            # With nobody left to lapse, only a device that comes online by traffic (apply) sets it.
+            self._sweep_due = due if due is not None else datetime.max.replace(tzinfo=UTC)
         return events
 
     def set_conditions(self, updates: Mapping[str, Sequence[LiveCondition]]) -> None:
@@ -263,7 +288,12 @@ class Registry:
                 state = DeviceState.from_json(orjson.loads(raw))
                 _reconcile(state, self._inventory.get(dev_id))
                 self._devices[dev_id] = state
+                if _looks_like(state):
+                    self._lookalike_ids.add(dev_id)
+                else:
+                    self._lookalike_ids.discard(dev_id)
                 count += 1
+            self._sweep_due = None
             self._info_version += 1
         return count
 
@@ -294,9 +324,13 @@ class Registry:
     def lookalikes(self) -> dict[str, DeviceInfo]:
         """Devices of unknown kind that look like a kind, with that kind filled in: for telling someone
         to register them when they report what would be a fault for it (gateway/rules/unregistered.py)."""
+        found = {}
         with self._lock:
-            return {k: replace(s.info, kind=s.suggested_kind) for k, s in self._devices.items()
-                    if s.info.kind == UNKNOWN_KIND and s.suggested_kind is not None}
+            for k in sorted(self._lookalike_ids):
+                s = self._devices[k]
+                if s.info.kind == UNKNOWN_KIND and s.suggested_kind is not None:
+                    found[k] = replace(s.info, kind=s.suggested_kind)
+        return found
 
     def info(self, dev_id: str) -> DeviceInfo:
         with self._lock:
@@ -335,6 +369,16 @@ class Registry:
             "health_reasons": list(health.reasons),
             "open_tickets": dict(self.open_tickets(s.info.id)),
         }
+
+
+def _looks_like(state: DeviceState) -> bool:
+    """Of unknown kind, and looks like one (Registry.lookalikes)."""
+    return state.info.kind == UNKNOWN_KIND and state.suggested_kind is not None
+
+
+def _lapses(state: DeviceState) -> bool:
+    """Online by its traffic alone, so it goes offline when silent past its heartbeat (Registry.sweep)."""
+    return state.online is True and state.online_source == "traffic" and state.last_seen is not None
 
 
 def _copy(state: DeviceState) -> DeviceState:

@@ -465,7 +465,8 @@ class RuleEngine:
                     "rule": rule_id, "device": device, "type": cr.rule.condition.type,
                     "active": t.active, "since": _iso(t.since), "firing": t.firing, "fired_at": _iso(t.fired_at),
                     "value": t.value, "metric": t.metric, "last": t.last, "last_seen": _iso(t.last_seen),
-                    "events": [e.isoformat() for e in t.events], "samples": [list(s) for s in t.samples],
+                    "events": [e.isoformat() for e in t.events or ()],
+                    "samples": [list(s) for s in t.samples or ()],
                 })
         return {"version": SNAPSHOT_VERSION, "now": _iso(self._now), "tracks": tracks,
                 "latest": {d: dict(m) for d, m in self._latest.items()}}
@@ -494,8 +495,8 @@ class RuleEngine:
             t = Track(active=item["active"], since=_dt(item["since"]), firing=item["firing"],
                       fired_at=_dt(item["fired_at"]), value=item["value"], metric=item["metric"],
                       last=item["last"], last_seen=_dt(item["last_seen"]),
-                      events=deque(d for e in item["events"] if (d := _dt(e)) is not None),
-                      samples=deque((float(x), float(y)) for x, y in item["samples"]))
+                      events=deque(d for e in item["events"] if (d := _dt(e)) is not None) or None,
+                      samples=deque((float(x), float(y)) for x, y in item["samples"]) or None)
             if item.get("type") != cr.rule.condition.type:  # the rule was edited while we were down
                 if not t.firing:
                     continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,9 +38,23 @@ class Track:
     last: Value | None = None  # the previous value or online state (count: edges; silence: online holds it off)
     last_seen: datetime | None = None  # absent: when the device was last known alive
     restored_at: datetime | None = None  # absent: the restart that may owe the device a grace period
-    events: deque[datetime] = field(default_factory=deque)  # count: event times in the window
-    samples: deque[tuple[float, float]] = field(default_factory=deque)  # rate: (epoch s, value)
+    # Only count and rate rules keep these, so they are made on first use: an empty deque costs
+    # ~760 bytes, and with 100,000 devices there are half a million tracks that never need one.
+    events: deque[datetime] | None = None  # count: event times in the window
+    samples: deque[tuple[float, float]] | None = None  # rate: (epoch s, value)
     timer_due: datetime | None = None  # the engine's single live timer for this track
+
+    def event_times(self) -> deque[datetime]:
+        """`events`, made on first use."""
+        if self.events is None:
+            self.events = deque()
+        return self.events
+
+    def sample_list(self) -> deque[tuple[float, float]]:
+        """`samples`, made on first use."""
+        if self.samples is None:
+            self.samples = deque()
+        return self.samples
 
 
 class Evaluator:

@@ -50,14 +50,14 @@ class CountEval(Evaluator):
     def reading(self, t: Track, metric: str, value: Value, now: datetime, latest: Mapping[str, Value]) -> None:
         becomes = self._cond.becomes
         if becomes is not None and t.last is not None and not same(value, t.last) and same(value, becomes):
-            t.events.append(now)
+            t.event_times().append(now)
         t.last = value
         t.metric = metric
         self._eval(t, now)
 
     def on_availability(self, t: Track, online: bool, now: datetime) -> None:
         if t.last is not None and t.last != online:
-            t.events.append(now)
+            t.event_times().append(now)
         t.last = online
         t.metric = "online"
         self._eval(t, now)
@@ -70,15 +70,16 @@ class CountEval(Evaluator):
 
     def _eval(self, t: Track, now: datetime) -> None:
         horizon = now - self._cond.window
-        while t.events and t.events[0] <= horizon:
-            t.events.popleft()
-        t.value = len(t.events)
-        latch(t, self._cond, self._clear, len(t.events))
+        events = t.events
+        while events and events[0] <= horizon:
+            events.popleft()
+        t.value = len(events) if events is not None else 0
+        latch(t, self._cond, self._clear, t.value)
 
     def explain(self, t: Track, latest: Mapping[str, Value], heartbeat: timedelta | None) -> str:
         becomes = self._cond.becomes
         what = f"{t.metric} became {show(becomes)}" if becomes is not None else "online/offline changed"
         count = f"{what} {t.value} times in {format_duration(self._cond.window)}"
-        if self._cond.test(len(t.events)) is True:
+        if self._cond.test(len(t.events or ())) is True:
             return f"{count}, {self._cond.describe()}"
         return f"{count}, not yet {self._clear.describe()}" if self._clear is not None else count

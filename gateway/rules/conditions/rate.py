@@ -49,7 +49,7 @@ class RateEval(Evaluator):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return
         x = now.timestamp()
-        s = t.samples
+        s = t.sample_list()
         if s and x < s[-1][0]:
             return  # out of order: a slope needs time to move forward
         if len(s) >= 2 and x - s[-2][0] < self._step:

@@ -121,3 +121,17 @@ def test_no_stage_is_due_after_the_work_itself() -> None:
     t = open_request(Request(source="planned", channel="schedule", title="fire door check", resolve_due=due),
                      site="hv", actor="schedule", now=evening, policy=TicketPolicy(), tz=TZ)
     assert (t.respond_due_at, t.resolve_due_at) == (due, due)
+
+
+def test_a_raised_severity_counts_its_faster_deadlines_from_the_raise() -> None:
+    # A minor leak at 21:00 (respond in 24 h) turns major at 23:00 (respond in 2 h): due at 01:00,
+    # not at 23:00 (2 h from the opening, already past when it became major).
+    policy = TicketPolicy()
+    t = open_ticket(ev(severity="minor"), site="hv", policy=policy, tz=TZ)
+    assert t.respond_due_at == T0 + 24 * H
+    raised = record_firing(t, ev(severity="major", at=T0 + 2 * H), policy=policy, tz=TZ).ticket
+    assert (raised.severity, raised.respond_due_at, raised.overdue) == ("major", T0 + 4 * H, False)
+    # Never later than what was already due: a critical raise 23 h in keeps the old respond time.
+    late = record_firing(t, ev(severity="critical", at=T0 + 23 * H + 30 * timedelta(minutes=1)),
+                         policy=policy, tz=TZ).ticket
+    assert late.respond_due_at == T0 + 24 * H

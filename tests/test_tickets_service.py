@@ -232,7 +232,8 @@ def test_a_worse_severity_tightens_the_deadline(store: TicketStore) -> None:
     svc = make(store)
     svc.handle([ev(severity="minor")])
     [t] = svc.handle([ev(severity="critical", at=T0 + 10 * MIN, value=0.3)])
-    assert t.severity == "critical" and t.due_at == T0 + H and t.history[-1].note == "minor -> critical"
+    # The critical 1 h counts from the raise (10 min in), not from the opening.
+    assert t.severity == "critical" and t.due_at == T0 + 10 * MIN + H and t.history[-1].note == "minor -> critical"
 
 
 def test_inhibition_mutes_symptoms_of_an_open_root_cause(store: TicketStore, pub: FakePublisher) -> None:

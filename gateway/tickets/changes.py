@@ -265,14 +265,29 @@ def record_firing(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo
             _log(new, at, "condition_returned", f"the condition is back (value {ev.value})")
             action = "condition_returned"
     if SEVERITY_RANK.get(ev.severity, 0) > SEVERITY_RANK.get(t.severity, 0):
-        # A lower pressure than before, say: the faster deadline of the new severity applies.
+        # A lower pressure than before, say: the faster deadlines of the new severity apply.
         new.severity = ev.severity
         new.emergency = new.emergency or ev.severity == "critical"
-        _set_deadlines(new, new.sla_started_at or new.opened_at, policy)
+        _raise_deadlines(new, at, policy)
         _set_phase(new, at, policy)
         _log(new, at, "severity_raised", f"{t.severity} -> {ev.severity}")
         action = "severity_raised"
     return Change(new, action)
+
+
+def _raise_deadlines(t: Ticket, at: datetime, policy: TicketPolicy) -> None:
+    """The new severity's windows count from the raise, never later than what was already due: a
+    minor leak that turns major two hours in is due within 2 h of becoming major, not overdue the
+    moment it did (its 2 h counted from the opening) and not later than its old deadline either.
+    Stages already done keep their deadlines, so their verdict stays what it was."""
+    early: tuple[stages.Stage, ...] = ("respond", "arrive", "resolve")
+    before = {stage: stages.due(t, stage) for stage in early}
+    _set_deadlines(t, at, policy)
+    for stage, old in before.items():
+        new = stages.due(t, stage)
+        if stages.done_at(t, stage) is not None or (old is not None and (new is None or old < new)):
+            new = old
+        setattr(t, f"{stage}_due_at", new)
 
 
 def record_cleared(t: Ticket, ev: AlertEvent, *, policy: TicketPolicy, tz: tzinfo) -> Change | None:

@@ -154,6 +154,15 @@ def test_a_night_of_three_rounds_gives_exact_figures_acks_points_and_one_ticket_
     assert "东门 East gate, 东围墙 East fence" in patrol[1]["title"]
     assert gw.clock.now() - at(21, 40) < timedelta(minutes=30)
 
+    # /metrics: the night's missed checkpoints per route, and no round under way. North's late tap
+    # came after its window had been marked missed, so north counts 2 missed and 1 recovered: 1 net,
+    # the round's one missed checkpoint (cp-a); east missed both of its two.
+    scraped = api.get("/metrics").text
+    assert 'sitegate_patrol_checkpoints_missed_total{route="north"} 2.0' in scraped
+    assert 'sitegate_patrol_checkpoints_recovered_total{route="north"} 1.0' in scraped
+    assert 'sitegate_patrol_checkpoints_missed_total{route="east"} 2.0' in scraped
+    assert "sitegate_patrol_rounds_in_progress 0.0" in scraped
+
 
 def test_an_unpatrolled_night_of_the_demo_site_opens_one_ticket_per_round(tmp_path: Path) -> None:
     plan = load_plan(demo_site_dir() / "patrol.yaml")  # 4 routes, 5 rounds a night, 30 checkpoints

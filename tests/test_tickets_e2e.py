@@ -112,6 +112,16 @@ def test_faults_open_tickets_once_with_sla_owner_and_follow_their_lifecycle(
     # The door is closed: that rule resolves its ticket by itself.
     send("zigbee2mqtt/door-1", '{"contact": true, "battery": 90}')
     wait_for(lambda: api.get(f"/api/tickets/{door['id']}").json()["status"] == "resolved", 10, "door resolved")
+
+    # /metrics counts the active tickets by severity as the list does (none overdue an hour in), with
+    # every severity present so an alert rule never sees a gap.
+    active = [t for t in api.get("/api/tickets").json() if t["status"] in ("open", "acknowledged")]
+    assert {ext["id"], lamp["id"], smoke["id"]} <= {t["id"] for t in active}
+    scraped = api.get("/metrics").text
+    for severity in ("critical", "major", "minor", "warning"):
+        n = sum(1 for t in active if t["severity"] == severity)
+        assert f'sitegate_tickets_open{{severity="{severity}"}} {n:.1f}' in scraped, scraped
+        assert f'sitegate_tickets_overdue{{severity="{severity}"}} 0.0' in scraped
     pub.loop_stop()
     pub.disconnect()
     assert clock.now().hour >= 19

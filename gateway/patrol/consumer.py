@@ -8,6 +8,7 @@ journaled (the ack says whether the tap counted; a guard waits for it at the che
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -37,6 +38,9 @@ class PatrolConsumer:
         self.events = events
         self.archive = archive
         self._lock = threading.Lock()
+        # Checkpoints missed, and later found visited (a buffered tap), per route since start: /metrics.
+        self.missed: Counter[str] = Counter()
+        self.recovered: Counter[str] = Counter()
 
     def handle(self, batch: Sequence[Processed]) -> None:
         for p in batch:
@@ -79,7 +83,17 @@ class PatrolConsumer:
             self.events("tap", {**o.ack, "ts": o.ts.isoformat()})
         self._changes(o.changes)
 
+    def in_progress(self) -> int:
+        """Rounds started and not ended, for /metrics."""
+        with self._lock:
+            return self.tracker.rounds_in_progress()
+
     def _changes(self, changes: Sequence[PatrolChange]) -> None:
+        for c in changes:
+            if c.kind == "checkpoint_missed":
+                self.missed[c.route] += 1  # the tracker says so once per checkpoint and round
+            elif c.kind == "checkpoint_recovered":
+                self.recovered[c.route] += 1  # a buffered tap showed it was visited after all
         alerts = [c.alert for c in changes if c.alert is not None]
         if alerts:
             self.alerts(alerts)

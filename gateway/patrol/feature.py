@@ -12,6 +12,7 @@ from gateway.core.site import Site
 from gateway.ingest.gateway import Gateway
 from gateway.patrol.archive import RoundArchive
 from gateway.patrol.consumer import PatrolConsumer
+from gateway.patrol.metrics import PatrolCollector
 from gateway.patrol.model import load_plan
 from gateway.patrol.tracker import PatrolTracker
 
@@ -32,6 +33,7 @@ def attach(gw: Gateway, offline: bool) -> PatrolConsumer | None:
                             points=gw.write_points, events=gw.bus.publish, archive=archive)
     gw.on_stop.append(archive.close)
     gw.add_consumer(patrol, STAGE_DETECT)
+    gw.metrics.registry.register(PatrolCollector(patrol.in_progress, patrol.missed, patrol.recovered))
     return patrol
 
 

@@ -179,6 +179,9 @@ class PatrolTracker:
         """Advance to `now`: open scheduled rounds, declare misses, end rounds. Changes in time order."""
         return self._alerted(self._advance(now.astimezone(UTC)))
 
+    def rounds_in_progress(self) -> int:
+        return sum(1 for rnd in self._rounds.values() if not rnd.ended)
+
     def next_deadline(self) -> datetime | None:
         """The first instant at which tick() will change something (None before the first tick)."""
         if self._now is None:

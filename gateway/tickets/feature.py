@@ -9,6 +9,7 @@ from gateway.core.model import STAGE_ACT
 from gateway.ingest.gateway import Gateway
 from gateway.tickets.consumer import AlertInbox, TicketEvents, TicketTimer
 from gateway.tickets.counts import OpenTicketCounts
+from gateway.tickets.metrics import TicketCollector
 from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.service import TicketService
 from gateway.tickets.store import TicketStore
@@ -39,6 +40,7 @@ def attach(gw: Gateway, offline: bool) -> TicketService:
     inbox = AlertInbox(tickets)
     gw.alert_sinks.append(inbox.put)
     gw.add_consumer(TicketTimer(tickets, inbox), STAGE_ACT)
+    gw.metrics.registry.register(TicketCollector(tickets.severity_counts))
     gw.on_start.append(tickets.start)
     gw.on_stop.append(tickets.close)
     return tickets

@@ -458,6 +458,11 @@ class TicketService:
         with self.store.read() as tx:
             return tx.open_counts(self.site)
 
+    def severity_counts(self) -> dict[str, tuple[int, int]]:
+        """Active tickets per severity: (all, overdue as of the last tick), for /metrics."""
+        with self.store.read() as tx:
+            return tx.severity_counts(self.site)
+
     def suppressed(self, limit: int = 500) -> builtins.list[dict[str, Any]]:
         """Events muted by inhibition or maintenance windows, newest first, with counts."""
         with self.store.read() as tx:

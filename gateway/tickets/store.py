@@ -384,6 +384,18 @@ class Tx:
             counts.setdefault(device, {})[severity] = int(n)
         return counts
 
+    def severity_counts(self, site: str) -> dict[str, tuple[int, int]]:
+        """Active tickets per severity: (all, overdue)."""
+        rows = self.conn.execute(
+            select(tickets.c.severity, tickets.c.overdue, func.count())
+            .where((tickets.c.site == site) & _active).group_by(tickets.c.severity, tickets.c.overdue)
+        ).all()
+        counts: dict[str, tuple[int, int]] = {}
+        for severity, overdue, n in rows:
+            active, late = counts.get(severity, (0, 0))
+            counts[severity] = (active + int(n), late + (int(n) if overdue else 0))
+        return counts
+
     def suppressions(self, site: str, limit: int = 500) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             select(suppressions).where(suppressions.c.site == site)

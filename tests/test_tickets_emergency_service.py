@@ -4,7 +4,6 @@ publisher, an in-process webhook receiver) with every outcome in the ticket's hi
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from gateway.tickets.policy import TicketPolicy
 from gateway.tickets.service import TicketService
 from gateway.tickets.store import TicketStore
 from gateway.tickets.ticket import Ticket
+from tests.support.mosquitto import free_port
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 23, 21, 0, tzinfo=TZ)
@@ -59,13 +59,6 @@ class Inbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.messages.append(envelope)
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ replay reads back, byte for byte."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -21,7 +23,8 @@ from tests.support.mosquitto import Broker
 
 
 @contextmanager
-def recording(broker: Broker, client_id: str, args: list[str]) -> Iterator[tuple[mqtt.Client, subprocess.Popen[str]]]:
+def recording(broker: Broker, client_id: str, args: list[str],
+              env: dict[str, str] | None = None) -> Iterator[tuple[mqtt.Client, subprocess.Popen[str]]]:
     """A device client on the broker and a `sitegate record ARGS` process; both stopped at the end.
     The client publishes `ready/probe` retained first: the recorder gets it the moment it subscribes."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -29,7 +32,7 @@ def recording(broker: Broker, client_id: str, args: list[str]) -> Iterator[tuple
     client.loop_start()
     client.publish("ready/probe", b"1", qos=1, retain=True).wait_for_publish(5)
     recorder = subprocess.Popen([sys.executable, "-m", "gateway", "record", "--mqtt-url", broker.url, *args],
-                                stdout=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     try:
         yield client, recorder
     finally:
@@ -102,3 +105,26 @@ def test_without_a_broker_or_a_site_it_says_what_to_give(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-m", "gateway", "record", "-o", str(tmp_path / "x.jsonl")],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "--mqtt-url mqtt://HOST:PORT, or --config SITE.yaml" in done.stderr
+
+
+def test_without_a_timeline_stamps_are_site_time_in_the_timezone_given_not_the_machines(
+        broker: Broker, tmp_path: Path) -> None:
+    out = tmp_path / "night.jsonl"
+    # The machine runs on UTC; the site is in Shanghai (no daylight saving: +08:00 on any date).
+    args = ["-o", str(out), "--count", "2", "--topic", "ready/probe", "--topic", "zigbee2mqtt/#",
+            "--timezone", "Asia/Shanghai"]
+    with recording(broker, "record-test-timezone", args, env={"TZ": "UTC"}) as (client, recorder):
+        wait_for(lambda: out.exists() and out.stat().st_size, 20, "the recorder to subscribe")
+        client.publish("zigbee2mqtt/smoke-1", b'{"smoke": true}', qos=1).wait_for_publish(5)
+        stdout, _ = recorder.communicate(timeout=30)
+    assert recorder.returncode == 0 and "recorded 2 messages" in stdout
+    stamps = [orjson.loads(line)["ts"] for line in out.read_bytes().splitlines()]
+    assert len(stamps) == 2 and all(s.endswith("+08:00") for s in stamps), stamps
+
+
+def test_an_unknown_timezone_is_refused_with_what_to_give(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "gateway", "record", "--mqtt-url", "mqtt://127.0.0.1:1",
+                           "--timezone", "Harbor/View", "-o", str(tmp_path / "x.jsonl")],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "'Harbor/View' is not a known timezone" in done.stderr
+    assert not (tmp_path / "x.jsonl").exists()

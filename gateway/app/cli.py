@@ -113,18 +113,33 @@ def record(output: Annotated[Path, typer.Option("-o", "--output", help="Capture 
                                                            "with --config the site gateway's, else #].")] = None,
            count: Annotated[int | None, typer.Option("--count", help="Stop after N messages.")] = None,
            config: Annotated[Path | None, typer.Option("--config", "-c", help="Site file: record from its broker "
-                                                       "what its gateway subscribes to.")] = None,
+                                                       "what its gateway subscribes to, stamped in its "
+                                                       "timezone.")] = None,
+           timezone: Annotated[str | None, typer.Option("--timezone", help="Site timezone the stamps are "
+                                                        "written in, e.g. Asia/Shanghai [default: the site "
+                                                        "file's with --config, else this machine's].")] = None,
            start: StartOpt = None, speed: SpeedOpt = 1.0, real_start: RealStartOpt = None,
            until: UntilOpt = None) -> None:
     """Record live broker traffic in the replay format (Ctrl-C or SIGTERM stops). Each message is
-    stamped with its arrival on the site timeline the timeline options give (default: the wall clock)."""
+    stamped with its arrival on the site timeline the timeline options give (default: the wall clock),
+    in site time with its offset as devices stamp theirs (2026-11-23T21:03:11+08:00)."""
     import asyncio
+    from datetime import tzinfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from gateway.ingest.broker import Broker
     from gateway.ingest.gateway import site_subscriptions
     from gateway.ingest.record import record_until_signal
 
     clock = _timeline(start, speed, real_start, until)
+    tz: tzinfo | None = None
+    if timezone is not None:
+        try:
+            tz = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            typer.echo(f"--timezone {timezone!r} is not a known timezone; use an IANA name such as "
+                       "Asia/Shanghai or Europe/Paris.", err=True)
+            raise typer.Exit(2) from None
     if config is None and mqtt_url is None:
         typer.echo("Say where to record from: --mqtt-url mqtt://HOST:PORT, or --config SITE.yaml to record what "
                    "that site's gateway takes from its broker.", err=True)
@@ -133,12 +148,13 @@ def record(output: Annotated[Path, typer.Option("-o", "--output", help="Capture 
         if config is not None:
             site = _load(config, mqtt_url, None, None)
             broker, topics = Broker.from_site(site), topic or site_subscriptions(site)
+            tz = tz or site.tz
         else:
             broker, topics = Broker.from_url(mqtt_url or ""), topic or ["#"]
     except ValueError as exc:
         typer.echo(f"--mqtt-url: {exc}", err=True)
         raise typer.Exit(2) from None
-    n = asyncio.run(record_until_signal(broker, topics, output, limit=count, clock=clock))
+    n = asyncio.run(record_until_signal(broker, topics, output, limit=count, clock=clock, tz=tz))
     typer.echo(f"recorded {n} messages to {output}")
 
 

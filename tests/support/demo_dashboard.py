@@ -136,7 +136,7 @@ PAGES: tuple[Page, ...] = (
     Page("tickets", lambda d: "#/tickets", "#ticket-list table"),
     Page("ticket", _first_ticket, "#ticket-detail .facts"),
     Page("request", lambda d: "#/tickets/new", "#view form"),
-    Page("devices", lambda d: "#/devices", "#view table"),
+    Page("devices", lambda d: "#/devices", "#view a[href^='#/devices/']"),
     Page("device", _ticket_device, "#view h2"),
     Page("patrol", lambda d: "#/patrol", "#view table"),
     Page("reports", lambda d: "#/reports", "#view table"),

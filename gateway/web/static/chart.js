@@ -1,5 +1,7 @@
 // A time chart on the vendored uPlot (loaded as a classic script: window.uPlot).
 
+import {t} from "./i18n.js";
+
 const HEIGHT = 260;
 
 function cssVar(name, fallback) {
@@ -37,7 +39,7 @@ export function timeChart(container, points, {label, tz, lang, days = false}) {
     axes: [{...axis, values: (u, splits) => splits.map((s) => (s === null ? "" : tickFmt.format(s * 1000))),
       ...(days ? {incrs: [86400]} : {})},
     {...axis, size: 56}],
-    series: [{value: (u, v) => (v === null || v === undefined ? "–" : fullFmt.format(v * 1000))},
+    series: [{label: t("chart.time"), value: (u, v) => (v === null || v === undefined ? "–" : fullFmt.format(v * 1000))},
       {label, stroke: accent, width: 2, fill: days ? `${accent}33` : undefined,
         points: {show: !days && points.length < 60, size: 6}, spanGaps: false,
         paths: days && uPlot.paths.bars ? uPlot.paths.bars({size: [0.6, 40]}) : undefined}],

@@ -27,11 +27,15 @@ export function fmtTime(ms, tz, lang, withSeconds = false) {
   }).format(ms);
 }
 
+/** "2026-11-18 20:54" in the site's zone, in both languages: "11/18" reads as November or as the
+ * 11th of a month depending on who reads it; an ISO date does not. */
 export function fmtDateTime(ms, tz, lang) {
   if (!Number.isFinite(ms)) return "–";
-  return new Intl.DateTimeFormat(locale(lang), {
-    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: tz,
-  }).format(ms);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZone: tz,
+  }).formatToParts(ms).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
 }
 
 function locale(lang) {

@@ -121,7 +121,8 @@ export function createTickets() {
       },
       h("td", {}, severityBadge(tk.severity)),
       h("td", {},
-        h("a", {href: `#/tickets/${encodeURIComponent(tk.id)}`, class: "ticket-link"}, tk.title || tk.id),
+        h("a", {href: `#/tickets/${encodeURIComponent(tk.id)}`, class: "ticket-link", "data-raw": true},
+          tk.title || tk.id),
         h("div", {class: "sub"},
           tk.device_id ? h("a", {href: `#/devices/${encodeURIComponent(tk.device_id)}`}, tk.device_id) : null,
           tk.zone ? ` · ${tk.zone}` : null)),
@@ -151,17 +152,17 @@ export function createTickets() {
     form ??= actionForm(tk.id, render);
     fill(detail,
       h("p", {}, h("a", {href: "#/tickets", class: "back"}, t("tickets.back"))),
-      h("h2", {id: "ticket-title"}, tk.title || tk.id),
+      h("h2", {id: "ticket-title", "data-raw": true}, tk.title || tk.id),
       h("p", {}, severityBadge(tk.severity), " ", statusBadge(tk.status), " ",
         ["open", "acknowledged"].includes(tk.status) ? slaCountdown(tk.due_at) : null),
-      h("dl", {class: "facts"}, fact("tickets.id", tk.id), fact("tickets.rule", tk.rule),
+      h("dl", {class: "facts"}, fact("tickets.id", tk.id, true), fact("tickets.rule", tk.rule, true),
         fact("tickets.device", tk.device_id
-          ? h("a", {href: `#/devices/${encodeURIComponent(tk.device_id)}`}, tk.device_id) : null),
-        fact("tickets.zone", tk.zone),
+          ? h("a", {href: `#/devices/${encodeURIComponent(tk.device_id)}`}, tk.device_id) : null, true),
+        fact("tickets.zone", tk.zone, true),
         fact("tickets.opened", fmtDateTime(parseTs(tk.opened_at), store.tz, lang())),
         fact("tickets.due", fmtDateTime(parseTs(tk.due_at), store.tz, lang())),
-        fact("tickets.occurrences", tk.occurrences), fact("tickets.assignee", tk.assignee || "–")),
-      tk.description ? h("p", {}, tk.description) : null,
+        fact("tickets.occurrences", tk.occurrences), fact("tickets.assignee", tk.assignee || "–", true)),
+      tk.description ? h("p", {"data-raw": true}, tk.description) : null,
       serviceFacts(tk),
       h("h3", {}, t("stages.title")),
       stagesTable(tk, store.tz, siteNow()),
@@ -180,8 +181,11 @@ export function createTickets() {
   return {el, title: "nav.tickets", deps: ["tickets"], show, refresh, render};
 }
 
-function fact(key, value) {
-  return h("div", {class: "kv"}, h("dt", {}, t(key)), h("dd", {}, value === null || value === undefined ? "–" : value));
+/** One fact of the ticket; `raw` marks a value shown as the site or a person wrote it (an id, a
+ * name), which is the same in both languages. */
+function fact(key, value, raw = false) {
+  return h("div", {class: "kv"}, h("dt", {}, t(key)),
+    h("dd", {"data-raw": raw}, value === null || value === undefined ? "–" : value));
 }
 
 function history(entries) {
@@ -190,9 +194,19 @@ function history(entries) {
     h("time", {datetime: e.at || ""}, fmtDateTime(parseTs(e.at), store.tz, lang())), " ",
     h("strong", {}, tv("action", e.action)), " ",
     e.from && e.to && e.from !== e.to ? `${tv("status", e.from)} → ${tv("status", e.to)} ` : "",
-    e.actor ? h("span", {class: "muted"}, `(${e.actor})`) : null,
-    e.note ? h("blockquote", {}, e.note) : null)));
+    e.actor ? actorLabel(e.actor) : null,
+    e.note ? h("blockquote", {"data-raw": true}, e.note) : null)));
 }
+
+/** Who acted: the gateway's own actors (system, schedule) in words; a person's name as written. */
+function actorLabel(actor) {
+  const label = tv("actor", actor);
+  return h("span", {class: "muted", "data-raw": label === actor}, `(${label})`);
+}
+
+// Facts written by people or the site file (names, places, teams, work notes), shown as written.
+const RAW_FACTS = new Set(["tickets.reporter", "tickets.place", "tickets.team", "tickets.resolved_by",
+  "tickets.work_done", "tickets.parts", "tickets.revisited_by"]);
 
 /** Who asked and how, and what the service loop recorded: only the facts the ticket has. */
 function serviceFacts(tk) {
@@ -217,7 +231,8 @@ function serviceFacts(tk) {
       rel: "noopener noreferrer"}, t("tickets.photo_n", {n: i + 1}))]) : null],
   ].filter(([, value]) => value !== null && value !== undefined);
   if (!items.length) return null;
-  return h("dl", {class: "facts service-facts", id: "ticket-service"}, items.map(([k, v]) => fact(k, v)));
+  return h("dl", {class: "facts service-facts", id: "ticket-service"},
+    items.map(([k, v]) => fact(k, v, RAW_FACTS.has(k))));
 }
 
 /**

@@ -164,14 +164,15 @@ def open_page(browser: Browser, demo: DemoGateway, page: Page, lang: str) -> Non
         settle(browser)
 
 
-def settle(browser: Browser, timeout: float = 10.0) -> None:
-    """Until the page's text and size are the same twice 400 ms apart (data loaded, labels applied)."""
+def settle(browser: Browser, timeout: float = 10.0, interval: float = 0.4) -> None:
+    """Until the page's text and size are the same twice `interval` apart (data loaded, labels applied,
+    laid out again after a resize)."""
     snapshots: list[Any] = []
 
     def steady() -> bool:
         snapshots.append(browser.js("return [document.body.innerText, document.body.scrollHeight, "
-                                    "document.querySelectorAll('.notice').length];"))
-        time.sleep(0.4)
+                                    "document.body.scrollWidth, document.querySelectorAll('.notice').length];"))
+        time.sleep(interval)
         return len(snapshots) >= 2 and snapshots[-1] == snapshots[-2]
 
     browser.wait_for(steady, "the page to stop changing", timeout)

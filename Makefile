@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-clock lint typecheck unit system-deps bench clean
+.PHONY: demo test test-clock lint typecheck unit system-deps bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test-clock: $(STAMP) system-deps
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/bench_ingest.py
+
+# Every dashboard page in both languages at 390, 1280 and 1920 px, into docs/screenshots/ (about 2 min).
+screenshots: $(STAMP) system-deps
+	$(BIN)/python -m tests.support.screenshots
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

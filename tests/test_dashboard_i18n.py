@@ -12,7 +12,6 @@ checked here too. About 50 s: 25 s to run the evening, then about 1.5 s a page a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

@@ -11,7 +11,6 @@ Each page is loaded once; widths, type size and language change in place. About 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

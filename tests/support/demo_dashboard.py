@@ -104,17 +104,25 @@ class Page:
     open_extra: Callable[[Browser], None] | None = None  # a step after loading (e.g. open a dialog)
 
 
-def _first_ticket(demo: DemoGateway) -> str:
+SEVERITY_ORDER = ("critical", "major", "minor", "warning")
+
+
+def _fault_ticket(demo: DemoGateway) -> dict[str, Any]:
+    """The most severe open ticket a device fault opened (stages, countdowns, a device to link to):
+    the richest ticket page. Planned jobs (rule request.planned) come last."""
     tickets = demo.get("/api/tickets", status="open")
-    # A device fault with a device page to link to: the richest ticket page.
-    tickets.sort(key=lambda t: (t.get("device_id") is None, t["id"]))
-    return f"#/tickets/{tickets[0]['id']}"
+    tickets.sort(key=lambda t: (str(t["rule"]).startswith("request."), t.get("device_id") is None,
+                                SEVERITY_ORDER.index(t["severity"]), t["id"]))
+    ticket: dict[str, Any] = tickets[0]
+    return ticket
+
+
+def _first_ticket(demo: DemoGateway) -> str:
+    return f"#/tickets/{_fault_ticket(demo)['id']}"
 
 
 def _ticket_device(demo: DemoGateway) -> str:
-    tickets = [t for t in demo.get("/api/tickets", status="open") if t.get("device_id")]
-    tickets.sort(key=lambda t: t["id"])
-    return f"#/devices/{tickets[0]['device_id']}"
+    return f"#/devices/{_fault_ticket(demo)['device_id']}"
 
 
 def _open_token_prompt(browser: Browser) -> None:

@@ -65,10 +65,11 @@ for (let n = walker.nextNode(); n; n = walker.nextNode()) {
   }
 }
 const doc = document.scrollingElement;
-return {broken, scrollWidth: doc.scrollWidth,
-        widest: [...document.body.querySelectorAll("*")].filter((e) => e.getBoundingClientRect().right > screenWidth + 1
-          && !e.closest(".table-wrap") && getComputedStyle(e).position !== "fixed").slice(0, 5).map((e) => path(e) + " right "
-          + Math.round(e.getBoundingClientRect().right))};
+const widest = [...document.body.querySelectorAll("*")]
+  .filter((e) => e.getBoundingClientRect().right > screenWidth + 1 && !e.closest(".table-wrap")
+    && getComputedStyle(e).position !== "fixed")
+  .slice(0, 5).map((e) => path(e) + " right " + Math.round(e.getBoundingClientRect().right));
+return {broken, scrollWidth: doc.scrollWidth, widest};
 """
 
 

@@ -93,9 +93,13 @@ for (const el of document.body.querySelectorAll("[placeholder], [title], [aria-l
     if (v) out.push([v, "attr " + attr + " of " + path(el)]);
   }
   if (el.tagName === "SELECT") {
-    for (const o of el.options) if (o.text.trim() && !o.hasAttribute("data-raw")) out.push([o.text.trim(), "option of " + path(el)]);
+    for (const o of el.options) {
+      if (o.text.trim() && !o.hasAttribute("data-raw")) out.push([o.text.trim(), "option of " + path(el)]);
+    }
   }
-  if (el.tagName === "INPUT" && ["button", "submit", "reset"].includes(el.type) && el.value) out.push([el.value, "value of " + path(el)]);
+  if (el.tagName === "INPUT" && ["button", "submit", "reset"].includes(el.type) && el.value) {
+    out.push([el.value, "value of " + path(el)]);
+  }
 }
 if (document.title.trim()) out.push([document.title.trim(), "document title"]);
 return out;
@@ -127,11 +131,10 @@ def wrong_language(texts: Iterable[Text], lang: str, data_words: Iterable[str] =
     found = []
     for item in texts:
         chinese = bool(CJK.search(item.text))
-        if KEY.match(item.text) and item.text not in data:
-            found.append(item)
-        elif lang == "zh" and not chinese and english_words(item.text, data):
-            found.append(item)
-        elif lang == "en" and chinese and not has_english(item.text):
+        missing_label = bool(KEY.match(item.text)) and item.text not in data
+        english_only = not chinese and bool(english_words(item.text, data))
+        chinese_only = chinese and not has_english(item.text)
+        if missing_label or (lang == "zh" and english_only) or (lang == "en" and chinese_only):
             found.append(item)
     return found
 

@@ -5,7 +5,7 @@ import {fill, h} from "./dom.js";
 import {pct} from "./format.js";
 import {t, tv} from "./i18n.js";
 import {siteNow} from "./siteclock.js";
-import {store} from "./store.js";
+import {loadHealth, store} from "./store.js";
 
 export function createReports() {
   const month = h("input", {type: "month", id: "report-month", required: true});
@@ -41,7 +41,12 @@ export function createReports() {
   }
 
   async function refresh() {
-    if (!month.value) month.value = thisMonth();
+    if (!month.value) {
+      // "This month" is the site's (its clock and zone come with /api/health), not the browser's:
+      // opened straight on #/reports, the page has not heard the gateway's time yet.
+      if (!store.tz) await loadHealth().catch(() => null);
+      month.value = thisMonth();
+    }
     try {
       report = await api(query("/api/reports/monthly", {month: month.value}));
       error = "";

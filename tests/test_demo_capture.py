@@ -84,3 +84,12 @@ def test_replaying_the_shipped_capture_gives_what_the_live_demo_showed() -> None
             for (a, *rest_a), (b, *rest_b) in zip(opened, replayed, strict=True)), \
             f"{key}: live {opened}, replay {replayed}, stamps differ by up to {skew}"
     assert rounds_of(result["rounds"]) == LIVE_RECORD["rounds"]
+
+
+def test_the_capture_ships_in_the_package_with_the_demo_site() -> None:
+    import fnmatch
+    import tomllib
+
+    pyproject = tomllib.loads((SITE.parents[2] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["gateway.builtin.demo_site"]
+    assert any(fnmatch.fnmatch(CAPTURE.name, p) for p in patterns), patterns

@@ -13,6 +13,7 @@ const READINGS_CAP = 20;
 const TYPES = ["reading", "tap", "ticket", "device", "round", "hello"];
 
 export function createFeed(list, pauseButton) {
+  const shown = new WeakMap(); // each line's event, to word it again when the language changes
   let paused = false;
   const held = []; // events that came while paused, shown on resume (capped too)
 
@@ -37,10 +38,12 @@ export function createFeed(list, pauseButton) {
 
   function show({type, data, at}) {
     const when = parseTs(data.ts) || at;
-    list.prepend(h("li", {class: `feed-${TYPES.includes(type) ? type : "other"}`, dataset: {type}},
+    const line = h("li", {class: `feed-${TYPES.includes(type) ? type : "other"}`, dataset: {type}},
       h("time", {dataset: {ms: String(when)}}, fmtTime(when, store.tz, lang(), true)), " ",
       h("span", {class: "badge"}, tv("event", type)), " ",
-      h("span", {class: "what"}, describe(type, data))));
+      h("span", {class: "what"}, describe(type, data)));
+    shown.set(line, {type, data});
+    list.prepend(line);
     const readings = list.querySelectorAll("li[data-type='reading']");
     for (let i = READINGS_CAP; i < readings.length; i++) readings[i].remove();
     while (list.children.length > CAP) list.lastElementChild.remove();
@@ -52,6 +55,13 @@ export function createFeed(list, pauseButton) {
     pauseButton.textContent = t(paused ? "feed.resume" : "feed.pause");
     for (const el of list.querySelectorAll("time[data-ms]")) {
       el.textContent = fmtTime(Number(el.dataset.ms), store.tz, lang(), true);
+    }
+    // Lines already shown are worded again: a "Connected" badge must not stay English in 中文.
+    for (const line of list.children) {
+      const event = shown.get(line);
+      if (!event) continue;
+      line.querySelector(".badge").textContent = tv("event", event.type);
+      line.querySelector(".what").textContent = describe(event.type, event.data);
     }
   }
 

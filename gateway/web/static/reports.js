@@ -83,19 +83,32 @@ export function createReports() {
         [t("reports.revisits"), ...tally(r.revisits)], [t("reports.planned"), ...tally(r.planned)]]),
       table(t("reports.registered"), [t("reports.by"), t("reports.key"), t("reports.count")],
         ["by_source", "by_category", "by_zone", "by_severity"].flatMap((by) =>
-          Object.entries(r.registered[by]).map(([k, n]) => [t(`reports.${by}`), k, n]))),
+          Object.entries(r.registered[by]).map(([k, n]) => [t(`reports.${by}`), keyLabel(by, k), n]))),
       table(t("reports.zones"), [t("reports.rank"), t("reports.zone"), t("reports.on_time"), t("reports.late"),
         t("reports.rate"), t("reports.open_overdue")],
       r.zones.map((z) => [z.rank, z.zone, z.on_time, z.late, pct(z.rate), z.open_overdue])),
       table(t("reports.patrol"), [t("reports.by"), t("reports.key"), t("reports.visited"), t("reports.expected"),
         t("reports.rate")],
       ["by_route", "by_guard", "by_zone"].flatMap((by) =>
-        r.patrol[by].map((x) => [t(`reports.${by}`), x.name || x.key || "–", x.visited, x.expected, pct(x.coverage)]))),
+        r.patrol[by].map((x) => [t(`reports.${by}`), raw(x.name || x.key || "–"), x.visited, x.expected,
+          pct(x.coverage)]))),
       table(t("reports.complaints"), [t("reports.id"), t("reports.day"), t("reports.reporter"), t("reports.category"),
         t("reports.title"), t("reports.status"), t("reports.late_stages")],
-      r.complaints.map((c) => [c.id, c.day, c.reporter, c.category, c.title, tv("status", c.status),
+      r.complaints.map((c) => [c.id, c.day, raw(c.reporter), tv("category", c.category), raw(c.title),
+        tv("status", c.status),
         c.late_stages.map((s) => tv("stage", s)).join(", ")])),
       h("p", {class: "signature"}, t("reports.signed")));
+  }
+
+  /** A registered-tickets key in words: sources, categories and severities are labels; zones are ids. */
+  function keyLabel(by, key) {
+    const group = {by_source: "source", by_category: "category", by_severity: "severity"}[by];
+    return group ? tv(group, key) : key;
+  }
+
+  /** Data as people wrote it (names, titles): the same in both languages. */
+  function raw(text) {
+    return h("span", {"data-raw": true}, text ?? "–");
   }
 
   function tally(x) {

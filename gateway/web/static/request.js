@@ -74,22 +74,29 @@ export function createRequestForm({zones, onCreated}) {
       emergency: c.emergency.checked, name: c.name.value, contact: c.contact.value, photos: c.photos.value};
   }
 
-  function say(text, error) {
+  /** Show a message; `words` makes its text, so a language switch can word it again (resay). */
+  let said = null;
+  function say(words, error) {
+    said = {words, error};
     result.className = error ? "result error" : "result";
     result.setAttribute("role", error ? "alert" : "status");
-    result.textContent = text;
+    result.textContent = words();
+  }
+
+  function resay() {
+    if (said) result.textContent = said.words();
   }
 
   async function send(event) {
     event.preventDefault();
     const made = requestBody(values());
     if (made.error) {
-      say(t(made.error, made.params), true);
+      say(() => t(made.error, made.params), true);
       (made.error === "request.need_title" ? c.title : c.photos).focus();
       return;
     }
     submit.disabled = true;
-    say(t("common.sending"), false);
+    say(() => t("common.sending"), false);
     try {
       const ticket = await api("/api/tickets", {method: "POST", body: made.body});
       store.tickets.byId.set(ticket.id, ticket);
@@ -97,7 +104,7 @@ export function createRequestForm({zones, onCreated}) {
       reset();
       onCreated(ticket);
     } catch (err) {
-      say(t("tickets.refused", {status: err.status || "-", reason: err.detail || err.message}), true);
+      say(() => t("tickets.refused", {status: err.status || "-", reason: err.detail || err.message}), true);
     } finally {
       submit.disabled = false;
     }
@@ -105,7 +112,7 @@ export function createRequestForm({zones, onCreated}) {
 
   function reset() {
     el.reset();
-    say("", false);
+    say(() => "", false);
   }
 
   /** Labels in the current language; option lists kept in step with the source and known zones. */
@@ -119,6 +126,7 @@ export function createRequestForm({zones, onCreated}) {
     reporter.querySelector("legend").textContent = t("request.reporter");
     hint.textContent = t("request.photos_hint");
     submit.textContent = t("request.submit");
+    resay();
   }
 
   return {el, relabel, reset, focus: () => c.title.focus()};

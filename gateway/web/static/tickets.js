@@ -142,6 +142,7 @@ export function createTickets() {
         fill(detail, h("p", {}, h("a", {href: "#/tickets", class: "back"}, t("tickets.back"))),
           h("h2", {id: "request-heading"}), request.el);
       }
+      detail.querySelector(".back").textContent = t("tickets.back");
       detail.querySelector("#request-heading").textContent = t("request.heading");
       request.relabel();
       return;
@@ -310,20 +311,27 @@ function actionForm(ticketId, rerender) {
     return {};
   }
 
-  function say(text, error) {
+  /** Show a message; `words` makes its text, so a language switch can word it again (resay). */
+  let said = null;
+  function say(words, error) {
+    said = {words, error};
     result.className = error ? "result error" : "result";
     result.setAttribute("role", error ? "alert" : "status");
-    result.textContent = text;
+    result.textContent = words();
+  }
+
+  function resay() {
+    if (said) result.textContent = said.words();
   }
 
   async function run(action) {
     if (action === "feedback" && !note.value.trim()) {
-      say(t("tickets.feedback_needs_note"), true);
+      say(() => t("tickets.feedback_needs_note"), true);
       note.focus();
       return;
     }
     for (const b of [...buttons, confirm]) b.disabled = true;
-    say(t("common.sending"), false);
+    say(() => t("common.sending"), false);
     const name = actor.value.trim();
     if (name) localStorage.setItem(ACTOR_KEY, name);
     try {
@@ -331,9 +339,9 @@ function actionForm(ticketId, rerender) {
       note.value = "";
       for (const input of [d.assignee, d.work_done, d.parts]) input.value = "";
       closeDetails();
-      say(t("tickets.done", {status: tv("status", tk.status)}), false);
+      say(() => t("tickets.done", {status: tv("status", tk.status)}), false);
     } catch (err) {
-      say(t("tickets.refused", {status: err.status || "-", reason: err.detail || err.message}), true);
+      say(() => t("tickets.refused", {status: err.status || "-", reason: err.detail || err.message}), true);
     } finally {
       for (const b of [...buttons, confirm]) b.disabled = false;
       // A 401 may have stored a new token: ask again what it may do (the view re-renders then).
@@ -365,6 +373,7 @@ function actionForm(ticketId, rerender) {
     }
     if (panel.dataset.action && !offered.has(panel.dataset.action)) closeDetails();
     relabelDetails();
+    resay();
   }
 
   return {el, update};

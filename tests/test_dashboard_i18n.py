@@ -51,6 +51,7 @@ def data_words(demo: DemoGateway) -> set[str]:
     ("巡更", "en", True), ("剩余 2小时 29分", "en", True), ("海景花园 Harbor View", "en", False),
     ("Open tickets", "en", False), ("lamp-b1-01", "en", False),
     ("tickets.assignee", "en", True), ("tickets.assignee", "zh", True), ("fire.battery_low", "zh", False),
+    ("current_a 0.003 A", "en", True), ("电流 current_a_2", "zh", True), ("(fire.battery_low, 轻微)", "zh", False),
 ])
 def test_the_rule_flags_only_text_in_the_other_language(text: str, lang: str, wrong: bool) -> None:
     data = {"fire.battery_low", "night-south", "lamp-b1-01", "b1"}

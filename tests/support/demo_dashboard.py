@@ -27,12 +27,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from gateway.core.paths import demo_site_dir
+from gateway.ingest import capture
 from tests.support.browser import Browser
 from tests.support.gateway_proc import GatewayProcess, wait_for
 from tests.support.mosquitto import mosquitto
 
 SITE = demo_site_dir() / "site.yaml"
+CAPTURE = demo_site_dir() / "capture.jsonl"
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 18, 19, 30, tzinfo=TZ)
 END = datetime(2026, 11, 18, 21, 30, tzinfo=TZ)
@@ -46,6 +51,7 @@ LANGS = ("en", "zh")
 class DemoGateway:
     gw: GatewayProcess
     data: Path
+    broker_port: int
 
     @property
     def url(self) -> str:
@@ -86,7 +92,7 @@ def demo_gateway(tmp: Path) -> Iterator[DemoGateway]:
 
             wait_for(received, 60, "the gateway to take the whole evening")
             wait_for(lambda: gw.get("/api/tickets"), 30, "the evening's tickets")
-            yield DemoGateway(gw, tmp / "data")
+            yield DemoGateway(gw, tmp / "data", broker.port)
         finally:
             if gw.proc is not None and gw.proc.poll() is None:
                 gw.proc.send_signal(signal.SIGTERM)
@@ -101,7 +107,7 @@ class Page:
     name: str
     route: Callable[[DemoGateway], str]
     ready: str
-    open_extra: Callable[[Browser], None] | None = None  # a step after loading (e.g. open a dialog)
+    open_extra: Callable[[Browser, DemoGateway], None] | None = None  # a step after loading (a dialog...)
 
 
 SEVERITY_ORDER = ("critical", "major", "minor", "warning")
@@ -125,7 +131,7 @@ def _ticket_device(demo: DemoGateway) -> str:
     return f"#/devices/{_fault_ticket(demo)['device_id']}"
 
 
-def _open_token_prompt(browser: Browser) -> None:
+def _open_token_prompt(browser: Browser, demo: DemoGateway) -> None:
     """An action on a ticket without a token: the gateway answers 401 and the page asks for one."""
     browser.js("localStorage.removeItem('sitegate.token');")
     button = browser.wait_for(lambda: next((b for b in browser.find_all("#action-buttons button")
@@ -139,8 +145,38 @@ def _open_token_prompt(browser: Browser) -> None:
                      "the token prompt to open", 10)
 
 
+def sample_traffic(limit: int = 40) -> list[tuple[str, bytes]]:
+    """One message of each kind the demo's devices send (a lamp's power and state, a light sensor, a
+    smoke detector, an extinguisher, a checkpoint tap, ...), from the shipped capture."""
+    seen: set[str] = set()
+    out: list[tuple[str, bytes]] = []
+    for message in capture.read(CAPTURE):
+        # A device id's kind is its first part (lamp-b5-01, smk-b3-7f, cp-ngate): one message a kind and topic.
+        shape = "/".join(part.split("-")[0] for part in message.topic.split("/"))
+        if shape not in seen and not message.topic.endswith("/gateway/status"):
+            seen.add(shape)
+            out.append((message.topic, message.payload))
+    return out[:limit]
+
+
+def _live_events(browser: Browser, demo: DemoGateway) -> None:
+    """Devices talk while the page is open, so the live feed has lines of every kind to word."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sitegate-dashboard-feed")
+    client.connect("127.0.0.1", demo.broker_port)
+    client.loop_start()
+    try:
+        for topic, payload in sample_traffic():
+            client.publish(topic, payload, qos=1).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    browser.wait_for(lambda: len(browser.find_all("#feed li")) >= 3, "live events in the feed", 10)
+
+
 PAGES: tuple[Page, ...] = (
     Page("overview", lambda d: "#/overview", "#card-overview-tickets li"),
+    # The live feed beside the overview, with events arriving while it is open.
+    Page("feed", lambda d: "#/overview", "#card-overview-tickets li", _live_events),
     Page("tickets", lambda d: "#/tickets", "#ticket-list table"),
     Page("ticket", _first_ticket, "#ticket-detail .facts"),
     Page("request", lambda d: "#/tickets/new", "#view form"),
@@ -168,7 +204,7 @@ def open_page(browser: Browser, demo: DemoGateway, page: Page, lang: str) -> Non
     browser.wait_element(page.ready, 15)
     settle(browser)
     if page.open_extra is not None:
-        page.open_extra(browser)
+        page.open_extra(browser, demo)
         settle(browser)
 
 

@@ -18,7 +18,9 @@ The rule (tests/test_dashboard_i18n.py applies it to every page):
   are the same in both languages).
 - In English a text fails when it has a Chinese character and no English word.
 - In both, a text that looks like a label's key ("tickets.assignee": what `t()` shows for a key
-  missing from the tables) fails unless it is a data value (rule ids look the same).
+  missing from the tables) fails unless it is a data value (rule ids look the same), and so does a
+  text holding a raw snake_case name ("current_a", "pressure_mpa": a metric or field the gateway
+  names, which a person should read in words).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # A token: a run of non-space characters; a word is a token of letters only (trailing punctuation off).
 TOKEN = re.compile(r"[^\s,;()（）\[\]【】「」:：、，。·…\"'“”‘’!?！？|/]+")
 WORD = re.compile(r"^[A-Za-z]{3,}$")
+SNAKE = re.compile(r"(?<![\w.-])[a-z]+(?:_[a-z0-9]+)+(?![\w-])")
 KEY = re.compile(r"^[a-z]+(?:_[a-z]+)*(?:\.[a-z0-9_]+)+$")
 
 
@@ -131,7 +134,8 @@ def wrong_language(texts: Iterable[Text], lang: str, data_words: Iterable[str] =
     found = []
     for item in texts:
         chinese = bool(CJK.search(item.text))
-        missing_label = bool(KEY.match(item.text)) and item.text not in data
+        missing_label = (bool(KEY.match(item.text)) and item.text not in data) or any(
+            name not in data for name in SNAKE.findall(item.text))
         english_only = not chinese and bool(english_words(item.text, data))
         chinese_only = chinese and not has_english(item.text)
         if missing_label or (lang == "zh" and english_only) or (lang == "en" and chinese_only):

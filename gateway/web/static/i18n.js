@@ -331,6 +331,8 @@ const STRINGS = /* STRINGS-JSON-BEGIN */ {
     "metric.tamper": "Tamper",
     "metric.door_open": "Door open",
     "metric.signal": "Signal",
+    "metric.power_factor": "Power factor",
+    "metric.channel": "{label}, channel {n}",
     "nav.reports": "Reports",
     "reports.month": "Month",
     "reports.print": "Print",
@@ -719,6 +721,8 @@ const STRINGS = /* STRINGS-JSON-BEGIN */ {
     "metric.tamper": "防拆",
     "metric.door_open": "门开",
     "metric.signal": "信号",
+    "metric.power_factor": "功率因数",
+    "metric.channel": "{label}（第{n}路）",
     "nav.reports": "报表",
     "reports.month": "月份",
     "reports.print": "打印",
@@ -810,7 +814,13 @@ export function t(key, params = {}) {
 /** A value's label (status, severity, kind, metric...): the value as sent when we have no words for it. */
 export function tv(group, value) {
   const key = `${group}.${value}`;
-  return key in STRINGS[current] ? STRINGS[current][key] : String(value ?? "–");
+  if (key in STRINGS[current]) return STRINGS[current][key];
+  // A meter's second and third channels (current_a_2): the metric's words and the channel number.
+  const channel = group === "metric" && /^(.+)_(\d+)$/.exec(String(value));
+  if (channel && `metric.${channel[1]}` in STRINGS[current]) {
+    return t("metric.channel", {label: STRINGS[current][`metric.${channel[1]}`], n: channel[2]});
+  }
+  return String(value ?? "–");
 }
 
 /** Relabel static markup: data-i18n (text) and data-i18n-<attribute> (e.g. aria-label, placeholder). */

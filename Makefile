@@ -25,8 +25,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gateway
 
+# Test files run in parallel worker processes: most of the suite waits on real servers
+# (mosquitto, PostgreSQL, Chromium), so three workers on two cores roughly halve the wall time.
+TEST_WORKERS ?= 3
+
 unit: $(STAMP) system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

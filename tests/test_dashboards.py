@@ -50,6 +50,11 @@ TAG_VALUES: dict[str, set[str]] = {
 }
 
 
+# Boolean fields (CONTRACT.md's `online`, `on_time`, and the bool metrics of `reading`): InfluxDB
+# answers mean(), sum() and the like of one with "unsupported mean iterator type", so only
+# count(), last() and first() may take them (a share is a count WHERE "field" = true over a count).
+BOOLEANS = {"online", "on_time"} | {name for name, metric in METRICS.items() if metric.type == "bool"}
+BOOLEAN_SAFE = {"count", "last", "first"}
 # A SHOW TAG VALUES without FROM reads every measurement, so its key must be a tag of all of them.
 COMMON_TAGS = frozenset.intersection(*(tags for tags, _ in MEASUREMENTS.values()))
 SITE_FILTER = '"site" =~ /^$site$/'
@@ -78,6 +83,13 @@ def problems(query: str) -> list[str]:
     for name in re.findall(r'"([^"]+)"', query):
         if name not in allowed:
             found.append(f"'{name}' is neither a tag nor a field of {', '.join(measurements)}")
+    # last("online") AS "online" in a subquery is still a boolean; count("on_time") AS "taps" is not.
+    declared = re.findall(r'\b(\w+)\(\s*"([^"]+)"\s*\)\s+AS\s+"([^"]+)"', query, flags=re.IGNORECASE)
+    boolean_aliases = {alias for fn, field, alias in declared if fn.lower() in {"last", "first"} and field in BOOLEANS}
+    booleans = (BOOLEANS - aliases) | boolean_aliases
+    for function, name in re.findall(r'\b(\w+)\(\s*"([^"]+)"\s*\)', query):
+        if name in booleans and function.lower() not in BOOLEAN_SAFE:
+            found.append(f"{function}() of the boolean field '{name}' fails in InfluxDB; count where it is true")
     for tag, variable in re.findall(r'"([^"]+)"\s*=~\s*/\^\$(\w+)\$/', query):
         if tag not in tag_names:
             found.append(f"'{tag}' is matched against ${variable} but is not a tag of {', '.join(measurements)}")
@@ -196,6 +208,11 @@ def test_the_checker_catches_wrong_names() -> None:
     assert "another tag's variable" in problems('SELECT last("on_time") FROM "patrol_tap" '
                                                 'WHERE "site" =~ /^$route$/')[0]
     assert problems('SHOW TAG VALUES WITH KEY = "site"') == []
+    assert "boolean field 'online'" in problems('SELECT mean("online") FROM "equipment_health" WHERE $timeFilter')[0]
+    assert "boolean field 'power_on'" in problems('SELECT sum("power_on") FROM "reading" WHERE $timeFilter')[0]
+    assert problems('SELECT count("on_time") FROM "patrol_tap" WHERE "on_time" = true AND $timeFilter') == []
+    assert "boolean field 'up'" in problems('SELECT mean("up") FROM (SELECT last("online") AS "up" '
+                                            'FROM "equipment_health" WHERE $timeFilter GROUP BY "device")')[0]
     assert "not a tag of every measurement" in problems('SHOW TAG VALUES WITH KEY = "zone"')[0]
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from scripts.dashboards import parts
-from scripts.dashboards.influxql import INFLUXDB, SITE, InfluxQL, math
+from scripts.dashboards.influxql import INFLUXDB, SITE, InfluxQL, math, share_true
 
 UID = "sitegate-equipment-health"
 # The dashboard's filters, in every query on equipment_health and reading.
@@ -16,16 +18,23 @@ DEVICES = f'{SITE} AND "zone" =~ /^$zone$/ AND "kind" =~ /^$kind$/'
 ZONE = f'{SITE} AND "zone" =~ /^$zone$/'
 
 
-def per_device(field: str, alias: str, aggregate: str) -> str:
+def per_device(field: str, alias: str, aggregate: str, where: str = "") -> str:
     """The fleet figure of one equipment_health field: its latest value per device, then aggregated."""
     return (f'SELECT {aggregate}("{alias}") FROM (SELECT last("{field}") AS "{alias}" FROM "equipment_health" '
-            f'WHERE {DEVICES} AND $timeFilter GROUP BY "device")')
+            f'WHERE {DEVICES} AND $timeFilter GROUP BY "device"){where}')
 
 
-def headline(title: str, description: str, query: str, x: int) -> stat.Panel:
+def per_zone_share(field: str, measurement: str, where: str) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
+    """Per zone and interval, the share of a boolean field's points that are true."""
+    count = f'SELECT count("{field}") FROM "{measurement}" WHERE {where} AND $timeFilter'
+    return share_true(f'{count} AND "{field}" = true GROUP BY time($__interval), "zone" fill(0)',
+                      f'{count} GROUP BY time($__interval), "zone" fill(none)')
+
+
+def headline(title: str, description: str, x: int, *queries: cogbuilder.Builder[cogvariants.Dataquery]) -> stat.Panel:
     return (
         stat.Panel().title(title).description(description).datasource(INFLUXDB).grid_pos(parts.at(x, 0, 6, 4))
-        .with_target(InfluxQL(query))
+        .targets(list(queries))
         .reduce_options(parts.reduce("lastNotNull"))
         .color_mode(common.BigValueColorMode.VALUE).graph_mode(common.BigValueGraphMode.AREA)
         .text_mode(common.BigValueTextMode.AUTO)
@@ -57,6 +66,17 @@ def trend(title: str, description: str, query: str, alias: str, pos: model.GridP
     )
 
 
+def share_by_zone(title: str, description: str, queries: list[cogbuilder.Builder[cogvariants.Dataquery]],
+                  pos: model.GridPos) -> timeseries.Panel:
+    """A share (0..1) per zone from share_true(); the series are named by their zone label."""
+    return (
+        timeseries.Panel().title(title).description(description).datasource(INFLUXDB).grid_pos(pos)
+        .targets(queries).display_name("${__field.labels.zone}")
+        .unit("percentunit").min(0).max(1)
+        .legend(parts.legend_table()).tooltip(parts.tooltip_all())
+    )
+
+
 def dashboard() -> builders.Dashboard:
     board = (
         parts.dashboard(UID, "Sitegate · Equipment health / 设备健康",
@@ -71,21 +91,22 @@ def dashboard() -> builders.Dashboard:
             "kind", "Kind / 类型", f'SHOW TAG VALUES FROM "equipment_health" WITH KEY = "kind" WHERE {SITE}'))
     )
     return parts.with_panels(board, [
-        headline("Online / 在线率", "Share of devices online (latest value per device).",
-                 per_device("online", "online", "mean"), 0).unit("percentunit").min(0).max(1),
-        headline("Mean health / 平均健康度", "Health score 0..1 (see dashboards/README.md), latest per device.",
-                 per_device("health", "health", "mean"), 6).decimals(2).min(0).max(1),
-        headline("Open tickets / 未关闭工单", "Open tickets on devices now (latest per device).",
-                 per_device("open_tickets", "open", "sum"), 12),
+        headline("Online / 在线率", "Share of devices online (latest value per device).", 0,
+                 *share_true(per_device("online", "online", "count", ' WHERE "online" = true'),
+                             per_device("online", "online", "count")))
+        .unit("percentunit").min(0).max(1),
+        headline("Mean health / 平均健康度", "Health score 0..1 (see dashboards/README.md), latest per device.", 6,
+                 InfluxQL(per_device("health", "health", "mean"))).decimals(2).min(0).max(1),
+        headline("Open tickets / 未关闭工单", "Open tickets on devices now (latest per device).", 12,
+                 InfluxQL(per_device("open_tickets", "open", "sum"))),
         acknowledged_within("Responded within 2 h / 2小时内响应",
                             "Share of tickets acknowledged within 2 h of opening (normal response standard; "
                             "target 95 %).", 7200, "", 18),
         acknowledged_within("Critical within 1 h / 紧急1小时内", "Share of critical tickets acknowledged within 1 h.",
                             3600, " AND \"severity\" = 'critical'", 21),
-        trend("Online ratio by zone / 各区域在线率", "Mean of the online flag over devices and time.",
-              f'SELECT mean("online") FROM "equipment_health" WHERE {DEVICES} AND $timeFilter '
-              'GROUP BY time($__interval), "zone" fill(previous)', "$tag_zone", parts.at(0, 4, 12, 8))
-        .unit("percentunit").min(0).max(1),
+        share_by_zone("Online ratio by zone / 各区域在线率",
+                      "Share of the health points that say online, over the zone's devices and the interval.",
+                      per_zone_share("online", "equipment_health", DEVICES), parts.at(0, 4, 12, 8)),
         trend("Health by zone / 各区域健康度", "Mean health score per zone.",
               f'SELECT mean("health") FROM "equipment_health" WHERE {DEVICES} AND $timeFilter '
               'GROUP BY time($__interval), "zone" fill(previous)', "$tag_zone", parts.at(12, 4, 12, 8))
@@ -104,10 +125,8 @@ def dashboard() -> builders.Dashboard:
               'AND "kind" =~ /^(extinguisher|hydrant|sprinkler)$/ AND $timeFilter '
               'GROUP BY time($__interval), "device" fill(none)', "$tag_device", parts.at(8, 12, 16, 8))
         .unit("suffix: MPa").decimals(2),
-        trend("Lamps on / 亮灯比例", "Share of lamps switched on, per zone.",
-              f"SELECT mean(\"power_on\") FROM \"reading\" WHERE {ZONE} AND \"kind\" = 'lamp' AND $timeFilter "
-              'GROUP BY time($__interval), "zone" fill(previous)', "$tag_zone", parts.at(0, 20, 8, 8))
-        .unit("percentunit").min(0).max(1),
+        share_by_zone("Lamps on / 亮灯比例", "Share of lamp readings that say on, per zone.",
+                      per_zone_share("power_on", "reading", f"{ZONE} AND \"kind\" = 'lamp'"), parts.at(0, 20, 8, 8)),
         trend("Lamp current / 灯具电流", "A lamp that is on but draws no current is out.",
               f"SELECT mean(\"current_a\") FROM \"reading\" WHERE {ZONE} AND \"kind\" = 'lamp' AND $timeFilter "
               'GROUP BY time($__interval), "device" fill(none)', "$tag_device", parts.at(8, 20, 8, 8))

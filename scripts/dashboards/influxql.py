@@ -19,7 +19,8 @@ from grafana_foundation_sdk.models import dashboard
 # Every panel and variable reads through the `datasource` variable, so an importer picks any
 # InfluxQL data source; the provisioned one is the variable's default.
 INFLUXDB = dashboard.DataSourceRef(type_val="influxdb", uid="${datasource}")
-EXPRESSION = dashboard.DataSourceRef(type_val="__expr__", uid="__expr__")
+EXPRESSIONS = "__expr__"  # Grafana's server-side expressions, a data source of their own
+EXPRESSION = dashboard.DataSourceRef(type_val=EXPRESSIONS, uid=EXPRESSIONS)
 # Grafana expands a multi-value variable inside a regex as (a|b|c), and All as `.*` (allValue).
 SITE = '"site" =~ /^$site$/'
 
@@ -93,13 +94,23 @@ def math(ref_id: str, expression: str) -> expr.TypeMath:
     return expr.TypeMath().ref_id(ref_id).expression(expression).datasource(EXPRESSION).hide(False)
 
 
+def share_true(true_points: str, all_points: str) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
+    """The share of points whose boolean field is true: hidden counts A (true) and B (all), shown `$A / $B`.
+
+    InfluxDB has no mean() of a boolean field (it answers "unsupported mean iterator type"), while
+    count() of one and `WHERE "field" = true` work; so a share of booleans (online, lamp on, tap on
+    time) is two counts and Grafana's math. Grouped counts are matched by their tags (zone, ...).
+    """
+    return [InfluxQL(true_points).hide(), InfluxQL(all_points).ref_id("B").hide(), math("C", "$A / $B")]
+
+
 def decode_target(data: dict[str, Any]) -> cogvariants.Dataquery:
     """A target of an InfluxDB panel: raw InfluxQL, or one of Grafana's expressions over the others.
 
     The SDK picks the decoder by the *panel's* data source, so the expressions come here too.
     """
-    if data.get("datasource", {}).get("type") == EXPRESSION.type_val:
-        return cogruntime.dataquery_from_json(data, EXPRESSION.type_val)
+    if data.get("datasource", {}).get("type") == EXPRESSIONS:
+        return cogruntime.dataquery_from_json(data, EXPRESSIONS)
     return InfluxQLQuery.from_json(data)
 
 

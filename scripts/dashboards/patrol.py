@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import barchart, stat, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
 
 from scripts.dashboards import parts
-from scripts.dashboards.influxql import INFLUXDB, SITE, InfluxQL
+from scripts.dashboards.influxql import INFLUXDB, SITE, InfluxQL, share_true
 
 UID = "sitegate-patrol-coverage"
 # The dashboard's filters, in every query on patrol_round and patrol_tap.
 ROUTES = f'{SITE} AND "route" =~ /^$route$/'
 
 
-def headline(title: str, description: str, query: str, calc: str, x: int) -> stat.Panel:
+TAPS = f'SELECT count("on_time") FROM "patrol_tap" WHERE {ROUTES} AND $timeFilter'
+
+
+def headline(title: str, description: str, query: str | list[cogbuilder.Builder[cogvariants.Dataquery]],
+             calc: str, x: int) -> stat.Panel:
     return (
         stat.Panel().title(title).description(description).datasource(INFLUXDB).grid_pos(parts.at(x, 0, 6, 4))
-        .with_target(InfluxQL(query))
+        .targets([InfluxQL(query)] if isinstance(query, str) else query)
         .reduce_options(parts.reduce(calc))
         .color_mode(common.BigValueColorMode.VALUE)
         .graph_mode(common.BigValueGraphMode.NONE if calc == "sum" else common.BigValueGraphMode.AREA)
@@ -44,7 +51,7 @@ def dashboard() -> builders.Dashboard:
         .unit("percentunit").min(0).max(1)
         .thresholds(parts.thresholds((None, "red"), (0.9, "orange"), (0.95, "green"))),
         headline("On-time taps / 准时打卡率", "Share of checkpoint taps inside their time window.",
-                 f'SELECT mean("on_time") FROM "patrol_tap" WHERE {ROUTES} AND $timeFilter', "lastNotNull", 12)
+                 share_true(f'{TAPS} AND "on_time" = true', TAPS), "lastNotNull", 12)
         .unit("percentunit").min(0).max(1),
         headline("Missed checkpoints / 漏巡点数", "Checkpoints missed over all rounds in the range.",
                  f'SELECT sum("missed") FROM "patrol_round" WHERE {ROUTES} AND $timeFilter', "sum", 18),
@@ -83,9 +90,31 @@ def dashboard() -> builders.Dashboard:
         .grid_pos(parts.at(0, 20, 8, 8))
         .with_target(InfluxQL(f'SELECT count("on_time") AS "taps" FROM "patrol_tap" WHERE {ROUTES} AND $timeFilter '
                               'GROUP BY "result"').table()),
+        guards(),
+    ])
+
+
+def guards() -> table.Panel:
+    """Per guard: taps, on-time rate and mean delay. The rate is on-time taps over taps (no mean() of a
+    boolean in InfluxDB), computed in Grafana after the two answers are joined on the guard."""
+    by_guard = f"FROM \"patrol_tap\" WHERE {ROUTES} AND $timeFilter GROUP BY \"guard\""
+    return (
         table.Panel().title("Guards / 保安").description("Taps and on-time rate per guard.").datasource(INFLUXDB)
         .grid_pos(parts.at(8, 20, 16, 8))
-        .with_target(InfluxQL('SELECT count("on_time") AS "taps", mean("on_time") AS "on_time_rate", '
-                              f'mean("delay_s") AS "mean_delay_s" FROM "patrol_tap" WHERE {ROUTES} AND $timeFilter '
-                              'GROUP BY "guard"').table()),
-    ])
+        .with_target(InfluxQL(f'SELECT count("on_time") AS "taps", mean("delay_s") AS "mean_delay_s" {by_guard}')
+                     .table())
+        .with_target(InfluxQL(f'SELECT count("on_time") AS "on_time_taps" FROM "patrol_tap" WHERE {ROUTES} '
+                              'AND "on_time" = true AND $timeFilter GROUP BY "guard"').table().ref_id("B"))
+        .with_transformation(model.DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True}}))
+        .with_transformation(model.DataTransformerConfig(id_val="joinByField",
+                                                         options={"byField": "guard", "mode": "outer"}))
+        .with_transformation(model.DataTransformerConfig(id_val="calculateField", options={
+            "mode": "binary", "alias": "on_time_rate", "replaceFields": False,
+            "binary": {"left": "on_time_taps", "operator": "/", "right": "taps"}}))
+        .with_transformation(model.DataTransformerConfig(id_val="organize", options={
+            "excludeByName": {"on_time_taps": True},
+            "indexByName": {"guard": 0, "taps": 1, "on_time_rate": 2, "mean_delay_s": 3}}))
+        # A guard without an on-time tap has no on_time_taps, so no rate: that is 0 %.
+        .override_by_name("on_time_rate", [model.DynamicConfigValue(id_val="unit", value="percentunit"),
+                                           model.DynamicConfigValue(id_val="noValue", value="0%")])
+    )

@@ -73,6 +73,7 @@ def responded_by_site(pos: model.GridPos) -> timeseries.Panel:
         .description("Per day: tickets acknowledged within 2 h over all acknowledged (target 95 %).")
         .datasource(INFLUXDB).grid_pos(pos)
         .with_target(within).with_target(every).with_target(math("C", "$A / $B"))
+        .display_name("${__field.labels.site}")
         .unit("percentunit").min(0).max(1).thresholds(parts.target_95())
         .legend(parts.legend_table()).tooltip(parts.tooltip_all())
         .data_links(drill_down("${__field.labels.site}"))

@@ -213,11 +213,10 @@ def _round_reasons(rounds: Sequence[Mapping[str, Any]], now: datetime) -> list[d
                     count=len(trouble), missed=missed, rounds=[r.get("round_id") for r in trouble])]
 
 
-def urgency_key(t: Mapping[str, Any], now: datetime) -> tuple[int, float, int, str]:
-    """Overdue first (longest overdue first), then severity, then the oldest."""
-    late = overdue_by(t, now)
-    return (0 if late is not None else 1, -(late.total_seconds() if late else 0.0),
-            SEVERITY_RANK.get(str(t.get("severity")), 9), str(t.get("opened_at") or ""))
+def urgency_key(t: Mapping[str, Any], now: datetime) -> tuple[bool, int, datetime]:
+    """Overdue first, then the more severe, then the oldest."""
+    opened = _parse(t.get("opened_at")) or now
+    return (overdue_by(t, now) is None, SEVERITY_RANK.get(str(t.get("severity")), 9), opened)
 
 
 def needs_action(active: Sequence[Mapping[str, Any]], places: Places, now: datetime,

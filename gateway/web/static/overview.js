@@ -21,15 +21,13 @@ const QUICK = ["accept", "ack", "arrive"];
 // Live changes re-ask /api/status, at most this often (a burst of tickets is one request).
 const STATUS_GAP_MS = 700;
 
-/** Most urgent first: overdue (the longest overdue first), then severity, then the oldest. */
+/** Most urgent first: overdue, then the more severe, then the oldest (as /api/status orders them). */
 export function urgency(a, b, now) {
   const late = (tk) => {
     const due = parseTs(tk.due_at);
-    return Number.isFinite(due) && due <= now ? now - due : -1;
+    return Number.isFinite(due) && due <= now;
   };
-  const la = late(a), lb = late(b);
-  if ((la >= 0) !== (lb >= 0)) return la >= 0 ? -1 : 1;
-  return (lb - la) || severityRank(a.severity) - severityRank(b.severity)
+  return (late(b) - late(a)) || severityRank(a.severity) - severityRank(b.severity)
     || (parseTs(a.opened_at) || 0) - (parseTs(b.opened_at) || 0);
 }
 

@@ -295,7 +295,11 @@ NOTIFICATION_STUB = """
 window.__notes = []; window.__asked = 0;
 window.Notification = class {
   constructor(title, options) { window.__notes.push({title, body: options && options.body}); }
-  static requestPermission() { window.__asked++; window.Notification.permission = "granted"; return Promise.resolve("granted"); }
+  static requestPermission() {
+    window.__asked++;
+    window.Notification.permission = "granted";
+    return Promise.resolve("granted");
+  }
 };
 window.Notification.permission = "default";
 """

@@ -185,7 +185,7 @@ function renderNeedsAction(body, statusSlot, messages, act) {
   const may = access().may;
   const item = (tk) => {
     const buttons = offeredActions(tk, may).filter((a) => QUICK.includes(a)).map((a) =>
-      h("button", {type: "button", class: `na-action action-${a}`, dataset: {action: a},
+      h("button", {type: "button", id: `na-${tk.id}-${a}`, class: `na-action action-${a}`, dataset: {action: a},
         onclick: (e) => act(tk, a, e.currentTarget)}, t(`tickets.do_${a}`)));
     const said = messages.get(tk.id);
     const owner = tk.assignee ? tk.assignee : `${t("overview.unassigned")}${tk.team ? ` · ${tk.team}` : ""}`;

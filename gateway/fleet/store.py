@@ -105,7 +105,8 @@ class FleetStore:
                 stmt = self._insert(schema.events).values(
                     id=ev.id, site=ev.site, kind=ev.kind, type=ev.type, at=_ts(ev.at), received_at=received_at,
                     payload=ev.raw.decode("utf-8", "replace")).on_conflict_do_nothing(index_elements=["id"])
-                if conn.execute(stmt).rowcount == 1:
+                # RETURNING names the row only when it was inserted (rowcount is not reliable on psycopg).
+                if conn.execute(stmt.returning(schema.events.c.id)).first() is not None:
                     fresh.append(ev)
                 else:
                     result.duplicates += 1

@@ -59,13 +59,14 @@ class FleetService:
         out = [self._row(site, rows.get(site), coverage.get(site), now) for site in ids
                if allowed is None or site in allowed]
 
-        def key(r: dict[str, Any]) -> Any:
-            value = STATUS_ORDER[r["status"]] if sort == "status" else r[sort]
-            return (value is None, value if value is not None else 0, r["site"])
+        def value(r: dict[str, Any]) -> Any:
+            return STATUS_ORDER[r["status"]] if sort == "status" else r[sort]
 
-        out.sort(key=key, reverse=desc)
-        if desc:  # keep "no value" last either way
-            out.sort(key=lambda r: r[sort] is None)
+        # Ties stay in site order either way (a stable sort with reverse keeps equal keys in order);
+        # a site without a value (no rounds last night, never heard) comes last either way.
+        out.sort(key=lambda r: r["site"])
+        out.sort(key=lambda r: value(r) if value(r) is not None else 0, reverse=desc)
+        out.sort(key=lambda r: value(r) is None)
         return out
 
     def _row(self, site: str, row: dict[str, Any] | None, coverage: tuple[int, int] | None,

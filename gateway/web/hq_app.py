@@ -9,7 +9,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.auth.caller import SCOPE_KEY
 from gateway.auth.tokens import TokenStore
 from gateway.fleet.api import make_fleet_router
 from gateway.fleet.metrics import FleetMetrics
@@ -17,6 +19,7 @@ from gateway.fleet.service import FleetService
 from gateway.web.api_docs import add_api_docs
 from gateway.web.auth_api import make_auth_router
 from gateway.web.dashboard import make_dashboard_router
+from gateway.web.deps import Guard, Refusal
 from gateway.web.guard import protect
 from gateway.web.headers import install_security_headers
 
@@ -55,7 +58,29 @@ def create_hq_app(service: FleetService, metrics: FleetMetrics, health: Callable
     app.include_router(make_dashboard_router(page=FLEET_PAGE))
     if tokens is not None:
         app.include_router(make_auth_router(tokens))
-        protect(app, tokens, read_open=read_open, cors_origins=cors_origins)
+        guard = protect(app, tokens, read_open=read_open, cors_origins=cors_origins)
+        app.add_middleware(IdentifyCaller, guard=guard)
     else:
         install_security_headers(app)
     return app
+
+
+class IdentifyCaller:
+    """With open reads, a request that still carries a token is answered as that token's holder: its
+    site limits apply (a regional manager's page shows their sites even on an open head office).
+    A token that does not verify is refused (401), never silently ignored."""
+
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        header = next((bytes(v).decode("latin-1") for k, v in scope.get("headers", ())
+                       if k.lower() == b"authorization"), None) if scope["type"] == "http" else None
+        if header and SCOPE_KEY not in scope:
+            result = await self.guard.check(header, "viewer")
+            if isinstance(result, Refusal):
+                await JSONResponse({"detail": result.reason}, result.status, headers=result.headers)(scope, receive, send)
+                return
+            scope[SCOPE_KEY] = result
+        await self.app(scope, receive, send)

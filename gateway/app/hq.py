@@ -73,7 +73,8 @@ def build(cfg: HqConfig, clock: Clock | None = None):  # type: ignore[no-untyped
         problem = intake.last_error or intake.mqtt.last_error
         return {"status": "ok" if up and intake.last_error is None else "degraded",
                 "mqtt": "connected" if up else "disconnected", "hq": cfg.file.hq.id, "replica": m.replica,
-                "client_id": cfg.client_id, "database": store.backend, "timezone": cfg.file.hq.timezone, "problem": problem,
+                "client_id": cfg.client_id, "database": store.backend, "timezone": cfg.file.hq.timezone,
+                "problem": problem,
                 "now": clock.now().astimezone(cfg.tz).isoformat()}
 
     app = create_hq_app(service, metrics, health, start=intake.start, stop=intake.stop, tokens=tokens,

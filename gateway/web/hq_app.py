@@ -80,7 +80,8 @@ class IdentifyCaller:
         if header and SCOPE_KEY not in scope:
             result = await self.guard.check(header, "viewer")
             if isinstance(result, Refusal):
-                await JSONResponse({"detail": result.reason}, result.status, headers=result.headers)(scope, receive, send)
+                refusal = JSONResponse({"detail": result.reason}, result.status, headers=result.headers)
+                await refusal(scope, receive, send)
                 return
             scope[SCOPE_KEY] = result
         await self.app(scope, receive, send)

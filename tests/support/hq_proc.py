@@ -44,13 +44,20 @@ class HqProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        wait_for(lambda: self.get("/api/health")["mqtt"] == "connected", 30, f"hq replica {self.replica} connected")
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to connect."""
         db = ["--database", self.database] if self.database else []
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "hq", "--config", str(self.config), "--replica", self.replica,
                  "--http", f"127.0.0.1:{self.port}", "--log-level", os.environ.get("SITEGATE_TEST_LOG", "info"),
                  *db, *self.args], stdout=log, stderr=log)
-        wait_for(lambda: self.get("/api/health")["mqtt"] == "connected", 30, f"hq replica {self.replica} connected")
 
     def get(self, path: str, **params: Any) -> Any:
         r = httpx.get(self.url + path, params=params, timeout=10)

@@ -172,7 +172,8 @@ class FleetStore:
         for ev in found:
             start = datetime.fromisoformat(str(ev.data["scheduled_start"]))
             rows.append({"site": ev.site, "round_id": str(ev.data["round_id"]),
-                         "route": str(ev.data.get("route") or ""), "scheduled_start": _ts(start), "night": night_of(start), "day": start.date().isoformat(),
+                         "route": str(ev.data.get("route") or ""), "scheduled_start": _ts(start),
+                         "night": night_of(start), "day": start.date().isoformat(),
                          "status": str(ev.data.get("status") or ""), "expected": int(ev.data["expected"]),
                          "visited": int(ev.data["visited"]), "event_at": _ts(ev.at),
                          "body": orjson.dumps(ev.data).decode()})

@@ -161,3 +161,36 @@ def test_two_replicas_store_every_event_once_through_a_kill9(tmp_path: Path, pg_
             client.disconnect()
             for r in replicas:
                 r.stop()
+
+
+def test_the_example_file_runs_on_sqlite_and_bad_messages_become_dead_letters(tmp_path: Path) -> None:
+    """`sitegate hq --config examples/headoffice/hq.yaml` as shipped (SQLite in --data), one replica."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "headoffice" / "hq.yaml"
+    with mosquitto(tmp_path / "broker") as broker:
+        hq = HqProcess(example, "solo", args=["--mqtt-url", broker.url, "--data", str(tmp_path / "data"),
+                                              "--start", NOW.isoformat()], log=tmp_path / "hq.log")
+        client = publisher(broker.url)
+        try:
+            hq.start()
+            assert hq.get("/api/health")["database"] == "sqlite"
+            good = samples.ticket_event("harbor-view", samples.ticket("T-1", opened_at=NOW, severity="critical"), NOW)
+            for topic, payload in [("sitegate/harbor-view/events/ticket", b"not json"),
+                                   ("sitegate/harbor-view/events/ticket", samples.encode(good)),
+                                   ("sitegate/harbor-view/events/ticket", samples.encode(good))]:
+                client.publish(topic, payload, qos=1).wait_for_publish(10)
+            wait_for(lambda: hq.get("/api/deadletters") and hq.get("/api/sites/harbor-view")["open_tickets"] == 1,
+                     20, "the ticket stored and the bad message dead-lettered")
+            [letter] = hq.get("/api/deadletters")
+            assert letter["reason"] == "bad_json" and letter["payload"] == "not json"
+            rows = {r["site"]: r for r in hq.get("/api/sites")}
+            assert rows["harbor-view"]["name"] == "海景花园 Harbor View" and rows["harbor-view"]["status"] == "red"
+            assert rows["river-park"]["status"] == "unknown"  # listed in the file, never heard from
+            metrics = httpx.get(hq.url + "/metrics").text
+            wait_for(lambda: 'sitegate_hq_events_duplicates_total 1.0' in httpx.get(hq.url + "/metrics").text, 10,
+                     "the second copy counted as a duplicate")
+            assert 'sitegate_hq_events_rejected_total{reason="bad_json"} 1.0' in metrics
+            assert (tmp_path / "data" / "hq.db").exists()
+        finally:
+            client.loop_stop()
+            client.disconnect()
+            assert hq.stop() == 0

@@ -138,7 +138,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-hq-") as tmp, postgres.postgres() as db, \
             mosquitto(Path(tmp) / "broker", SITE_SETTINGS) as broker:
-        config = write_hq(Path(tmp) / "hq", mqtt_url=broker.url)
+        # Keep every event: the streams are dated November 2026 and would otherwise be pruned as old.
+        config = write_hq(Path(tmp) / "hq", mqtt_url=broker.url, extra="retention: {health_events: 0s}\n")
         store = FleetStore(db)
         a = HqProcess(config, "a", database=db, log=Path(tmp) / "a.log")
         b = HqProcess(config, "b", database=db, log=Path(tmp) / "b.log")

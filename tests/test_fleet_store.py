@@ -172,3 +172,11 @@ def test_two_writers_at_once_store_each_event_once_and_the_highest_revision(stor
     assert errors == []
     assert store.event_count() == 90  # 30 tickets x revisions 1, 2, 3
     assert {body["revision"] for _s, body, _d in store.tickets()} == {3}
+
+
+def test_old_health_events_are_pruned_and_the_latest_health_stays(store: FleetStore) -> None:
+    store.write_batch([ev(samples.health_event("a", T0 - timedelta(days=d), status="ok")) for d in (0, 8, 9)]
+                      + [ticket_ev("a", "T-1", 1)])
+    gone = store.prune("health", (T0 - timedelta(days=7)).timestamp())
+    assert gone == 2 and store.event_count() == 2  # today's health and the ticket
+    assert store.site_rows(T0.timestamp())[0]["health"]["status"] == "ok"

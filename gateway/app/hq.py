@@ -64,7 +64,8 @@ def build(cfg: HqConfig, clock: Clock | None = None):  # type: ignore[no-untyped
                             subscriptions=[shared_subscription(m.group)], protocol=m.protocol,
                             keepalive=m.keepalive_s, reconnect_min=m.reconnect_min_s, reconnect_max=m.reconnect_max_s,
                             receive_maximum=m.receive_maximum, session_expiry=m.session_expiry_s)
-    intake = Intake(store, settings, metrics)
+    intake = Intake(store, settings, metrics, keep_health_s=cfg.file.retention.health_events.total_seconds(),
+                    now=lambda: clock.now().timestamp())
     service = FleetService(store, clock, cfg.tz, cfg.file.sites)
     tokens = TokenStore.in_dir(cfg.data_dir)
 

@@ -8,12 +8,14 @@ storage: {path: ./hq-data}                               # SQLite here unless `d
 database: {url: postgresql+psycopg://hq@127.0.0.1/hq}    # several replicas share one PostgreSQL
 sites:
   - {id: harbor-view, name: 海景花园 Harbor View, dashboard: http://10.1.0.5:8080/}
+retention: {health_events: 7d}                           # 0s keeps them
 ```
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -23,7 +25,7 @@ from pydantic import AfterValidator, Field
 from gateway.auth.config import AuthConfig
 from gateway.core.errors import ConfigError, Problem
 from gateway.core.site import HttpConfig, MqttConfig, Protocol, SiteInfo, StorageConfig
-from gateway.core.validation import Strict, problem
+from gateway.core.validation import Duration, Strict, problem
 from gateway.core.yamlsource import load_yaml, validate
 
 
@@ -56,6 +58,14 @@ class DatabaseConfig(Strict):
     url: str
 
 
+class RetentionConfig(Strict):
+    """How long stored events are kept. The once-a-minute health events are 97% of a site's events
+    and only the latest matters (it stays in the site's row), so by default they go after 7 days;
+    every other event is kept. 0s keeps health events too."""
+
+    health_events: Duration = timedelta(days=7)
+
+
 class HqFile(Strict):
     hq: HqInfo
     mqtt: FleetMqtt = Field(default_factory=FleetMqtt)
@@ -63,6 +73,7 @@ class HqFile(Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     database: DatabaseConfig | None = None
     sites: list[SiteEntry] = Field(default_factory=list)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
 

@@ -25,6 +25,7 @@ from gateway.ingest.mqtt import MqttIngest, MqttSettings
 log = logging.getLogger("sitegate.hq.intake")
 
 BACKOFF_MAX_S = 5.0
+PRUNE_EVERY_S = 3600.0
 
 
 def shared_subscription(group: str) -> str:
@@ -34,13 +35,15 @@ def shared_subscription(group: str) -> str:
 class Intake:
     def __init__(self, store: FleetStore, settings: MqttSettings, metrics: FleetMetrics, *,
                  max_pending: int = 5000, batch: int = 1000, linger_s: float = 0.005,
-                 now: Callable[[], float] = time.time) -> None:
+                 keep_health_s: float = 7 * 86400, now: Callable[[], float] = time.time) -> None:
         self.store = store
         self.metrics = metrics
         self.max_pending = max_pending
         self.batch = batch
         self.linger_s = linger_s
         self._now = now
+        self.keep_health_s = keep_health_s  # 0: keep every health event
+        self._next_prune = 0.0
         self._pending: list[Inbound] = []
         self._cond = threading.Condition()
         self._stopping = False
@@ -89,6 +92,21 @@ class Intake:
                 self.metrics.pending.set(len(self._pending))
                 self._cond.notify_all()
             self._commit(taken)
+            self._prune()
+
+    def _prune(self) -> None:
+        """Once an hour, drop health events older than the retention (in this thread: no extra writer)."""
+        now = time.monotonic()
+        if not self.keep_health_s or now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY_S
+        try:
+            gone = self.store.prune("health", self._now() - self.keep_health_s)
+        except Exception as exc:  # a busy or unreachable database: try again next hour
+            log.warning("cannot prune old health events: %s", exc)
+            return
+        if gone:
+            log.info("pruned %d health events older than %.0f days", gone, self.keep_health_s / 86400)
 
     def _commit(self, taken: list[Inbound]) -> None:
         events: list[FleetEvent] = []

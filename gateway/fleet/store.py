@@ -216,6 +216,13 @@ class FleetStore:
         })
         conn.execute(stmt, rows)
 
+    def prune(self, kind: str, before: float) -> int:
+        """Delete stored events of `kind` whose `at` is before `before`; the number deleted. The current
+        state keeps what they said (a site's latest health stays in its row)."""
+        e = schema.events
+        with self._write() as conn:
+            return int(conn.execute(e.delete().where(e.c.kind == kind, e.c.at < before)).rowcount or 0)
+
     # -- reading --------------------------------------------------------------------------------
     def site_rows(self, now: float) -> list[dict[str, Any]]:
         """Per site heard from: name, last heard, health, and its ticket and device counts at `now`."""

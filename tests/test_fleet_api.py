@@ -94,6 +94,8 @@ def test_the_site_list_has_the_counts_and_status_worked_out_by_hand(world: Any) 
     assert a["patrol_coverage_last_night"] == pytest.approx(16 / 20)
     assert (b["status"], b["devices_offline"]) == ("amber", 1)
     assert c["status"] == "unknown" and any("not heard for 10 min" in r for r in c["reasons"])
+    assert c["causes"] == [{"cause": "silent", "minutes": 10}]
+    assert a["causes"] == [{"cause": "critical", "count": 1}]
     assert d["status"] == "green" and d["reasons"] == [] and d["patrol_coverage_last_night"] == 1.0
     assert e["status"] == "unknown" and e["last_heard"] is None and any("never" in r for r in e["reasons"])
     assert a["last_heard"] == (NOW - timedelta(minutes=1)).isoformat()

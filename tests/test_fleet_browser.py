@@ -79,7 +79,8 @@ def test_the_fleet_page_shows_each_sites_counts_in_both_languages(server: Server
             assert cells(browser, site) == expected, site
         statuses = {s: browser.find(f'#sites tr[data-site="{s}"]').get_attribute("data-status") for s in EXPECTED}
         assert statuses == {"north": "red", "south": "amber", "east": "green"}
-        assert "overdue" in browser.text('#sites tr[data-site="north"]')
+        assert browser.text('#sites tr[data-site="north"] .reasons') == "1 critical open; 1 overdue"
+        assert browser.text('#sites tr[data-site="south"] .reasons') == "2 devices offline"
         assert browser.text('#sites tr[data-site="north"] a.dashboard') == "Site dashboard"
         assert "90%" in browser.text('#sites tr[data-site="north"]')  # last night's patrol, 9 of 10
         assert browser.text("#summary") == "3 sites · 4 open tickets · 1 overdue · 1 critical"
@@ -92,6 +93,7 @@ def test_the_fleet_page_shows_each_sites_counts_in_both_languages(server: Server
         browser.wait_text("#view-title", "全部站点")
         assert browser.text('button[data-sort="overdue_tickets"]').startswith("超时")
         assert browser.text('#sites tr[data-site="north"] .status') == "红"
+        assert browser.text('#sites tr[data-site="north"] .reasons') == "紧急工单 1 张; 超时工单 1 张"
         for site, expected in EXPECTED.items():
             assert cells(browser, site) == expected, site
         browser.screenshot("fleet-zh")

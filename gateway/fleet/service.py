@@ -84,7 +84,7 @@ class FleetService:
         timeliness = health.get("timeliness_month")
         return {
             "site": site, "name": (entry.name if entry and entry.name else row["name"]) or site,
-            "status": state.status, "reasons": state.reasons,
+            "status": state.status, "reasons": state.reasons, "causes": state.causes,
             "open_tickets": row["open_tickets"], "overdue_tickets": row["overdue_tickets"],
             "critical_tickets": row["critical_tickets"],
             "last_heard": datetime.fromtimestamp(heard, self.tz).isoformat() if heard is not None else None,

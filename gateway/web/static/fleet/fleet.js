@@ -28,13 +28,18 @@ function when(iso) {
   return fmtDateTime(parseTs(iso), tz, lang());
 }
 
+/** Why the site has its colour, in the page's language. */
+function causes(row) {
+  return (row.causes || []).map((c) => ft(`cause.${c.cause}`, c)).join("; ");
+}
+
 function statusBadge(row) {
-  return h("span", {class: `status ${row.status}`, title: row.reasons.join("; ")}, ft(`status.${row.status}`));
+  return h("span", {class: `status ${row.status}`, title: causes(row)}, ft(`status.${row.status}`));
 }
 
 function cell(row, key) {
   if (key === "status") {
-    return h("td", {}, statusBadge(row), row.reasons.length ? h("span", {class: "reasons"}, row.reasons.join("; ")) : null);
+    return h("td", {}, statusBadge(row), row.causes.length ? h("span", {class: "reasons"}, causes(row)) : null);
   }
   if (key === "name") return h("td", {}, h("a", {href: `#/site/${encodeURIComponent(row.site)}`}, row.name));
   if (key === "last_heard") return h("td", {}, row.last_heard ? when(row.last_heard) : "–");
@@ -92,7 +97,7 @@ function renderSite(site) {
     ["round.coverage", (r) => pct(r.coverage)], ["round.missed", (r) => (r.missed || []).join(", ")],
   ], site.rounds);
   fill($("#view"), h("a", {href: "#/", class: "back"}, ft("site.back")),
-    h("p", {}, statusBadge(site), " ", site.reasons.join("; "),
+    h("p", {}, statusBadge(site), " ", causes(site),
       site.dashboard ? [" · ", h("a", {href: site.dashboard, class: "dashboard", rel: "noopener"}, ft("link.dashboard"))] : null),
     h("h2", {id: "site-tickets"}, `${ft("site.tickets")} (${site.tickets.length})`), tickets,
     h("h2", {id: "site-rounds"}, `${ft("site.rounds")} (${site.rounds.length})`), rounds);

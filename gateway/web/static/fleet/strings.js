@@ -21,6 +21,9 @@ export const FLEET_STRINGS = {
     "ticket.title": "Title", "ticket.opened": "Opened", "ticket.overdue": "Overdue",
     "round.route": "Route", "round.start": "Scheduled", "round.coverage": "Coverage", "round.missed": "Missed",
     "common.loading": "Loading…", "common.failed": "Could not load: {reason}", "common.yes": "yes",
+    "cause.critical": "{count} critical open", "cause.overdue": "{count} overdue",
+    "cause.offline": "{count} devices offline", "cause.silent": "not heard for {minutes} min",
+    "cause.never_heard": "never heard from", "cause.degraded": "gateway degraded",
   },
   zh: {
     "app.title": "Sitegate 总部看板",
@@ -39,6 +42,9 @@ export const FLEET_STRINGS = {
     "ticket.title": "标题", "ticket.opened": "登记时间", "ticket.overdue": "超时",
     "round.route": "路线", "round.start": "计划开始", "round.coverage": "覆盖率", "round.missed": "漏巡",
     "common.loading": "加载中…", "common.failed": "加载失败：{reason}", "common.yes": "是",
+    "cause.critical": "紧急工单 {count} 张", "cause.overdue": "超时工单 {count} 张",
+    "cause.offline": "离线设备 {count} 台", "cause.silent": "已 {minutes} 分钟未收到消息",
+    "cause.never_heard": "从未收到消息", "cause.degraded": "网关降级运行",
   },
 };
 

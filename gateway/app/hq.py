@@ -25,7 +25,8 @@ log = logging.getLogger("sitegate.hq")
 hq_app = typer.Typer(help="Head office: every site's events in one store, the fleet API and page.",
                      rich_markup_mode=None)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Head office file (hq.yaml).")]
-DataOpt = Annotated[str | None, typer.Option("--data", help="Folder where state lives (SQLite, tokens).")]
+DataOpt = Annotated[str | None, typer.Option("--data", envvar="SITEGATE_DATA",
+                                             help="Folder where state lives (SQLite, tokens).")]
 
 
 def _load(config: Path | None, **overrides: Any) -> HqConfig:
@@ -106,12 +107,15 @@ def serve_hq(cfg: HqConfig, clock: Clock | None = None) -> None:
 
 @hq_app.callback(invoke_without_command=True)
 def hq(ctx: typer.Context, config: ConfigOpt = None,
-       mqtt_url: Annotated[str | None, typer.Option("--mqtt-url", help="The head-office broker.")] = None,
-       http: Annotated[str | None, typer.Option("--http", help="HOST:PORT for the fleet API and page.")] = None,
+       mqtt_url: Annotated[str | None, typer.Option("--mqtt-url", envvar="SITEGATE_MQTT_URL",
+                                                    help="The head-office broker.")] = None,
+       http: Annotated[str | None, typer.Option("--http", envvar="SITEGATE_HTTP",
+                                                help="HOST:PORT for the fleet API and page.")] = None,
        data: DataOpt = None,
-       database: Annotated[str | None, typer.Option("--database", help="SQLAlchemy URL, e.g. "
-                                                    "postgresql+psycopg://USER@HOST/DB [default: SQLite in --data].")]
-       = None,
+       database: Annotated[str | None, typer.Option(
+           "--database", envvar="SITEGATE_HQ_DATABASE",
+           help="SQLAlchemy URL, e.g. postgresql+psycopg://USER@HOST/DB [default: the file's database, else SQLite "
+                "in --data].")] = None,
        replica: Annotated[str | None, typer.Option("--replica", help="This replica's name (its MQTT client id is "
                                                    "sitegate-hq-<hq id>-<replica>).")] = None,
        log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.app.hq import hq_app
 from gateway.auth.cli import token_app
 from gateway.core.clock import SiteClock, site_clock
 from gateway.core.errors import ConfigError
@@ -254,6 +255,7 @@ def replay(capture: Annotated[Path, typer.Argument(help="Capture file (JSON line
 
 
 app.add_typer(token_app, name="token")
+app.add_typer(hq_app, name="hq")
 
 rules_app = typer.Typer(help="Rule tools.", rich_markup_mode=HELP_STYLE)
 app.add_typer(rules_app, name="rules")

@@ -49,8 +49,10 @@ def vm(tmp_path: Path) -> Iterator[Victoria]:
 
 # The files that take minutes run first: `make test` spreads files over worker processes
 # (pytest-xdist, --dist loadfile), and a long file started last would finish alone.
-SLOW_FIRST = ("test_oracle.py", "test_reliability_fuzz.py", "test_live_vs_replay.py", "test_api_schemathesis.py",
-              "test_demo_month.py", "test_timeseries_e2e.py")
+SLOW_FIRST = ("test_oracle.py", "test_headoffice_fleet.py", "test_reliability_fuzz.py",
+              "test_live_vs_replay.py", "test_api_schemathesis.py",
+              "test_demo_month.py", "test_timeseries_e2e.py",
+              "test_hq_replicas.py")
 
 
 def _slow_rank(item: pytest.Item) -> int:

@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, time as clock_time
+from datetime import datetime
+from datetime import time as clock_time
 from pathlib import Path
 from typing import IO
 

@@ -1,6 +1,6 @@
 """The layers of gateway/ only import downward (docs/architecture.md):
 
-    core  <-  devices  <-  ingest  <-  features (rules, tickets, patrol, timeseries, auth, reports, events)  <-  web, app
+    core <- devices <- ingest <- features (rules, tickets, patrol, timeseries, auth, reports, events) <- web, app
 
 and FastAPI (with Starlette, sse-starlette and uvicorn) is imported only by `web/` and the
 features' `api.py`. Imports under `if TYPE_CHECKING:` are annotations, not dependencies.

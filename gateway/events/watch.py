@@ -12,6 +12,7 @@ The sender is woken after each write. Nothing here blocks on the network.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,8 +43,14 @@ class EventWatch:
     def __init__(self, site: Site, outbox: Outbox, *, clock: Clock, wake: Callable[[], None],
                  devices: Callable[[datetime], Sequence[Mapping[str, Any]]],
                  health: Callable[[], Mapping[str, Any]], figures: Figures,
-                 health_every: timedelta, device_every: timedelta) -> None:
+                 health_every: timedelta, device_every: timedelta, min_gap: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """`min_gap`: real seconds between two comparisons (and ten times that between two health
+        events), whatever the site clock does: a demo or a test on a fast clock must not spend its
+        pipeline thread on them."""
         self.site, self.outbox, self.clock = site, outbox, clock
+        self.min_gap, self._monotonic = min_gap, monotonic
+        self._last_devices = self._last_health = float("-inf")
         self._wake = wake
         self._devices, self._health, self._figures = devices, health, figures
         self.health_every, self.device_every = health_every, device_every
@@ -71,11 +78,13 @@ class EventWatch:
         del batch  # events come from the bus and from tick()
 
     def tick(self, now: datetime) -> None:
-        if self._next_devices is None or now >= self._next_devices:
-            self._next_devices = now + self.device_every
+        real = self._monotonic()
+        if (self._next_devices is None or now >= self._next_devices) and real - self._last_devices >= self.min_gap:
+            self._next_devices, self._last_devices = now + self.device_every, real
             self.check_devices(now)
-        if self._next_health is None or now >= self._next_health:
-            self._next_health = now + self.health_every
+        if ((self._next_health is None or now >= self._next_health)
+                and real - self._last_health >= 10 * self.min_gap):
+            self._next_health, self._last_health = now + self.health_every, real
             self.send_health(now)
 
     def snapshot(self) -> Any:

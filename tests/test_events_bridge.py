@@ -41,7 +41,7 @@ class HeadOffice:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hq-test", clean_session=False)
         self.client.reconnect_delay_set(0.2, 1)
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe("sitegate/+/events/ticket", qos=1)
+        self.client.on_connect = lambda c, *_: c.subscribe("sitegate/+/events/#", qos=1)
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
 
@@ -49,9 +49,10 @@ class HeadOffice:
         with self._lock:
             self.events.append(orjson.loads(msg.payload))
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self, kind: str = "ticket") -> list[dict[str, Any]]:
+        """The events of one kind (by type: `ticket.*`, `device.*`, ...) received so far."""
         with self._lock:
-            return list(self.events)
+            return [e for e in self.events if e["type"].startswith(kind.replace("health", "gateway") + ".")]
 
     def close(self) -> None:
         self.client.disconnect()
@@ -152,6 +153,14 @@ def test_every_ticket_change_reaches_head_office_through_an_outage_and_a_crash(
         assert seen["before"] > 0 and seen["during"] == 0 and len(events) > seen["before"], seen
         assert len({e["data"]["id"] for e in events}) == len(DEVICES)
         assert "Outgoing messages are being dropped" not in site_mq.log + hq_mq.log
+        # The other kinds ride the same bridge: each extinguisher came online (its first reading), and
+        # the gateway's health went out with its figures.
+        online = {e["data"]["device"] for e in hq.snapshot("device") if e["data"]["state"] == "online"}
+        assert online == set(DEVICES)
+        health = hq.snapshot("health")
+        assert health and health[0]["id"].startswith(f"{SITE}/health/") and health[0]["data"]["devices_total"] >= 1
+        assert {"status", "mqtt", "open_tickets", "overdue_tickets", "critical_tickets", "devices_offline",
+                "timeliness_month"} <= set(health[0]["data"])
 
         # A crash with events concluded but not published: the site broker is down while people act
         # on tickets (the outbox holds them), then the gateway is killed -9 and started again.

@@ -22,6 +22,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.events.outbox import Outbox
 from gateway.ingest.broker import Broker
+from gateway.ingest.mqtt import AUTH_FAILURES, AUTH_RETRY_S
 
 log = logging.getLogger("sitegate.events")
 
@@ -132,7 +133,11 @@ class Sender:
                     _props: Properties | None) -> None:
         if reason.is_failure:
             log.error("The site broker refused the events publisher: %s", reason)
+            if str(reason) in AUTH_FAILURES:
+                # Retrying soon cannot fix credentials (the ingest client says which): no storm.
+                self.client.reconnect_delay_set(AUTH_RETRY_S, AUTH_RETRY_S)
             return
+        self.client.reconnect_delay_set(1, 8)
         self.connected.set()
         self._wake.set()
 

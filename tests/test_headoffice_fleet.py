@@ -8,6 +8,13 @@ stream and one replica is killed with kill -9 (systemd would restart it; so does
 independent truth is each site's own ticket API: every change of every ticket (revisions 1..n) must
 be stored exactly once in PostgreSQL, and the fleet page in headless Chromium must show each site's
 own counts.
+
+A limit of the broker, measured here: Debian's mosquitto 2.0.11 restores a persistent session's
+shared subscription after a restart but does not queue for it while its client is away, so events
+that reach a restarted head-office broker before any replica has reconnected are dropped (plain
+subscriptions are kept; docs/headoffice.md shows the three commands that reproduce it). The
+shipped bridge retries after 5 s and backs off to 60 s, and the replicas retry within 4 s, so after
+an outage the replicas are back before the bridges: this test keeps that shipped timing.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ class Site:
 
     def __init__(self, site_id: str, dir: Path, hq: ConfBroker, vm: Victoria) -> None:
         self.id = site_id
-        self.broker = site_broker(dir / "broker", hq, client_id=f"sitegate-bridge-{site_id}")
+        # The bridge keeps the shipped backoff (5 s doubling to 60 s): see the module's note on restarts.
+        self.broker = site_broker(dir / "broker", hq, client_id=f"sitegate-bridge-{site_id}", fast_retry=False)
         low, smoke = SITES[site_id]
         self.extinguishers = [f"ext-{i:02d}" for i in range(1, 5)]
         self.low = self.extinguishers[:low]
@@ -158,9 +166,14 @@ def test_three_sites_reach_two_replicas_through_an_outage_and_a_kill_9_exactly_o
         time.sleep(3)
         replicas[0].start()  # systemd's Restart=always: its persistent session gives back what it had not acked
 
-        wait_for(lambda: set(stored_ticket_events(database)) == expected_event_ids(sites), 90,
-                 "every ticket change of every site stored at head office")
-        stored = stored_ticket_events(database)
+        try:
+            wait_for(lambda: set(stored_ticket_events(database)) == expected_event_ids(sites), 90,
+                     "every ticket change of every site stored at head office")
+        except TimeoutError:
+            pass  # the comparison below says which
+        stored, expected = stored_ticket_events(database), expected_event_ids(sites)
+        assert set(stored) == expected, (f"missing {sorted(expected - set(stored))[:12]}, "
+                                         f"unexpected {sorted(set(stored) - expected)[:12]}")
         assert len(stored) == len(set(stored)), "an event stored twice"
         assert len(stored) > before and opened_meanwhile
 

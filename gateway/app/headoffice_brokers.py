@@ -54,11 +54,12 @@ def hq_config(dir: Path, port: int) -> str:
     return render(HQ, {"listener 1883\n": f"listener {port} 127.0.0.1\n", **_common(dir)})
 
 
-def site_config(dir: Path, port: int, hq_port: int, *, client_id: str | None = None) -> str:
+def site_config(dir: Path, port: int, hq_port: int, *, client_id: str | None = None,
+                fast_retry: bool = True) -> str:
     replacements = {"listener 1883 127.0.0.1": f"listener {port} 127.0.0.1",
-                    "address hq.example.net:1883": f"address 127.0.0.1:{hq_port}",
-                    # A test or a demo cannot wait for the production backoff (5 s doubling to 60 s).
-                    "restart_timeout 5 60": "restart_timeout 1 2", **_common(dir)}
+                    "address hq.example.net:1883": f"address 127.0.0.1:{hq_port}", **_common(dir)}
+    if fast_retry:  # most tests cannot wait for the production backoff (5 s doubling to 60 s)
+        replacements["restart_timeout 5 60"] = "restart_timeout 1 2"
     if client_id is not None:
         replacements["remote_clientid sitegate-bridge-harbor-view"] = f"remote_clientid {client_id}"
     return render(SITE_BRIDGE, replacements)
@@ -123,5 +124,6 @@ def hq_broker(dir: Path, port: int) -> ConfBroker:
     return ConfBroker(dir, hq_config(dir, port), port)
 
 
-def site_broker(dir: Path, port: int, hq: ConfBroker, *, client_id: str | None = None) -> ConfBroker:
-    return ConfBroker(dir, site_config(dir, port, hq.port, client_id=client_id), port)
+def site_broker(dir: Path, port: int, hq: ConfBroker, *, client_id: str | None = None,
+                fast_retry: bool = True) -> ConfBroker:
+    return ConfBroker(dir, site_config(dir, port, hq.port, client_id=client_id, fast_retry=fast_retry), port)

@@ -17,5 +17,5 @@ def hq_broker(dir: Path) -> ConfBroker:
     return headoffice_brokers.hq_broker(dir, free_port())
 
 
-def site_broker(dir: Path, hq: ConfBroker, *, client_id: str | None = None) -> ConfBroker:
-    return headoffice_brokers.site_broker(dir, free_port(), hq, client_id=client_id)
+def site_broker(dir: Path, hq: ConfBroker, *, client_id: str | None = None, fast_retry: bool = True) -> ConfBroker:
+    return headoffice_brokers.site_broker(dir, free_port(), hq, client_id=client_id, fast_retry=fast_retry)

@@ -1,6 +1,6 @@
 """The layers of gateway/ only import downward (docs/architecture.md):
 
-    core  <-  devices  <-  ingest  <-  features (rules, tickets, patrol, timeseries, auth, reports)  <-  web, app
+    core <- devices <- ingest <- features (rules, tickets, patrol, timeseries, auth, reports, events) <- web, app
 
 and FastAPI (with Starlette, sse-starlette and uvicorn) is imported only by `web/` and the
 features' `api.py`. Imports under `if TYPE_CHECKING:` are annotations, not dependencies.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
-FEATURES = {"rules", "tickets", "patrol", "timeseries", "auth", "reports", "maintenance"}
+FEATURES = {"rules", "tickets", "patrol", "timeseries", "auth", "reports", "maintenance", "fleet", "events"}
 RANK = {"core": 0, "devices": 1, "ingest": 2, **{f: 3 for f in FEATURES}, "web": 4, "app": 5}
 HTTP = ("fastapi", "starlette", "sse_starlette", "uvicorn")
 

@@ -1,10 +1,18 @@
-"""Live event bus: the pipeline thread publishes, each SSE client reads its own bounded queue."""
+"""Live event bus: the pipeline thread publishes, each SSE client reads its own bounded queue.
+
+Listeners (`listen`) are called in the publisher's thread for every event, before the SSE queues:
+for a feature that must see every conclusion (the head-office events outbox), not a sample of them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000  # a slow dashboard loses old events, never slows the gateway down
 
@@ -13,6 +21,12 @@ class EventBus:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def listen(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call `listener(kind, data)` inline for every event from now on (it must be quick)."""
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
 
     @property
     def has_subscribers(self) -> bool:
@@ -30,6 +44,11 @@ class EventBus:
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         """Thread-safe; cheap when nobody listens."""
+        for listener in self._listeners:
+            try:
+                listener(kind, data)
+            except Exception:  # one listener's trouble must not stop the others nor the publisher
+                log.exception("An event listener refused a %s event.", kind)
         if not self._subscribers:
             return
         event = {"type": kind, "data": data}

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.core.validation import format_duration
 from gateway.devices.vocabulary import split_channel
-from gateway.rules.compare import Bounds, unit_of
+from gateway.rules.compare import SIGNS, Bounds, unit_of
 from gateway.rules.conditions.window import During
 from gateway.rules.schema import Rule
 
@@ -32,15 +32,29 @@ def applies(rule: Rule, *, device: str, kind: str, zone: str, metrics: Iterable[
 
 
 def describe(rule: Rule, heartbeat: timedelta | None = None) -> dict[str, Any]:
-    """A rule as the device page lists it. `heartbeat`: the device kind's, for rules about silence."""
+    """A rule as the device page lists it. `heartbeat`: the device kind's, for rules about silence.
+
+    `condition` and `during_text` are the English sentences; `type`, `match` (`all` | `any`),
+    `terms` (metric, sign, value, unit), `window_s`, `after_s` and `during` are the same facts for a
+    page that words them in its own language."""
     wait = rule.for_
+    cond: Any = rule.condition
+    during = cond.applies_during()
+    after = cond.after or heartbeat if cond.type == "absent" else None
     return {
         "id": rule.id,
         "severity": rule.labels.severity,
         "category": rule.labels.category,
         "title": rule.annotations.title,
         "condition": condition_text(rule, heartbeat),
-        "during": during_text(rule.condition.applies_during()),
+        "type": cond.type,
+        "match": "all" if cond.type == "state" and cond.all is not None else "any",
+        "terms": _structured(rule),
+        "window_s": cond.window.total_seconds() if cond.type in ("rate", "count") else None,
+        "becomes": cond.becomes if cond.type == "count" else None,
+        "after_s": after.total_seconds() if after else None,
+        "during": during.model_dump(exclude_none=True) if during else None,
+        "during_text": during_text(during),
         "clear": _bounds(rule.metric or "value", rule.clear) if rule.clear else None,
         "for": format_duration(wait) if wait > timedelta(0) else None,
         "for_s": wait.total_seconds(),
@@ -84,6 +98,27 @@ def during_text(during: During | None) -> str | None:
     if during.hours is not None:
         return f"during {during.hours}"
     return f"outside {during.outside_hours}"
+
+
+def _structured(rule: Rule) -> list[dict[str, Any]]:
+    """The comparisons of a threshold, state, rate or count condition, one per bound."""
+    cond: Any = rule.condition
+    metric = rule.metric or "value"
+    if cond.type == "state":
+        pairs = [(term.metric or metric, term) for term in cond.terms]
+    elif cond.type in ("threshold", "rate"):
+        pairs = [(metric, cond)]
+    elif cond.type == "count":
+        pairs = [("" if cond.availability_changes else metric, cond)]  # a number of events, no metric
+    else:
+        return []
+    out = []
+    for name, bounds in pairs:
+        for key, sign in SIGNS:
+            if (value := getattr(bounds, key)) is not None:
+                out.append({"metric": name, "sign": sign, "value": value,
+                            "unit": unit_of(name) if key not in ("equals", "not_equals") else None})
+    return out
 
 
 def _bounds(metric: str, bounds: Bounds) -> str:

@@ -28,8 +28,10 @@ def rules_router(rules: Callable[[], Sequence[Rule]], gw: Gateway) -> APIRouter:
             raise HTTPException(404, f"No device '{device_id}' is known; see /api/devices for the list.")
         kind, zone = str(view["kind"]), str(view["zone"])
         heartbeat = gw.registry.heartbeat(kind)
-        watching = [describe(r, heartbeat) for r in rules()
-                    if applies(r, device=device_id, kind=kind, zone=zone, metrics=view["metrics"])]
+        found = [r for r in rules() if applies(r, device=device_id, kind=kind, zone=zone, metrics=view["metrics"])]
+        # The rules about what this device is or measures first, those every device has (offline, silent) after.
+        found.sort(key=lambda r: not (r.match.kind or r.match.metric or r.match.device))
+        watching = [describe(r, heartbeat) for r in found]
         return {"device": device_id, "kind": kind, "zone": zone, "rules": watching}
 
     return router

@@ -116,8 +116,9 @@ export function createPatrol() {
     const slots = days.map((d) => store.rounds.get(d));
     if (slots.some((s) => !s || s.state === "loading")) return trendMessage(t("common.loading"));
     if (slots.every((s) => s.state === "na")) return trendMessage(t("common.not_available"));
+    // Every day of the window has its place on the axis; a day without finished rounds has no bar.
     const points = days.map((d, i) => [parseTs(`${d}T00:00:00Z`),
-      slots[i].state === "ok" ? coverageSummary(slots[i].list).coverage : null]).filter(([, v]) => v !== null);
+      slots[i].state === "ok" ? coverageSummary(slots[i].list).coverage : null]);
     const key = `${lang()}|${JSON.stringify(points)}`;
     if (key === trendKey && trend) return;
     trendKey = key;
@@ -130,9 +131,9 @@ export function createPatrol() {
     }));
     if (trend) trend.destroy();
     trend = null;
-    if (!points.length) return trendMessage(t("patrol.no_trend"));
+    if (points.every(([, v]) => v === null)) return trendMessage(t("patrol.no_trend"));
     trendMessage(null);
-    trend = timeChart(trendBox, points.map(([ms, v]) => [ms, Math.round(v * 1000) / 10]),
+    trend = timeChart(trendBox, points.map(([ms, v]) => [ms, v === null ? null : Math.round(v * 1000) / 10]),
       {label: t("patrol.coverage_pct"), tz: "UTC", lang: lang(), days: true});
     if (!trend) trendMessage(t("devices.chart_na"));
   }
@@ -144,7 +145,7 @@ export function createPatrol() {
       if (trend) trend.destroy();
       trend = null;
       trendBox.replaceChildren();
-      if (text !== t("common.loading")) trendDays.replaceChildren();
+      if (text === t("common.not_available")) trendDays.replaceChildren();
       trendKey = "";
     }
   }

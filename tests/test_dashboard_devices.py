@@ -158,6 +158,7 @@ def test_a_lamp_drawing_3_ma_after_dark_is_unhealthy_without_any_ticket(browser:
     browser.wait_text('li[data-device-id="lamp-dark"]', "degraded")
     browser.open(f"{site.url}/#/devices/lamp-dark")
     browser.wait_text("#health-reasons", "current_a 0.003 A < 0.02 A")
+    browser.wait_text('#device-readings tr[data-metric="current_a"]', "0.003 A")  # not rounded to 0 A
     assert "75% · degraded" in browser.text(".device-detail .facts")
     browser.wait_text("#device-no-tickets", "No tickets for this device.")
     rules = browser.wait_for(lambda: cells(browser, "#device-rules tbody tr") or None, "the lamp's thresholds")
@@ -223,6 +224,7 @@ def test_an_unregistered_device_says_how_to_register_it(browser: Browser, site: 
     assert line.startswith("mystery-9,") and ",<zone>" in line, line
     assert line.split(",")[1] == (found["suggested_kind"] or "<kind>"), line
     assert "assets.csv" in browser.text("#device-register")
+    browser.screenshot("unregistered")
     to_chinese(browser)
     browser.wait_text("#device-register", "登记此设备")
 

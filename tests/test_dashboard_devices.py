@@ -178,6 +178,8 @@ def test_an_extinguisher_at_055_mpa_is_faulty_with_its_ticket_and_threshold(brow
     low = next(r for r in rules if r["id"] == "fire.extinguisher_low")
     assert (low["condition"], low["severity"], low["for"]) == ("pressure_mpa < 1 MPa", "major", None)
     assert not {"lighting.lamp_out", "fire.smoke"} & {r["id"] for r in rules}
+    unknown = site.api.get("/api/devices/no-such-device/rules")
+    assert unknown.status_code == 404 and "No device 'no-such-device'" in unknown.json()["detail"]
     open_page(browser, site, "#/devices")
     browser.wait_text('li[data-device-id="ext-low"]', "faulty")
     browser.open(f"{site.url}/#/devices/ext-low")
@@ -189,6 +191,14 @@ def test_an_extinguisher_at_055_mpa_is_faulty_with_its_ticket_and_threshold(brow
     browser.wait_text('#device-rules tr[data-rule="fire.extinguisher_low"]', "压力 < 1 MPa")
     assert "立即" in browser.text('#device-rules tr[data-rule="fire.extinguisher_low"]')
     browser.screenshot("extinguisher-low-zh")
+    # On a guard's phone the page does not scroll sideways (the thresholds table scrolls in its own box).
+    browser.set_viewport(390, 844, mobile=True)
+    try:
+        browser.wait_for(lambda: browser.js("return document.documentElement.scrollWidth;") <= 390,
+                         "a page no wider than 390 px")
+        browser.screenshot("extinguisher-low-zh-390")
+    finally:
+        browser.reset_viewport()
 
 
 def test_every_metric_has_a_label_in_both_languages_with_its_unit(browser: Browser, site: Site) -> None:

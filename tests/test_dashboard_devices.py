@@ -261,9 +261,12 @@ def test_the_coverage_bars_carry_their_dates(browser: Browser, site: Site) -> No
     assert browser.text('#coverage-days li[data-date="2026-11-14"]') == "2026-11-14: no finished rounds"
     browser.wait_for(lambda: browser.find("#coverage-chart").get_attribute("data-points") == "7",
                      "7 days on the axis, one with a bar")
+    browser.js("document.querySelector('#coverage-days').scrollIntoView();")
     browser.screenshot("patrol-trend")
     to_chinese(browser)
     browser.wait_text('#coverage-days li[data-date="2026-11-20"]', "2026年11月20日：100%")
+    legend = browser.text("#coverage-chart .u-legend")
+    assert "日期" in legend and "Time" not in legend, legend  # uPlot's own word, put in the page's language
 
 
 def test_the_patrol_tab_says_it_is_loading_instead_of_showing_blank_buttons(browser: Browser, site: Site) -> None:

@@ -1,5 +1,7 @@
 // A time chart on the vendored uPlot (loaded as a classic script: window.uPlot).
 
+import {t} from "./i18n.js";
+
 const HEIGHT = 260;
 
 function cssVar(name, fallback) {
@@ -50,7 +52,8 @@ export function timeChart(container, points, {label, tz, lang, days = false}) {
       // Every day labelled when there is room; on a phone every other one (the list below has them all).
       ...(days ? {incrs: [86400, 2 * 86400, 7 * 86400], space: lang === "zh" ? 56 : 84} : {})},
     {...axis, size: 56}],
-    series: [{value: (u, v) => (v === null || v === undefined ? "–" : fullFmt.format(v * 1000))},
+    // The legend's first column names the x axis in the page's language (uPlot would say "Time").
+    series: [{label: t(days ? "chart.day" : "chart.time"), value: (u, v) => (v === null || v === undefined ? "–" : fullFmt.format(v * 1000))},
       {label, stroke: accent, width: 2, fill: days ? `${accent}33` : undefined,
         points: {show: !days && points.length < 60, size: 6}, spanGaps: false,
         paths: days && uPlot.paths.bars ? uPlot.paths.bars({size: [0.6, 40]}) : undefined}],

@@ -411,7 +411,9 @@ const STRINGS = /* STRINGS-JSON-BEGIN */ {
     "patrol.day_span": "Night of {date}: {from} → {to}",
     "patrol.trend_days": "Coverage per day",
     "patrol.trend_day": "{date}: {coverage}",
-    "patrol.no_finished": "no finished rounds"
+    "patrol.no_finished": "no finished rounds",
+    "chart.time": "Time",
+    "chart.day": "Day"
   },
   "zh": {
     "app.title": "Sitegate 实时看板",
@@ -822,7 +824,9 @@ const STRINGS = /* STRINGS-JSON-BEGIN */ {
     "patrol.day_span": "{date} 当晚：{from} → {to}",
     "patrol.trend_days": "每日覆盖率",
     "patrol.trend_day": "{date}：{coverage}",
-    "patrol.no_finished": "无已结束的巡更"
+    "patrol.no_finished": "无已结束的巡更",
+    "chart.time": "时间",
+    "chart.day": "日期"
   }
 } /* STRINGS-JSON-END */;
 

@@ -47,7 +47,21 @@ def vm(tmp_path: Path) -> Iterator[Victoria]:
         yield v
 
 
+# The files that take minutes run first: `make test` spreads files over worker processes
+# (pytest-xdist, --dist loadfile), and a long file started last would finish alone.
+SLOW_FIRST = ("test_oracle.py", "test_headoffice_fleet.py", "test_reliability_fuzz.py",
+              "test_live_vs_replay.py", "test_api_schemathesis.py",
+              "test_demo_month.py", "test_timeseries_e2e.py",
+              "test_hq_replicas.py")
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    name = item.path.name
+    return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_slow_rank)  # stable: the order within a file and among the rest is kept
     # VictoriaMetrics keeps the real time and refuses points stamped far ahead of it, so a test that
     # writes through it cannot run with the clock moved (make test-clock leaves `real_clock` out).
     for item in items:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
-FEATURES = {"rules", "tickets", "patrol", "timeseries", "auth", "reports", "maintenance"}
+FEATURES = {"rules", "tickets", "patrol", "timeseries", "auth", "reports", "maintenance", "fleet"}
 RANK = {"core": 0, "devices": 1, "ingest": 2, **{f: 3 for f in FEATURES}, "web": 4, "app": 5}
 HTTP = ("fastapi", "starlette", "sse_starlette", "uvicorn")
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.app.hq import hq_app
 from gateway.auth.cli import token_app
 from gateway.core.clock import SiteClock, site_clock
 from gateway.core.errors import ConfigError
@@ -96,12 +97,26 @@ def check(config: Annotated[Path, typer.Option("--config", "-c", help="Site file
 @app.command()
 def demo(http: HttpOpt = None, data: DataOpt = None, log_level: LogOpt = "warning",
          speed: Annotated[float, typer.Option("--speed", help="Site clock speed-up.")] = 60.0,
-         rate: Annotated[float, typer.Option("--rate", help="Baseline messages per second.")] = 40.0) -> None:
-    """Zero set-up: embedded broker, the gateway on the demo site, simulated traffic, dashboard."""
-    from gateway.app.demo import run_demo
+         rate: Annotated[float, typer.Option("--rate", help="Baseline messages per second.")] = 40.0,
+         sites: Annotated[int, typer.Option("--sites", help="Run a head office and this many sites, each on "
+                                            "its own mosquitto bridged to head office's (needs mosquitto).")] = 0,
+         ) -> None:
+    """Zero set-up: embedded broker, the gateway on the demo site, simulated traffic, dashboard. With
+    --sites N: a head office (fleet page) and N demo sites, as a company deploys them."""
     from gateway.core.logs import setup_logging
 
     setup_logging(log_level)
+    if sites:
+        from gateway.app.demo_fleet import run_fleet_demo
+
+        try:
+            run_fleet_demo(sites, http=http, data=data, speed=speed, rate=rate / 2)
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        return
+    from gateway.app.demo import run_demo
+
     run_demo(http=http, data=data, speed=speed, rate=rate)
 
 
@@ -240,6 +255,7 @@ def replay(capture: Annotated[Path, typer.Argument(help="Capture file (JSON line
 
 
 app.add_typer(token_app, name="token")
+app.add_typer(hq_app, name="hq")
 
 rules_app = typer.Typer(help="Rule tools.", rich_markup_mode=HELP_STYLE)
 app.add_typer(rules_app, name="rules")

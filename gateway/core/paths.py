@@ -28,3 +28,8 @@ def dashboards_dir() -> Path:
 def demo_site_dir() -> Path:
     """The demo site that `sitegate demo` runs (`examples/demo-site/` in the repository)."""
     return _builtin("demo_site")
+
+
+def headoffice_dir() -> Path:
+    """The head-office examples: bridge and broker configs, hq.yaml (`examples/headoffice/`)."""
+    return _builtin("headoffice")

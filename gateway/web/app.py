@@ -20,6 +20,7 @@ from gateway.web.auth_api import make_auth_router
 from gateway.web.dashboard import make_dashboard_router
 from gateway.web.guard import protect
 from gateway.web.headers import install_security_headers
+from gateway.web.overview_api import make_overview_router
 
 if TYPE_CHECKING:
     from gateway.ingest.gateway import Gateway
@@ -102,6 +103,7 @@ def create_app(gw: Gateway, *, tokens: TokenStore | None = None, read_open: bool
         router = module.router(handle, gw) if handle is not None and hasattr(module, "router") else None
         if router is not None:
             app.include_router(router)
+    app.include_router(make_overview_router(gw))
     app.include_router(make_dashboard_router())
     if tokens is not None:
         app.include_router(make_auth_router(tokens))

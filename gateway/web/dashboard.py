@@ -39,14 +39,15 @@ CACHE_REVALIDATE = "no-cache"
 CACHE_VENDOR = "public, max-age=86400"
 
 
-def make_dashboard_router(static_dir: Path | None = None) -> APIRouter:
-    """GET / (the page) and GET /static/{path} (its assets); `static_dir` is for tests."""
+def make_dashboard_router(static_dir: Path | None = None, page: str = "index.html") -> APIRouter:
+    """GET / (the page) and GET /static/{path} (its assets); `static_dir` is for tests. `page` is the
+    page served at / (head office serves `fleet/index.html`, which shares the site page's helpers)."""
     root = (static_dir or STATIC_DIR).resolve()
     router = APIRouter(include_in_schema=False)
 
     @router.api_route("/", methods=["GET", "HEAD"])
     def index(request: Request) -> Response:
-        return _file_response(request, root / "index.html", CACHE_REVALIDATE)
+        return _file_response(request, root / page, CACHE_REVALIDATE)
 
     @router.api_route("/static/{path:path}", methods=["GET", "HEAD"])
     def static(path: str, request: Request) -> Response:

@@ -143,7 +143,7 @@ function setLiveState(state) {
   liveState = state;
 }
 
-const feed = createFeed($("#feed"), $("#feed-pause"));
+const feed = createFeed($("#feed"), $("#feed-pause"), $("#feed-readings"), $("#feed-alerts"));
 
 function start() {
   setLang(lang());

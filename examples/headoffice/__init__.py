@@ -1,0 +1,1 @@
+"""Data folder shipped inside the sitegate package; see gateway/core/paths.py."""

@@ -105,7 +105,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 s = Site(gw=gw, url=server.url, api=api, devices=devices)
                 # The guard taps the gate within the 20:00 round's window (19:58-20:02): a finished round.
                 s.send("sitegate/devx/cp-gate/tap", '{"tag": "G0017"}')
-                wait_for(lambda: [r["status"] for r in s.get("/api/patrol/rounds", date=NIGHT)
+                wait_for(lambda: [r["status"] for r in s.get("/api/patrol/rounds", day=NIGHT)
                                   if r["round_id"] == EVENING] == ["completed"], 30, "the 20:00 round completed")
                 yield s
         finally:
@@ -242,7 +242,7 @@ def test_an_unregistered_device_says_how_to_register_it(browser: Browser, site: 
 # -- Patrol --------------------------------------------------------------------------------------
 
 def test_the_patrol_page_of_a_night_shows_its_2000_and_0200_rounds(browser: Browser, site: Site) -> None:
-    answer = site.get("/api/patrol/rounds", date=NIGHT)
+    answer = site.get("/api/patrol/rounds", day=NIGHT)
     assert [r["round_id"] for r in answer] == [EVENING, AFTER_MIDNIGHT], dump(answer)
     open_page(browser, site, "#/patrol")
     assert browser.wait_for(lambda: browser.find("#patrol-date").get_attribute("value"), "a day") == NIGHT

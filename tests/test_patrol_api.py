@@ -55,23 +55,15 @@ def test_rounds_of_a_date_have_the_contract_shape(client: TestClient) -> None:
         "scheduled_start": "2026-11-23T20:00:00+08:00", "status": "incomplete", "expected": 4, "visited": 2,
         "missed": ["cp-b1-roof", "cp-garage-b1"], "late": 0, "coverage": 0.5}
     assert [c["state"] for c in first["checkpoints"]] == ["visited", "visited", "missed", "missed"]
-    # Later rounds of the night are listed as scheduled, in start order: the patrol day of the 23rd
-    # runs from noon to noon, so it takes the rounds after midnight (night-north "0 20,22,0,2,4",
-    # plant-check "30 21-23,0-5") up to 05:30 on the 24th.
-    assert [(r["route"], r["scheduled_start"][8:16], r["status"]) for r in rounds[1:]] == [
-        ("plant-check", "23T21:30", "scheduled"), ("night-north", "23T22:00", "scheduled"),
-        ("plant-check", "23T22:30", "scheduled"), ("plant-check", "23T23:30", "scheduled"),
-        ("night-north", "24T00:00", "scheduled"), ("plant-check", "24T00:30", "scheduled"),
-        ("plant-check", "24T01:30", "scheduled"), ("night-north", "24T02:00", "scheduled"),
-        ("plant-check", "24T02:30", "scheduled"), ("plant-check", "24T03:30", "scheduled"),
-        ("night-north", "24T04:00", "scheduled"), ("plant-check", "24T04:30", "scheduled"),
-        ("plant-check", "24T05:30", "scheduled")]
-    assert {r["patrol_day"] for r in rounds} == {"2026-11-23"}
+    # Later rounds of the evening are listed as scheduled, in start order.
+    assert [(r["route"], r["scheduled_start"][11:16], r["status"]) for r in rounds[1:]] == [
+        ("plant-check", "21:30", "scheduled"), ("night-north", "22:00", "scheduled"),
+        ("plant-check", "22:30", "scheduled"), ("plant-check", "23:30", "scheduled")]
 
 
-def test_date_defaults_to_today_in_the_site_zone(client: TestClient) -> None:
+def test_without_a_date_the_rounds_are_the_patrol_night_the_clock_is_in(client: TestClient) -> None:
     assert client.get("/api/patrol/rounds").json() == client.get(
-        "/api/patrol/rounds", params={"date": "2026-11-23"}).json()
+        "/api/patrol/rounds", params={"day": "2026-11-23"}).json()
 
 
 def test_a_bad_date_is_refused_with_a_sentence(client: TestClient) -> None:
@@ -83,7 +75,7 @@ def test_a_bad_date_is_refused_with_a_sentence(client: TestClient) -> None:
 
 def test_report_as_json_and_csv(client: TestClient) -> None:
     as_json = client.get("/api/patrol/report", params={"date": "2026-11-23"}).json()
-    assert as_json["date"] == "2026-11-23" and as_json["open_rounds"] == 13  # the night's, to 05:30
+    assert as_json["date"] == "2026-11-23" and as_json["open_rounds"] == 4
     [row] = as_json["rows"]
     assert (row["route"], row["guard"], row["visited"], row["missed"], row["coverage"]) == \
         ("night-north", "G017", 2, 2, 0.5)

@@ -90,18 +90,21 @@ def starts(answer: list[dict[str, object]]) -> list[str]:
 def test_rounds_of_a_date_are_the_night_from_noon_to_noon(tmp_path: Path) -> None:
     api = client(tmp_path)
     # 12:00 on the 23rd up to 11:00 on the 24th: the 11:00 of the 23rd was the night before's.
-    assert starts(api.get("/api/patrol/rounds", params={"date": "2026-11-23"}).json()) == [
+    assert starts(api.get("/api/patrol/rounds", params={"day": "2026-11-23"}).json()) == [
         "11-23T12:00", "11-23T20:00", "11-24T02:00", "11-24T11:00"]
-    assert {r["patrol_day"] for r in api.get("/api/patrol/rounds", params={"date": "2026-11-23"}).json()} == {
+    assert {r["patrol_day"] for r in api.get("/api/patrol/rounds", params={"day": "2026-11-23"}).json()} == {
         "2026-11-23"}
     # At 01:00 on the 24th (the clock's) the patrol day is still the 23rd's night.
-    assert api.get("/api/patrol/rounds").json() == api.get("/api/patrol/rounds", params={"date": "2026-11-23"}).json()
+    assert api.get("/api/patrol/rounds").json() == api.get("/api/patrol/rounds", params={"day": "2026-11-23"}).json()
+    # The contract's `date` keeps its meaning: the calendar day, 00:00 to 24:00.
+    assert starts(api.get("/api/patrol/rounds", params={"date": "2026-11-23"}).json()) == [
+        "11-23T11:00", "11-23T12:00", "11-23T20:00"]
     assert api.get("/api/patrol/day").json() == {"date": "2026-11-23", "day_starts": "12:00",
                                                  "from": "2026-11-23T12:00:00+08:00", "to": "2026-11-24T12:00:00+08:00"}
 
 
 def test_a_patrol_file_with_day_starts_midnight_gets_calendar_days(tmp_path: Path) -> None:
     api = client(tmp_path, 'day_starts: "00:00"\n')
-    assert starts(api.get("/api/patrol/rounds", params={"date": "2026-11-23"}).json()) == [
+    assert starts(api.get("/api/patrol/rounds", params={"day": "2026-11-23"}).json()) == [
         "11-23T11:00", "11-23T12:00", "11-23T20:00"]
     assert api.get("/api/patrol/day").json()["date"] == "2026-11-24"

@@ -105,7 +105,7 @@ export async function actOnTicket(id, action, note, actor, details = {}) {
 
 export async function loadRounds(date) {
   try {
-    const list = await api(query("/api/patrol/rounds", {date}));
+    const list = await api(query("/api/patrol/rounds", {day: date}));  // the patrol day (a night)
     store.rounds.set(date, {state: "ok", list});
   } catch (err) {
     store.rounds.set(date, {...failure(err), list: []});

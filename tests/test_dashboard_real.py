@@ -524,3 +524,33 @@ def test_the_monthly_report_page_shows_the_apis_figures_in_both_languages(browse
              "#report-print, #report-csv"
     assert not untranslated(browser, labels), untranslated(browser, labels)
     browser.screenshot("real-report-zh")
+
+
+def test_a_note_being_typed_keeps_the_focus_while_live_events_redraw_the_ticket(
+        browser: Browser, real: RealSite) -> None:
+    ticket = a_repair(real, "门厅灯 Hall light out")
+    sign_in(browser, real.engineer_token)
+    open_page(browser, real, f"#/tickets/{ticket['id']}")
+    browser.wait_text("#ticket-title", "Hall light out")
+    browser.wait_element("#action-note").click()
+    browser.driver.switch_to.active_element.send_keys("on my way ")
+    # Someone else acts on the ticket: the live event redraws the page while the engineer types.
+    real.post(f"/api/tickets/{ticket['id']}/feedback", real.service_token, {"note": "told the resident 已告知"})
+    browser.wait_text("ol.history", "told the resident")
+    browser.driver.switch_to.active_element.send_keys("now 马上到")  # wherever the keyboard focus is now
+    assert browser.js("return document.activeElement.id") == "action-note"
+    assert browser.js("return document.getElementById('action-note').value") == "on my way now 马上到"
+
+
+def test_a_zone_limited_token_is_offered_actions_on_its_zones_tickets_only(browser: Browser, real: RealSite) -> None:
+    mine = a_repair(real, "B1 门禁 B1 door reader")
+    theirs = real.post("/api/tickets", real.service_token, {
+        "source": "repair", "channel": "desk", "title": "B2 门禁 B2 door reader", "category": "security",
+        "place": "2号楼 B2 大堂", "zone": "b2", "reporter": {"name": "王女士", "contact": "2-202"}})
+    sign_in(browser, real.b1_desk_token)
+    open_page(browser, real, f"#/tickets/{mine['id']}")
+    browser.wait_text("#ticket-title", "B1 door reader")
+    browser.wait_for(lambda: "accept" in offered(browser), "actions on a b1 ticket for the b1 desk")
+    open_page(browser, real, f"#/tickets/{theirs['id']}")
+    browser.wait_text("#ticket-title", "B2 door reader")
+    wait_offered(browser, set())  # the server would refuse them all (403 naming the zones)

@@ -29,7 +29,8 @@ def _as_installed_here(unit: Path, into: Path) -> Path:
 
 
 def test_there_are_units_for_the_site_box_and_head_office() -> None:
-    assert {u.name for u in UNITS} >= {"sitegate.service", "sitegate-mosquitto.service", "sitegate-hq@.service"}
+    assert {u.name for u in UNITS} >= {"sitegate.service", "sitegate-mosquitto.service", "sitegate-hq@.service",
+                                       "sitegate-hq-mosquitto.service"}
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])

@@ -61,9 +61,9 @@ def test_rounds_of_a_date_have_the_contract_shape(client: TestClient) -> None:
         ("plant-check", "22:30", "scheduled"), ("plant-check", "23:30", "scheduled")]
 
 
-def test_date_defaults_to_today_in_the_site_zone(client: TestClient) -> None:
+def test_without_a_date_the_rounds_are_the_patrol_night_the_clock_is_in(client: TestClient) -> None:
     assert client.get("/api/patrol/rounds").json() == client.get(
-        "/api/patrol/rounds", params={"date": "2026-11-23"}).json()
+        "/api/patrol/rounds", params={"day": "2026-11-23"}).json()
 
 
 def test_a_bad_date_is_refused_with_a_sentence(client: TestClient) -> None:

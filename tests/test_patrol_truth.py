@@ -381,6 +381,7 @@ def test_a_simulated_night_through_mosquitto_into_the_gateway_ends_as_the_truth_
             sim.join(10)
 
         def views() -> dict[str, dict[str, Any]]:
+            # The contract's `date` is the calendar day: the 00:00 round of the 25th is under the 25th.
             found = api.get("/api/patrol/rounds", params={"date": "2026-11-25"}).json()
             return {r["round_id"]: r for r in found if r["round_id"] in {t.round_id for t in truths}}
 

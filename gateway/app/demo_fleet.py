@@ -126,8 +126,9 @@ def run_fleet_demo(sites: int, *, http: str | None = None, data: str | None = No
                                                                  str(i), "--rate", f"{rate:g}", "--log-level",
                                                                  "warning", *timeline]))
         hq_file = write_hq_file(root / "hq", hq_mq.url, listed)
+        # Head office on the sites' timeline too, so "overdue" and "last heard" compare like times.
         parts.append(_launch(root, "hq", ["hq", "--config", str(hq_file), "--http", f"{host}:{hq_port}",
-                                          "--log-level", "warning"]))
+                                          "--log-level", "warning", *timeline]))
         print(banner(host, int(hq_port), listed, start=start, speed=speed, data=data, kept=scratch is None,
                      hq_file=hq_file), flush=True)
         _watch(parts)

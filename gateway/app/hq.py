@@ -120,7 +120,11 @@ def hq(ctx: typer.Context, config: ConfigOpt = None,
                                                    "sitegate-hq-<hq id>-<replica>).")] = None,
        log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
        start: Annotated[str | None, typer.Option("--start", help="Run on a fixed timeline starting here (ISO "
-                                                 "8601 with offset): tests and demonstrations only.")] = None) -> None:
+                                                 "8601 with offset): tests and demonstrations only.")] = None,
+       speed: Annotated[float, typer.Option("--speed", help="The timeline's speed-up (with --start), as the "
+                                            "sites' in `sitegate demo --sites`.")] = 1.0,
+       real_start: Annotated[float | None, typer.Option("--real-start", help="The Unix time at which the "
+                                                        "timeline is at --start.")] = None) -> None:
     """Run the head office (the fleet API and page at --http)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -129,7 +133,7 @@ def hq(ctx: typer.Context, config: ConfigOpt = None,
 
     setup_logging(log_level)
     cfg = _load(config, mqtt_url=mqtt_url, http=http, data=data, database=database, replica=replica)
-    clock = site_clock(start, 1.0, None, None) if start else None
+    clock = site_clock(start, speed, real_start, None) if start else None
     serve_hq(cfg, clock)
 
 

@@ -82,3 +82,54 @@ def split_channel(metric: str) -> tuple[str, int]:
     if sep and base and tail.isascii() and tail.isdigit() and int(tail) > 1:
         return base, int(tail)
     return metric, 1
+
+
+# What people call each metric, in English and Chinese: the dashboard's labels, on every page.
+LABELS: dict[str, tuple[str, str]] = {
+    "power_on": ("Power", "电源"),
+    "current_a": ("Current", "电流"),
+    "power_w": ("Power draw", "功率"),
+    "voltage_v": ("Voltage", "电压"),
+    "energy_kwh": ("Energy", "电能"),
+    "power_factor": ("Power factor", "功率因数"),
+    "illuminance_lux": ("Light", "照度"),
+    "pressure_mpa": ("Pressure", "压力"),
+    "temperature_c": ("Temperature", "温度"),
+    "humidity_pct": ("Humidity", "湿度"),
+    "battery_pct": ("Battery", "电量"),
+    "battery_low": ("Battery low", "电量低"),
+    "smoke": ("Smoke", "烟雾"),
+    "tamper": ("Tamper", "防拆"),
+    "door_open": ("Door open", "门开"),
+    "water_leak": ("Water leak", "漏水"),
+    "occupancy": ("Occupancy", "有人"),
+    "signal": ("Signal", "信号"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    en: str
+    zh: str
+    unit: str | None = None
+
+
+def label(metric: str) -> Label:
+    """A metric's name for people in both languages, with its unit: `current_a_2` -> "Current ch.2",
+    "电流 2路", "A" (the channels of a multi-channel meter, as the decoder names them). A name outside
+    the vocabulary (passed through from native telemetry) is made readable: `flow_rate_m3h` ->
+    "Flow rate m3h", the same in both languages, without a unit."""
+    known = METRICS.get(metric)
+    if known is not None:
+        en, zh = LABELS.get(metric, (_readable(metric), _readable(metric)))
+        return Label(en, zh, known.unit)
+    base, sep, tail = metric.rpartition("_")
+    if sep and tail.isascii() and tail.isdigit() and base in METRICS:
+        en, zh = LABELS.get(base, (_readable(base), _readable(base)))
+        return Label(f"{en} ch.{int(tail)}", f"{zh} {int(tail)}路", METRICS[base].unit)
+    return Label(_readable(metric), _readable(metric))
+
+
+def _readable(name: str) -> str:
+    words = name.replace("_", " ").replace("-", " ").split()
+    return " ".join(words)[:1].upper() + " ".join(words)[1:] if words else name

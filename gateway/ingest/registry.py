@@ -10,6 +10,7 @@ publish for it (set_conditions); those are not saved here: the rules' own snapsh
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.core.model import Availability, Decoded, DeviceInfo, LiveCondition, Value
+from gateway.devices.vocabulary import label
 from gateway.ingest.health import assess
 from gateway.ingest.inventory import UNKNOWN_KIND
 
@@ -363,12 +365,20 @@ class Registry:
             "last_seen": s.last_seen.isoformat() if s.last_seen else None,
             "metrics": {k: m.value for k, m in sorted(s.metrics.items())},
             "units": {k: m.unit for k, m in sorted(s.metrics.items()) if m.unit},
+            # Both languages' names for every metric, channels and pass-through names included.
+            "labels": {k: dict(_label(k)) for k in sorted(s.metrics)},
             "messages": s.messages,
             "health": health.score,
             "health_band": health.band,
             "health_reasons": list(health.reasons),
             "open_tickets": dict(self.open_tickets(s.info.id)),
         }
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(metric: str) -> dict[str, str | None]:
+    found = label(metric)
+    return {"en": found.en, "zh": found.zh, "unit": found.unit}
 
 
 def _looks_like(state: DeviceState) -> bool:

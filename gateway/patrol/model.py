@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from gateway.core.errors import ConfigError, Problem
 from gateway.core.validation import Duration, PositiveDuration, Severity, Strict
 from gateway.core.yamlsource import LineMap, PathKey, load_yaml, validate
+from gateway.patrol.day import DEFAULT_DAY_STARTS, parse_day_starts
 from gateway.patrol.schedule import cron_problem
 
 _IDENT = re.compile(r"^[A-Za-z0-9_.:-]+$")
@@ -142,6 +143,8 @@ class PatrolPlan(Strict):
     routes: list[Route] = Field(default_factory=list)
     # How soon after a checkpoint tap an event card still belongs to that checkpoint.
     event_window: Duration = timedelta(minutes=5)
+    # When the patrol day starts (gateway/patrol/day.py): noon, so one night's rounds are one day.
+    day_starts: Annotated[time, BeforeValidator(parse_day_starts)] = DEFAULT_DAY_STARTS
 
     def checkpoint(self, checkpoint_id: str) -> Checkpoint:
         for cp in self.checkpoints:

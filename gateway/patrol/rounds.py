@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from gateway.patrol.day import patrol_day
 from gateway.patrol.model import PatrolPlan, Route, RouteCheckpoint
 
 PENDING, VISITED, LATE, MISSED = "pending", "visited", "late", "missed"
@@ -162,7 +163,7 @@ class Round:
             coverage=self.visited / expected if expected else 0.0,
             route_name=self.route.name or self.route.id,
             started_at=_iso(self.anchor, tz), ended_at=_iso(self.ended_at, tz), guard=self.guard,
-            checkpoints=stops)
+            checkpoints=stops, patrol_day=patrol_day(self.start, tz, plan.day_starts).isoformat())
 
     # -- persistence --------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
@@ -238,6 +239,7 @@ class RoundView:
     ended_at: str | None = None
     guard: str | None = None
     checkpoints: list[CheckpointView] = field(default_factory=list)
+    patrol_day: str = ""  # YYYY-MM-DD: the night it belongs to (gateway/patrol/day.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -246,6 +248,7 @@ class RoundView:
             "missed": list(self.missed), "late": self.late, "coverage": self.coverage,
             "route_name": self.route_name, "started_at": self.started_at, "ended_at": self.ended_at,
             "guard": self.guard, "checkpoints": [c.to_dict() for c in self.checkpoints],
+            "patrol_day": self.patrol_day,
         }
 
     def round_fields(self) -> dict[str, int | float]:

@@ -59,7 +59,7 @@ class Bounds(Strict):
     def describe(self, unit: str | None = None) -> str:
         """The comparison as people read it: "< 0.02 A", "≥ 0, < 30", "= true"."""
         parts = []
-        for key, sign in _SIGNS:
+        for key, sign in SIGNS:
             if (v := getattr(self, key)) is not None:
                 numeric = key not in ("equals", "not_equals")
                 parts.append(f"{sign} {show(v)}{f' {unit}' if unit and numeric else ''}")
@@ -81,7 +81,7 @@ class Bounds(Strict):
 
 _BOUND_KEYS = ("below", "at_most", "above", "at_least", "equals", "not_equals")
 # Lower bounds first, so a range reads "≥ 0, < 30".
-_SIGNS = (("above", ">"), ("at_least", "≥"), ("below", "<"), ("at_most", "≤"), ("equals", "="),
+SIGNS = (("above", ">"), ("at_least", "≥"), ("below", "<"), ("at_most", "≤"), ("equals", "="),
           ("not_equals", "≠"))
 
 

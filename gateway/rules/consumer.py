@@ -87,6 +87,11 @@ class RulesConsumer:
             live = self.engine.live_changes()
         self._publish(live)
 
+    def rules(self) -> list[Rule]:
+        """The rules loaded now (a reload replaces them from another thread)."""
+        with self._lock:
+            return self.engine.rules()
+
     def _publish(self, live: Mapping[str, Sequence[LiveCondition]]) -> None:
         # Outside the lock, like the alerts: the port is another layer's (the registry's).
         if live:

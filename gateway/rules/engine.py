@@ -421,6 +421,10 @@ class RuleEngine:
 
     # -- what holds now ---------------------------------------------------------------------
 
+    def rules(self) -> list[Rule]:
+        """The rules now loaded (after the latest reload), in file order."""
+        return [cr.rule for cr in self._rules.values()]
+
     def conditions(self, device: str) -> tuple[LiveCondition, ...]:
         """The conditions that hold for `device` now, firing or pending, in rule order, each with the
         values behind it: what makes the device unhealthy, whether or not a ticket is open."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.core.errors import Problem
 from gateway.core.model import STAGE_DETECT
@@ -20,6 +21,9 @@ from gateway.rules.loader import check_rules, load_rules
 from gateway.rules.reload import RuleReloader
 from gateway.rules.schema import Rule
 from gateway.rules.unregistered import UnregisteredWatch
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 ORDER = 30
 SECTION = None
@@ -61,6 +65,12 @@ def attach(gw: Gateway, offline: bool) -> Rules:
         gw.on_start.append(reloader.start)
         gw.on_stop.append(reloader.stop)
     return Rules(consumer, reloader, unregistered)
+
+
+def router(handle: Rules, gw: Gateway) -> APIRouter:
+    from gateway.rules.api import rules_router
+
+    return rules_router(handle.consumer.rules, gw)
 
 
 def check(site: Site) -> list[Problem]:

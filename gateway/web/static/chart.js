@@ -9,6 +9,18 @@ function cssVar(name, fallback) {
 }
 
 /**
+ * A day as nobody can misread it: ISO "2026-12-01" in English, "12月1日" (with the year in the
+ * legend: "2026年12月1日") in Chinese.
+ */
+export function dayLabel(ms, tz, lang, withYear = false) {
+  if (lang === "zh") {
+    return new Intl.DateTimeFormat("zh-CN", {year: withYear ? "numeric" : undefined, month: "long", day: "numeric",
+      timeZone: tz}).format(ms);
+  }
+  return new Intl.DateTimeFormat("en-CA", {year: "numeric", month: "2-digit", day: "2-digit", timeZone: tz}).format(ms);
+}
+
+/**
  * Draw points [[ms, value], ...] into `container`. Returns {append(ms, value), destroy()}, or null
  * when the library is missing (the caller says "chart not available").
  */
@@ -23,11 +35,11 @@ export function timeChart(container, points, {label, tz, lang, days = false}) {
   // Ticks in the site's zone and 24-hour time (uPlot's default labels are US English, browser zone).
   const locale = lang === "zh" ? "zh-CN" : "en-GB";
   const span = xs.length > 1 ? xs[xs.length - 1] - xs[0] : 0;
-  const tickFmt = new Intl.DateTimeFormat(locale, days || span > 2 * 86400
+  const tickFmt = days ? {format: (ms) => dayLabel(ms, tz, lang)} : new Intl.DateTimeFormat(locale, span > 2 * 86400
     ? {month: "2-digit", day: "2-digit", timeZone: tz}
     : {hour: "2-digit", minute: "2-digit", hour12: false, timeZone: tz});
-  const fullFmt = new Intl.DateTimeFormat(locale, days ? {year: "numeric", month: "2-digit", day: "2-digit", timeZone: tz}
-    : {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: tz});
+  const fullFmt = days ? {format: (ms) => dayLabel(ms, tz, lang, true)} : new Intl.DateTimeFormat(locale,
+    {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: tz});
   const opts = {
     width: Math.max(200, container.clientWidth),
     height: HEIGHT,
@@ -37,9 +49,11 @@ export function timeChart(container, points, {label, tz, lang, days = false}) {
     scales: days ? {x: {time: true, range: (u, lo, hi) => [lo - 43200, hi + 43200]}, y: {range: [0, 100]}}
       : {x: {time: true}},
     axes: [{...axis, values: (u, splits) => splits.map((s) => (s === null ? "" : tickFmt.format(s * 1000))),
-      ...(days ? {incrs: [86400]} : {})},
+      // Every day labelled when there is room; on a phone every other one (the list below has them all).
+      ...(days ? {incrs: [86400, 2 * 86400, 7 * 86400], space: lang === "zh" ? 56 : 84} : {})},
     {...axis, size: 56}],
-    series: [{label: t("chart.time"), value: (u, v) => (v === null || v === undefined ? "–" : fullFmt.format(v * 1000))},
+    // The legend's first column names the x axis in the page's language (uPlot would say "Time").
+    series: [{label: t(days ? "chart.day" : "chart.time"), value: (u, v) => (v === null || v === undefined ? "–" : fullFmt.format(v * 1000))},
       {label, stroke: accent, width: 2, fill: days ? `${accent}33` : undefined,
         points: {show: !days && points.length < 60, size: 6}, spanGaps: false,
         paths: days && uPlot.paths.bars ? uPlot.paths.bars({size: [0.6, 40]}) : undefined}],

@@ -1,12 +1,14 @@
-// Devices: grouped by zone and kind with latest values, online state and health; one device's history.
+// Devices: grouped by zone and kind with latest values, online state and health; one device's page
+// with its readings, tickets, the thresholds that watch it, and a chart of one metric's history.
 
+import {api, query} from "./api.js";
 import {timeChart} from "./chart.js";
 import {fill, h, options} from "./dom.js";
-import {chartable, fmtDateTime, fmtValue, groupBy, parseTs, pct} from "./format.js";
+import {chartable, compareTickets, fmtDateTime, fmtDuration, fmtValue, groupBy, parseTs, pct} from "./format.js";
 import {lang, t, tv} from "./i18n.js";
 import {siteNow} from "./siteclock.js";
 import {failure, loadDevice, loadDevices, loadSeries, store} from "./store.js";
-import {onlineBadge, ratioBar, slotNotice} from "./widgets.js";
+import {onlineBadge, ratioBar, severityBadge, slotNotice, statusBadge} from "./widgets.js";
 
 const RANGES = [["1h", 3600e3], ["6h", 6 * 3600e3], ["24h", 24 * 3600e3], ["7d", 7 * 24 * 3600e3]];
 const TARGET_POINTS = 240; // about one averaged point per 3 px on a wall screen
@@ -41,7 +43,8 @@ export function createDevices() {
   }
 
   function refresh() {
-    return selected ? loadDevice(selected).then((r) => detail.loaded(r)) : loadDevices();
+    return selected ? Promise.all([loadDevice(selected).then((r) => detail.loaded(r)), detail.loadMore()])
+      : loadDevices();
   }
 
   function matches(d) {
@@ -87,10 +90,28 @@ function deviceCard(d) {
   return h("li", {class: `device-card${d.online === false ? " is-offline" : ""}${recent ? " flash" : ""}`,
     dataset: {deviceId: d.id}},
   h("a", {href: `#/devices/${encodeURIComponent(d.id)}`, class: "device-name"}, d.id),
-  onlineBadge(d.online), registration(d), healthBadge(d),
+  onlineBadge(d.online), registration(d), registerLink(d), healthBadge(d),
   d.health === null || d.health === undefined ? null : ratioBar(d.health, `${t("devices.health")} ${pct(d.health)}`),
   metrics.length ? h("dl", {class: "metrics"}, metrics.map(([name, value]) => h("div", {class: "kv"},
-    h("dt", {}, tv("metric", name)), h("dd", {}, fmtValue(value, (d.units || {})[name]))))) : null);
+    h("dt", {}, metricLabel(d, name)), h("dd", {}, fmtValue(value, (d.units || {})[name]))))) : null);
+}
+
+/**
+ * A metric's name in the page's language with its unit: "Current ch.2 (A)", "电流 2路 (A)". The gateway
+ * sends both languages' names for every metric it has (from its vocabulary, channels and pass-through
+ * names included); a device heard of only through a live event falls back to the dictionary, then to
+ * the name made readable.
+ */
+export function metricLabel(d, name) {
+  const label = d && d.labels && d.labels[name];
+  if (label) {
+    const text = label[lang()] || label.en || name;
+    return label.unit ? `${text} (${label.unit})` : text;
+  }
+  const known = tv("metric", name);
+  if (known !== String(name)) return known;
+  const words = String(name).replace(/[_-]+/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /** One device: facts, latest values, and a chart of one metric's history. */
@@ -107,16 +128,32 @@ function deviceDetail() {
   const el = h("section", {class: "device-detail", hidden: true}, head, chartSection);
   let id = null, metric = null, range = RANGES[0][1], chart = null, missing = null, drawn = 0, live = false;
   let chartLang = null; // the chart's axis and legend words are drawn in this language
+  // The device's tickets and the rules that watch it: {state, list} slots like the store's.
+  let tickets = {state: "loading", list: []}, rules = {state: "loading", list: []};
 
   function open(deviceId) {
     if (deviceId !== id) {
       id = deviceId;
       metric = null;
       missing = null;
+      tickets = {state: "loading", list: []};
+      rules = {state: "loading", list: []};
       chartSection.hidden = true;
       destroyChart();
     }
     if (store.devices.byId.has(id)) pickAndDraw();
+  }
+
+  /** The device's tickets (every status, most urgent first) and its rules, each in its own slot. */
+  async function loadMore() {
+    const asked = id;
+    const slot = (promise) => promise.then((list) => ({state: "ok", list}), (err) => ({...failure(err), list: []}));
+    const [t, r] = await Promise.all([slot(api(query("/api/tickets", {device: asked}))),
+      slot(api(`/api/devices/${encodeURIComponent(asked)}/rules`).then((doc) => doc.rules || []))]);
+    if (asked !== id) return; // another device was opened meanwhile
+    tickets = {...t, list: t.list.sort(compareTickets)};
+    rules = r;
+    render();
   }
 
   function loaded(result) {
@@ -145,7 +182,7 @@ function deviceDetail() {
     const ticket = ++drawn; // a newer request wins over a slow older one
     const to = siteNow(), from = to - range;
     for (const b of rangeButtons) b.setAttribute("aria-pressed", String(RANGES.find(([n]) => n === b.dataset.range)[1] === range));
-    chartTitle.textContent = t("devices.history", {metric: tv("metric", metric)});
+    chartTitle.textContent = t("devices.history", {metric: metricLabel(store.devices.byId.get(id), metric)});
     note(t("common.loading"));
     let points;
     try {
@@ -160,7 +197,8 @@ function deviceDetail() {
     destroyChart();
     note(points.length ? null : t("devices.no_points"));
     chartLang = lang();
-    chart = timeChart(chartBox, points, {label: tv("metric", metric), tz: store.tz, lang: chartLang});
+    chart = timeChart(chartBox, points, {label: metricLabel(store.devices.byId.get(id), metric), tz: store.tz,
+      lang: chartLang});
     if (!chart) note(t("devices.chart_na"));
     live = range <= 24 * 3600e3;
   }
@@ -184,13 +222,12 @@ function deviceDetail() {
         missing && missing.state === "na" ? h("p", {class: "notice"}, t("devices.unknown", {id})) : slotNotice(missing || {state: "loading"}));
     }
     const units = d.units || {};
-    if (metric) chartTitle.textContent = t("devices.history", {metric: tv("metric", metric)});
+    if (metric) chartTitle.textContent = t("devices.history", {metric: metricLabel(d, metric)});
     if (chart && chartLang !== lang()) drawChart();
     fill(head,
       h("p", {}, h("a", {href: "#/devices", class: "back"}, t("devices.back"))),
       h("h2", {id: "device-title"}, d.id, " ", onlineBadge(d.online)),
-      d.registered === false ? h("p", {class: "notice", id: "device-register"}, registration(d), " ",
-        t("devices.register_hint")) : null,
+      d.registered === false ? registerHint(d) : null,
       h("dl", {class: "facts"},
         fact("devices.kind", d.kind_source === "device" ? t("devices.kind_said", {kind: tv("kind", d.kind)})
           : tv("kind", d.kind)),
@@ -201,17 +238,122 @@ function deviceDetail() {
       (d.health_reasons || []).length ? h("section", {"aria-labelledby": "health-reasons-title"},
         h("h3", {id: "health-reasons-title"}, t("devices.health_reasons")),
         h("ul", {class: "health-reasons", id: "health-reasons"}, d.health_reasons.map((r) => h("li", {}, r)))) : null,
+      h("h3", {id: "device-readings-title"}, t("devices.readings"), " ",
+        h("span", {class: "muted"}, t("devices.reading_at", {time: fmtDateTime(parseTs(d.last_seen), store.tz, lang())}))),
       !Object.keys(d.metrics || {}).length ? h("p", {class: "muted"}, t("devices.no_metrics")) :
-        h("table", {class: "metrics-table"},
+        h("table", {class: "metrics-table", id: "device-readings"},
         h("thead", {}, h("tr", {}, ["devices.metric", "devices.value", "devices.chart"].map((k) => h("th", {scope: "col"}, t(k))))),
-        h("tbody", {}, Object.entries(d.metrics || {}).map(([name, value]) => h("tr", {},
-          h("th", {scope: "row"}, tv("metric", name)), h("td", {}, fmtValue(value, units[name])),
+        h("tbody", {}, Object.entries(d.metrics || {}).map(([name, value]) => h("tr", {dataset: {metric: name}},
+          h("th", {scope: "row"}, metricLabel(d, name)), h("td", {}, fmtValue(value, units[name])),
           h("td", {}, chartable(value) ? h("button", {type: "button", class: "toggle", dataset: {metric: name},
             "aria-pressed": String(name === metric), onclick: () => { metric = name; drawChart(); render(); }},
-          t("devices.show_chart")) : null))))));
+          t("devices.show_chart")) : null))))),
+      ticketList(tickets), ruleTable(rules, d));
   }
 
-  return {el, open, loaded, render, live: liveEvent};
+  return {el, open, loaded, loadMore, render, live: liveEvent};
+}
+
+function ticketList(slot) {
+  const notice = slotNotice(slot);
+  return h("section", {class: "device-tickets", "aria-labelledby": "device-tickets-title"},
+    h("h3", {id: "device-tickets-title"}, t("devices.tickets")),
+    notice || (!slot.list.length ? h("p", {class: "muted", id: "device-no-tickets"}, t("devices.no_tickets"))
+      : h("ul", {class: "device-ticket-list", id: "device-tickets"}, slot.list.map((tk) => h("li", {dataset: {ticketId: tk.id}},
+        severityBadge(tk.severity), " ", statusBadge(tk.status), " ",
+        h("a", {href: `#/tickets/${encodeURIComponent(tk.id)}`}, tk.title || tk.id), " ",
+        h("span", {class: "muted"}, fmtDateTime(parseTs(tk.opened_at), store.tz, lang())))))));
+}
+
+/** The thresholds: each rule that watches the device, worded in the page's language from its terms. */
+function ruleTable(slot, d) {
+  const notice = slotNotice(slot);
+  const heads = ["devices.rule", "devices.rule_when", "devices.rule_during", "devices.rule_for", "devices.rule_severity"];
+  return h("section", {class: "device-rules", "aria-labelledby": "device-rules-title"},
+    h("h3", {id: "device-rules-title"}, t("devices.rules")),
+    notice || (!slot.list.length ? h("p", {class: "muted"}, t("devices.no_rules"))
+      : h("div", {class: "table-scroll"}, h("table", {class: "rules-table", id: "device-rules"},
+        h("thead", {}, h("tr", {}, heads.map((k) => h("th", {scope: "col"}, t(k))))),
+        h("tbody", {}, slot.list.map((r) => h("tr", {dataset: {rule: r.id}},
+          h("th", {scope: "row"}, ruleTitle(r, d), h("br"), h("code", {class: "muted"}, r.id)),
+          h("td", {class: "rule-condition"}, ruleCondition(r, d),
+            r.clear ? h("span", {class: "muted"}, ` (${t("devices.rule_clear", {clear: relabel(r.clear, d)})})`) : null),
+          h("td", {class: "rule-during"}, ruleDuring(r.during)),
+          h("td", {class: "rule-for"}, r.for_s > 0 ? fmtDuration(r.for_s * 1000, lang()) : t("rules.at_once")),
+          h("td", {class: "rule-severity"}, severityBadge(r.severity)))))))));
+}
+
+/** The rule's title ("灭火器压力不足 Extinguisher pressure low: {device}") with the device's own facts. */
+function ruleTitle(r, d) {
+  const facts = {device: d.id, zone: d.zone || "", kind: d.kind || ""};
+  return String(r.title || r.id).replace(/\{(\w+)\}/g, (m, name) => (name in facts ? facts[name] : "…")).replace(/\s*\(…[^)]*\)/g, "");
+}
+
+function term(x, d) {
+  const value = x.value === true ? t("rules.true") : x.value === false ? t("rules.false") : String(x.value);
+  return `${x.metric ? metricName(d, x.metric) : ""} ${x.sign} ${value}${x.unit ? ` ${x.unit}` : ""}`.trim();
+}
+
+function cmp(terms) {
+  return terms.map((x) => `${x.sign} ${x.value}`).join(", ");
+}
+
+function ruleCondition(r, d) {
+  const terms = r.terms || [];
+  const window = r.window_s ? fmtDuration(r.window_s * 1000, lang()) : "";
+  switch (r.type) {
+    case "threshold":
+    case "state":
+      return terms.map((x) => term(x, d)).join(t(r.match === "all" ? "rules.and" : "rules.or"));
+    case "rate":
+      return t("rules.rate", {metric: metricName(d, terms[0] && terms[0].metric), window,
+        cmp: terms.map((x) => `${x.sign} ${x.value}${x.unit ? ` ${x.unit}` : ""}`).join(", ")});
+    case "count":
+      return terms.length && terms[0].metric
+        ? t("rules.count_becomes", {metric: metricName(d, terms[0].metric), value: r.becomes === true ? t("rules.true")
+          : r.becomes === false ? t("rules.false") : String(r.becomes), cmp: cmp(terms), window})
+        : t("rules.count_changes", {cmp: cmp(terms), window});
+    case "absent":
+      return t("rules.absent", {after: r.after_s ? fmtDuration(r.after_s * 1000, lang()) : "–"});
+    case "offline":
+      return t("rules.offline");
+    default:
+      return r.condition || r.type;
+  }
+}
+
+function ruleDuring(during) {
+  if (!during) return t("rules.always");
+  if (during.sun_below !== undefined) return t("rules.sun_below", {deg: during.sun_below});
+  if (during.sun_above !== undefined) return t("rules.sun_above", {deg: during.sun_above});
+  if (during.hours) return t("rules.hours", {span: during.hours});
+  if (during.outside_hours) return t("rules.outside_hours", {span: during.outside_hours});
+  return "–";
+}
+
+/** A metric's name without its unit (the comparison carries it): "Pressure", "电流 2路". */
+function metricName(d, name) {
+  const label = d && d.labels && d.labels[name];
+  if (label) return label[lang()] || label.en;
+  return metricLabel({labels: {}}, name).replace(/ \([^)]*\)$/, "");
+}
+
+/** "pressure_mpa > 1.1 MPa" as the gateway writes a clear bound, with the metric's name for people. */
+function relabel(text, d) {
+  const [first, ...rest] = String(text).split(" ");
+  return [metricName(d, first), ...rest].join(" ");
+}
+
+/** How to register a device the inventory does not have: the CSV line to add, with its kind when the
+ * gateway has a guess and the profile it was decoded by. */
+function registerHint(d) {
+  const kind = d.kind && d.kind !== "unknown" ? d.kind : d.suggested_kind || "<kind>";
+  const line = [d.id, kind, "<zone>", d.profile || ""].join(",").replace(/,$/, "");
+  return h("section", {class: "notice register", id: "device-register", "aria-labelledby": "register-title"},
+    h("p", {}, registration(d), " ", t("devices.register_hint")),
+    h("h3", {id: "register-title"}, t("devices.register_this")),
+    h("p", {}, t("devices.register_how")),
+    h("pre", {}, h("code", {id: "register-line"}, line)));
 }
 
 /** "Unregistered, looks like an extinguisher": a device missing from the asset register. Its kind stays
@@ -221,6 +363,12 @@ function registration(d) {
   const text = d.suggested_kind ? t("devices.looks_like", {kind: tv("kind_one", d.suggested_kind)})
     : t("devices.unregistered");
   return h("span", {class: "badge unregistered", title: t("devices.register_hint")}, text);
+}
+
+/** On a card: the way to the device page, where the line to add to the inventory is. */
+function registerLink(d) {
+  if (d.registered !== false) return null;
+  return h("a", {href: `#/devices/${encodeURIComponent(d.id)}`, class: "register-link"}, t("devices.register_this"));
 }
 
 /** "faulty", "degraded", "offline": a device that is not good says so on its card, with why on hover.

@@ -129,7 +129,10 @@ export function compareTickets(a, b) {
 export function fmtValue(value, unit) {
   if (value === true || value === false) return value ? "✓" : "✗";
   if (typeof value === "number") {
-    const text = Math.abs(value) >= 100 ? value.toFixed(0) : String(Math.round(value * 100) / 100);
+    // Below 1, two significant digits: a dead lamp's 0.003 A must not read as 0 A.
+    const text = Math.abs(value) >= 100 ? value.toFixed(0)
+      : Math.abs(value) < 1 && value !== 0 ? String(Number(value.toPrecision(2)))
+        : String(Math.round(value * 100) / 100);
     return unit ? `${text} ${unit}` : text;
   }
   return value === null || value === undefined ? "–" : String(value);

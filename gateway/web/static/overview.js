@@ -184,7 +184,7 @@ function renderNeedsAction(body, statusSlot, messages, act) {
   const active = all.filter((tk) => needsActionNow(tk, now)).sort((a, b) => urgency(a, b, now));
   const may = access().may;
   const item = (tk) => {
-    const buttons = offeredActions(tk, may).filter((a) => QUICK.includes(a)).map((a) =>
+    const buttons = offeredActions(tk, may, access().zones).filter((a) => QUICK.includes(a)).map((a) =>
       h("button", {type: "button", id: `na-${tk.id}-${a}`, class: `na-action action-${a}`, dataset: {action: a},
         onclick: (e) => act(tk, a, e.currentTarget)}, t(`tickets.do_${a}`)));
     const said = messages.get(tk.id);

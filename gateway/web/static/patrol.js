@@ -1,6 +1,9 @@
-// Patrol: a day's rounds per route with each checkpoint's state, and the coverage trend.
+// Patrol: a patrol day's rounds per route with each checkpoint's state, and the coverage trend.
+// A patrol day is the operational night (the gateway's /api/patrol/day: noon to noon unless the patrol
+// file says otherwise), so the rounds of 20:00 and of 02:00 after it are on one page.
 
-import {timeChart} from "./chart.js";
+import {api} from "./api.js";
+import {dayLabel, timeChart} from "./chart.js";
 import {fill, h} from "./dom.js";
 import {addDays, coverageSummary, fmtTime, parseTs, pct, siteDay} from "./format.js";
 import {lang, t, tv} from "./i18n.js";
@@ -16,18 +19,23 @@ export function createPatrol() {
   const prev = h("button", {type: "button", id: "patrol-prev", onclick: () => shift(-1)});
   const next = h("button", {type: "button", id: "patrol-next", onclick: () => shift(1)});
   day.addEventListener("change", () => { if (day.value) refresh(); });
-  const dayLabel = h("label", {for: "patrol-date"});
+  const dateLabel = h("label", {for: "patrol-date"});
+  const span = h("p", {class: "muted", id: "patrol-day-span"});
   const summary = h("div", {class: "summary", id: "patrol-summary"});
   const routes = h("div", {id: "patrol-routes"});
   const trendTitle = h("h2", {id: "trend-title"});
   const trendBox = h("div", {class: "chart", id: "coverage-chart"});
   const trendNote = h("p", {class: "notice", hidden: true});
+  const trendDays = h("ol", {class: "trend-days", id: "coverage-days"});
   const el = h("div", {},
     h("form", {class: "filters", onsubmit: (e) => e.preventDefault()},
-      h("div", {class: "field"}, dayLabel, h("div", {class: "buttons"}, prev, day, next))),
-    summary, routes,
-    h("section", {class: "trend", "aria-labelledby": "trend-title"}, trendTitle, trendNote, trendBox));
+      h("div", {class: "field"}, dateLabel, h("div", {class: "buttons"}, prev, day, next))),
+    span, summary, routes,
+    h("section", {class: "trend", "aria-labelledby": "trend-title"}, trendTitle, trendNote, trendBox, trendDays));
   let trend = null, trendKey = "";
+  let dayStarts = null; // "12:00" once the gateway has said when its patrol day starts
+  relabel();
+  fill(summary, slotNotice({state: "loading"})); // words, not blank buttons, until the first answer
 
   function shift(n) {
     day.value = addDays(day.value || today(), n);
@@ -35,12 +43,35 @@ export function createPatrol() {
   }
 
   async function show() {
-    if (!day.value) {
-      // "Today" is the site's day on the gateway's clock: wait for /api/health to say both.
-      if (store.health.state === "loading") await loadHealth();
-      day.value = today();
-    }
+    relabel();
+    if (!day.value) day.value = await currentDay();
     return refresh();
+  }
+
+  /** The patrol day the gateway's clock is in, and when patrol days start. A gateway without
+   * /api/patrol/day lists rounds by calendar day: then "today" is the site's calendar day. */
+  async function currentDay() {
+    try {
+      const doc = await api("/api/patrol/day");
+      dayStarts = doc.day_starts || null;
+      return doc.date;
+    } catch {
+      if (store.health.state === "loading") await loadHealth(); // the site's zone and the gateway's clock
+      return today();
+    }
+  }
+
+  function relabel() {
+    prev.textContent = t("patrol.prev_day");
+    next.textContent = t("patrol.next_day");
+    prev.setAttribute("aria-label", t("patrol.prev_day_long"));
+    next.setAttribute("aria-label", t("patrol.next_day_long"));
+    dateLabel.textContent = t(dayStarts ? "patrol.day_label" : "patrol.date");
+    trendTitle.textContent = t("patrol.trend", {days: TREND_DAYS});
+    const date = day.value;
+    span.hidden = !(date && dayStarts);
+    span.textContent = date && dayStarts ? t("patrol.day_span", {date, from: `${date} ${dayStarts}`,
+      to: `${addDays(date, 1)} ${dayStarts}`}) : "";
   }
 
   function refresh() {
@@ -49,12 +80,7 @@ export function createPatrol() {
   }
 
   function render() {
-    prev.textContent = t("patrol.prev_day");
-    next.textContent = t("patrol.next_day");
-    prev.setAttribute("aria-label", t("patrol.prev_day_long"));
-    next.setAttribute("aria-label", t("patrol.next_day_long"));
-    dayLabel.textContent = t("patrol.date");
-    trendTitle.textContent = t("patrol.trend", {days: TREND_DAYS});
+    relabel();
     const slot = store.rounds.get(day.value || today()) || {state: "loading"};
     const notice = slotNotice(slot);
     if (notice) {
@@ -88,18 +114,26 @@ export function createPatrol() {
     const date = day.value || today();
     const days = Array.from({length: TREND_DAYS}, (_, i) => addDays(date, i - TREND_DAYS + 1));
     const slots = days.map((d) => store.rounds.get(d));
-    if (slots.some((s) => !s || s.state === "loading")) return;
+    if (slots.some((s) => !s || s.state === "loading")) return trendMessage(t("common.loading"));
     if (slots.every((s) => s.state === "na")) return trendMessage(t("common.not_available"));
+    // Every day of the window has its place on the axis; a day without finished rounds has no bar.
     const points = days.map((d, i) => [parseTs(`${d}T00:00:00Z`),
-      slots[i].state === "ok" ? coverageSummary(slots[i].list).coverage : null]).filter(([, v]) => v !== null);
+      slots[i].state === "ok" ? coverageSummary(slots[i].list).coverage : null]);
     const key = `${lang()}|${JSON.stringify(points)}`;
     if (key === trendKey && trend) return;
     trendKey = key;
+    // Every bar's date and figure in words too: readable whatever the chart's room for labels, and
+    // by a screen reader (a canvas says nothing).
+    fill(trendDays, days.map((d, i) => {
+      const sum = slots[i].state === "ok" ? coverageSummary(slots[i].list) : null;
+      const value = sum && sum.coverage !== null ? pct(sum.coverage) : t("patrol.no_finished");
+      return h("li", {dataset: {date: d}}, t("patrol.trend_day", {date: dayLabel(parseTs(`${d}T12:00:00Z`), "UTC", lang(), true), coverage: value}));
+    }));
     if (trend) trend.destroy();
     trend = null;
-    if (!points.length) return trendMessage(t("patrol.no_trend"));
+    if (points.every(([, v]) => v === null)) return trendMessage(t("patrol.no_trend"));
     trendMessage(null);
-    trend = timeChart(trendBox, points.map(([ms, v]) => [ms, Math.round(v * 1000) / 10]),
+    trend = timeChart(trendBox, points.map(([ms, v]) => [ms, v === null ? null : Math.round(v * 1000) / 10]),
       {label: t("patrol.coverage_pct"), tz: "UTC", lang: lang(), days: true});
     if (!trend) trendMessage(t("devices.chart_na"));
   }
@@ -108,7 +142,10 @@ export function createPatrol() {
     trendNote.hidden = !text;
     trendNote.textContent = text || "";
     if (text) {
+      if (trend) trend.destroy();
+      trend = null;
       trendBox.replaceChildren();
+      if (text === t("common.not_available")) trendDays.replaceChildren();
       trendKey = "";
     }
   }

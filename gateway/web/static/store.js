@@ -105,7 +105,7 @@ export async function actOnTicket(id, action, note, actor, details = {}) {
 
 export async function loadRounds(date) {
   try {
-    const list = await api(query("/api/patrol/rounds", {date}));
+    const list = await api(query("/api/patrol/rounds", {day: date}));  // the patrol day (a night)
     store.rounds.set(date, {state: "ok", list});
   } catch (err) {
     store.rounds.set(date, {...failure(err), list: []});
@@ -157,7 +157,9 @@ export function applyEvent(type, data) {
     if (data.ts) device.last_seen = data.ts;
   } else if (type === "round" && data.round_id && data.scheduled_start) {
     area = "rounds";
-    const slot = store.rounds.get(String(data.scheduled_start).slice(0, 10));
+    // Kept under its patrol day (a 02:00 round belongs to the night before); an older gateway that
+    // does not say it lists rounds by their calendar day.
+    const slot = store.rounds.get(data.patrol_day || String(data.scheduled_start).slice(0, 10));
     if (slot && slot.state === "ok") {
       const {change, checkpoint, ...round} = data;
       const i = slot.list.findIndex((r) => r.round_id === round.round_id);

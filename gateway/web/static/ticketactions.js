@@ -45,7 +45,9 @@ export function actionsForStatus(tk) {
   return ORDER.filter((a) => offered.has(a));
 }
 
-/** The actions to offer: allowed by the status and, when we know them, by the token's permissions. */
-export function offeredActions(tk, may) {
+/** The actions to offer: allowed by the status and, when we know them, by the token's permissions
+ * and its zones (a token limited to zones may act only on their tickets; the server refuses the rest). */
+export function offeredActions(tk, may, zones = []) {
+  if (zones && zones.length && !zones.includes(tk.zone)) return [];
   return actionsForStatus(tk).filter((a) => may === null || may === undefined || may.has(PERMISSION[a]));
 }

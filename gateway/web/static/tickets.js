@@ -151,6 +151,11 @@ export function createTickets() {
     const tk = store.tickets.byId.get(selected);
     if (!tk) return fill(detail, h("p", {class: "notice"}, t("common.loading")));
     form ??= actionForm(tk.id, render);
+    // The detail is redrawn on every live event: put the keyboard focus (and the caret) back where
+    // someone was typing, or their next keystrokes would go nowhere.
+    const typing = form.el.contains(document.activeElement) ? document.activeElement : null;
+    const caret = typing && typeof typing.selectionStart === "number" ? [typing.selectionStart, typing.selectionEnd]
+      : null;
     fill(detail,
       h("p", {}, h("a", {href: "#/tickets", class: "back"}, t("tickets.back"))),
       h("h2", {id: "ticket-title", "data-raw": true}, tk.title || tk.id),
@@ -171,6 +176,10 @@ export function createTickets() {
       h("h3", {}, t("tickets.history")),
       history(tk.history || []));
     form.update(tk);
+    if (typing && document.activeElement !== typing) {
+      typing.focus();
+      if (caret) typing.setSelectionRange(...caret);
+    }
   }
 
   function render() {
@@ -366,7 +375,7 @@ function actionForm(ticketId, rerender) {
   function update(tk) {
     labels.note.textContent = t("tickets.note");
     labels.actor.textContent = t("tickets.actor");
-    const offered = new Set(offeredActions(tk, access().may));
+    const offered = new Set(offeredActions(tk, access().may, access().zones));
     for (const b of buttons) {
       b.textContent = t(`tickets.do_${b.dataset.action}`);
       b.hidden = !offered.has(b.dataset.action);

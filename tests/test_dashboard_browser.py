@@ -215,8 +215,9 @@ class FakeSite:
             return t
 
         @app.get("/api/patrol/rounds")
-        def rounds(date: str) -> list[dict[str, Any]]:
-            return rounds_for(datetime.strptime(date, "%Y-%m-%d").date())
+        def rounds(day: str | None = None, date: str | None = None) -> list[dict[str, Any]]:
+            # The page asks by patrol day (`day`); this fake site's nights don't cross midnight.
+            return rounds_for(datetime.strptime(day or date or "", "%Y-%m-%d").date())
 
         @app.get("/api/series")
         def series(measurement: str, field: str, device: str, to: str, from_: str = Query(alias="from"),

@@ -241,3 +241,15 @@ class _store:
 
     def __exit__(self, *_exc: object) -> None:
         self.store.close()
+
+
+def test_silent_after_is_the_head_offices_setting() -> None:
+    """Ten minutes without a word: unknown with the default five, still green with fifteen (a demo on
+    a fast clock, or a site whose health comes less often)."""
+    from datetime import timedelta
+
+    from gateway.fleet.status import site_status
+
+    quiet = {"critical": 0, "overdue": 0, "offline": 0, "health": "ok", "silent_s": 600.0}
+    assert site_status(**quiet).status == "unknown"  # type: ignore[arg-type]
+    assert site_status(**quiet, stale_after=timedelta(minutes=15)).status == "green"  # type: ignore[arg-type]

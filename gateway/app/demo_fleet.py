@@ -72,10 +72,14 @@ def write_site_file(folder: Path, site_id: str, name: str, mqtt_url: str, http: 
     return path
 
 
-def write_hq_file(folder: Path, mqtt_url: str, sites: list[tuple[str, str, str]]) -> Path:
+def write_hq_file(folder: Path, mqtt_url: str, sites: list[tuple[str, str, str]], speed: float) -> Path:
     listed = [{"id": s, "name": n, "dashboard": url} for s, n, url in sites]
+    # Sites send their health once a minute of real time, which is `speed` minutes of the demo's
+    # clock: "silent" waits five of those, not five site minutes.
+    silent = f"{max(5, round(5 * speed))}m"
     doc = {"hq": {"id": "demo-hq", "name": "物业集团总部 Estate head office (demo)", "timezone": "Asia/Shanghai"},
-           "mqtt": {"url": mqtt_url, "replica": "1"}, "storage": {"path": str(folder / "data")}, "sites": listed}
+           "mqtt": {"url": mqtt_url, "replica": "1"}, "storage": {"path": str(folder / "data")}, "sites": listed,
+           "status": {"silent_after": silent}}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "hq.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -125,7 +129,7 @@ def run_fleet_demo(sites: int, *, http: str | None = None, data: str | None = No
             parts.append(_launch(root, f"{site_id}-simulator", ["simulate", "--config", str(config), "--seed",
                                                                  str(i), "--rate", f"{rate:g}", "--log-level",
                                                                  "warning", *timeline]))
-        hq_file = write_hq_file(root / "hq", hq_mq.url, listed)
+        hq_file = write_hq_file(root / "hq", hq_mq.url, listed, speed)
         # Head office on the sites' timeline too, so "overdue" and "last heard" compare like times.
         parts.append(_launch(root, "hq", ["hq", "--config", str(hq_file), "--http", f"{host}:{hq_port}",
                                           "--log-level", "warning", *timeline]))

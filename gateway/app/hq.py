@@ -67,7 +67,7 @@ def build(cfg: HqConfig, clock: Clock | None = None):  # type: ignore[no-untyped
                             receive_maximum=m.receive_maximum, session_expiry=m.session_expiry_s)
     intake = Intake(store, settings, metrics, keep_health_s=cfg.file.retention.health_events.total_seconds(),
                     now=lambda: clock.now().timestamp())
-    service = FleetService(store, clock, cfg.tz, cfg.file.sites)
+    service = FleetService(store, clock, cfg.tz, cfg.file.sites, cfg.file.status.silent_after)
     tokens = TokenStore.in_dir(cfg.data_dir)
 
     def health() -> dict[str, Any]:

@@ -119,3 +119,15 @@ def _aware(option: str, value: datetime | str | None) -> datetime | None:
         raise ValueError(f"{option} {when.isoformat()} has no UTC offset; the processes of one timeline may "
                          f"run in different time zones, so write it like {when.isoformat()}+08:00.")
     return when
+
+
+def aware_or_none(value: object) -> datetime | None:
+    """An ISO 8601 time with its offset from JSON (a ticket's deadline, an event's time), or None for
+    anything else: missing, not text, not a time, or without an offset (which instant would it be?)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None

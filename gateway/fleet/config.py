@@ -66,6 +66,13 @@ class RetentionConfig(Strict):
     health_events: Duration = timedelta(days=7)
 
 
+class StatusConfig(Strict):
+    """How the fleet page colours a site. Sites send their health once a minute, so 5 minutes of
+    silence means the gateway, its line or its bridge is down."""
+
+    silent_after: Duration = timedelta(minutes=5)
+
+
 class HqFile(Strict):
     hq: HqInfo
     mqtt: FleetMqtt = Field(default_factory=FleetMqtt)
@@ -74,6 +81,7 @@ class HqFile(Strict):
     database: DatabaseConfig | None = None
     sites: list[SiteEntry] = Field(default_factory=list)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    status: StatusConfig = Field(default_factory=StatusConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
 

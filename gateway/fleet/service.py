@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from gateway.core.clock import Clock
 from gateway.fleet.config import SiteEntry
 from gateway.fleet.report import fleet_month, site_month
-from gateway.fleet.status import site_status
+from gateway.fleet.status import STALE, site_status
 from gateway.fleet.store import ACTIVE, FleetStore
 from gateway.fleet.tickets import ticket_from_json
 from gateway.reports.month import Month
@@ -38,6 +38,7 @@ class FleetService:
     clock: Clock
     tz: ZoneInfo
     entries: Sequence[SiteEntry] = ()
+    silent_after: timedelta = STALE  # a site not heard for longer shows as unknown
 
     def _entry(self, site: str) -> SiteEntry | None:
         return next((e for e in self.entries if e.id == site), None)
@@ -79,7 +80,8 @@ class FleetService:
         heard = row["last_heard"]
         silent = now.timestamp() - heard if heard is not None else None
         state = site_status(critical=row["critical_tickets"], overdue=row["overdue_tickets"], offline=offline,
-                            health=health.get("status"), silent_s=silent)
+                            health=health.get("status"), silent_s=silent,
+                            stale_after=self.silent_after)
         visited, expected = coverage or (0, 0)
         timeliness = health.get("timeliness_month")
         return {

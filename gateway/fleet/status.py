@@ -31,8 +31,9 @@ def _minutes(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def site_status(*, critical: int, overdue: int, offline: int, health: str | None, silent_s: float | None) -> SiteStatus:
-    """`silent_s`: seconds since the site was last heard (None: never)."""
+def site_status(*, critical: int, overdue: int, offline: int, health: str | None, silent_s: float | None,
+                stale_after: timedelta = STALE) -> SiteStatus:
+    """`silent_s`: seconds since the site was last heard (None: never); more than `stale_after` is unknown."""
     reasons: list[str] = []
     causes: list[dict[str, Any]] = []
     if critical:
@@ -41,7 +42,7 @@ def site_status(*, critical: int, overdue: int, offline: int, health: str | None
     if overdue:
         reasons.append(f"{overdue} ticket(s) overdue 超时工单 {overdue} 张")
         causes.append({"cause": "overdue", "count": overdue})
-    stale = silent_s is None or silent_s > STALE.total_seconds()
+    stale = silent_s is None or silent_s > stale_after.total_seconds()
     if silent_s is None:
         reasons.append("never heard from 从未收到消息")
         causes.append({"cause": "never_heard"})

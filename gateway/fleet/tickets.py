@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gateway.core.clock import aware_or_none
 from gateway.tickets import stages
 from gateway.tickets.lifecycle import ACTIVE
 from gateway.tickets.ticket import HistoryEntry, Ticket, ticket_seq
@@ -17,14 +18,7 @@ _TIMES = ("acknowledged_at", "arrived_at", "resolved_at", "closed_at", "cancelle
           "last_seen_at", "cleared_at", "feedback_at", "due_at")
 
 
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
+_when = aware_or_none  # ISO with an offset, else None
 
 
 def _str(value: Any, default: str = "") -> str:

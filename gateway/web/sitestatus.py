@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gateway.core.clock import aware_or_none
+
 LEVELS = ("green", "amber", "red")  # worst last
 ACTIVE = ("open", "acknowledged")
 SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
@@ -70,14 +72,7 @@ def duration_text(delta: timedelta, lang: str) -> str:
     return f"{m} 分" if zh else f"{m} min"
 
 
-def _parse(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
+_parse = aware_or_none  # ISO with an offset, else None
 
 
 def overdue_by(t: Mapping[str, Any], now: datetime) -> timedelta | None:

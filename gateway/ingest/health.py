@@ -19,9 +19,9 @@ the README ("Health score"): managers read it on the Devices page.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.core.model import LiveCondition, Value
 from gateway.core.validation import format_duration
@@ -43,32 +43,41 @@ class Health:
     score: float
     band: str
     reasons: tuple[str, ...]  # worst first
+    # The same as data, worst first, for a page that words them in its reader's language:
+    # {"kind": "rule", "rule", "severity", "firing", "title", "metric"} | {"kind": "offline", "source"}
+    # | {"kind": "battery", "metric"} | {"kind": "signal", "value"}
+    causes: tuple[dict[str, Any], ...] = field(default=(), compare=False)  # the reasons say the same
 
 
 def assess(state: DeviceState, now: datetime, heartbeat: timedelta,
            conditions: Sequence[LiveCondition]) -> Health:
     """The health of `state` at `now`, given the conditions the rules say hold for it."""
-    found: list[tuple[str, float, str]] = []  # (band, points off, reason)
+    found: list[tuple[str, float, str, dict[str, Any]]] = []  # (band, points off, reason, cause)
     if state.online is False:
-        found.append(("offline", 1.0, _offline(state, heartbeat)))
+        found.append(("offline", 1.0, _offline(state, heartbeat), {"kind": "offline", "source": state.online_source}))
     for c in conditions:
         if c.contact and state.online is False:
             continue  # the registry already says so, with why
         found.append((_band(c), FIRING_PENALTY.get(c.severity, 0.1) if c.firing else PENDING_PENALTY,
-                      f"{c.reason} ({c.rule}, {c.severity}, {'firing' if c.firing else 'pending'})"))
+                      f"{c.reason} ({c.rule}, {c.severity}, {'firing' if c.firing else 'pending'})",
+                      {"kind": "rule", "rule": c.rule, "severity": c.severity, "firing": c.firing,
+                       "title": c.title, "metric": c.metric}))
     # The device's own word on its battery and radio, unless a rule already says it (fire.battery_low).
     watched = {c.metric for c in conditions}
     if not watched & {"battery_pct", "battery_low"} and (battery := _low_battery(state.metrics)):
-        found.append(("degraded", 0.3, f"{battery} (low battery)"))
+        metric = "battery_low" if battery.startswith("battery_low") else "battery_pct"
+        found.append(("degraded", 0.3, f"{battery} (low battery)", {"kind": "battery", "metric": metric}))
     signal = state.metrics.get("signal")
     strength = _number(signal.value) if signal is not None and "signal" not in watched else None
     if signal is not None and strength is not None and 0 <= strength < WEAK_SIGNAL:
-        found.append(("degraded", 0.1, f"signal {_show(signal)} < {WEAK_SIGNAL} (weak radio link)"))
-    band = min((b for b, _, _ in found), key=BANDS.index, default="good")
+        found.append(("degraded", 0.1, f"signal {_show(signal)} < {WEAK_SIGNAL} (weak radio link)",
+                      {"kind": "signal", "value": strength, "below": WEAK_SIGNAL}))
+    band = min((f[0] for f in found), key=BANDS.index, default="good")
     low, high = RANGE[band]
-    score = 1.0 - _staleness(state, now, heartbeat) - sum(points for _, points, _ in found)
-    reasons = tuple(r for _, _, r in sorted(found, key=lambda f: BANDS.index(f[0])))
-    return Health(round(max(low, min(high, score)), 3), band, reasons)
+    score = 1.0 - _staleness(state, now, heartbeat) - sum(f[1] for f in found)
+    ordered = sorted(found, key=lambda f: BANDS.index(f[0]))
+    return Health(round(max(low, min(high, score)), 3), band, tuple(f[2] for f in ordered),
+                  tuple(f[3] for f in ordered))
 
 
 def _band(c: LiveCondition) -> str:

@@ -371,6 +371,7 @@ class Registry:
             "health": health.score,
             "health_band": health.band,
             "health_reasons": list(health.reasons),
+            "health_causes": list(health.causes),
             "open_tickets": dict(self.open_tickets(s.info.id)),
         }
 

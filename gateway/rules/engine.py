@@ -441,8 +441,14 @@ class RuleEngine:
                 reason = cr.ev.explain(t, self._latest_of(key), self._heartbeat(cr, device)) or "not seen to clear yet"
                 if (channel := _split(key)[1]) > 1:
                     reason += f" (channel {channel})"  # a state rule explains in the first channel's names
+                info = self._info(device)
+                title = render(cr.rule.annotations.title, {
+                    **cr.rule.params, "rule": cr.rule.id, "device": device, "zone": info.zone, "kind": info.kind,
+                    "location": info.location or "", "metric": t.metric or cr.rule.metric, "value": t.value,
+                    "severity": cr.rule.labels.severity})
                 out.append(LiveCondition(rule=cr.rule.id, severity=cr.rule.labels.severity, firing=t.firing,
-                                         reason=reason, since=t.since, metric=t.metric, contact=cr.ev.contact))
+                                         reason=reason, since=t.since, metric=t.metric, contact=cr.ev.contact,
+                                         title=title))
         return tuple(out)
 
     def live_changes(self) -> dict[str, tuple[LiveCondition, ...]]:

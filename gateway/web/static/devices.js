@@ -237,7 +237,7 @@ function deviceDetail() {
         fact("devices.health", d.health_band ? `${pct(d.health)} · ${tv("health_band", d.health_band)}` : pct(d.health))),
       (d.health_reasons || []).length ? h("section", {"aria-labelledby": "health-reasons-title"},
         h("h3", {id: "health-reasons-title"}, t("devices.health_reasons")),
-        h("ul", {class: "health-reasons", id: "health-reasons"}, d.health_reasons.map((r) => h("li", {}, r)))) : null,
+        h("ul", {class: "health-reasons", id: "health-reasons"}, healthCauses(d).map((r) => h("li", {}, r)))) : null,
       h("h3", {id: "device-readings-title"}, t("devices.readings"), " ",
         h("span", {class: "muted"}, t("devices.reading_at", {time: fmtDateTime(parseTs(d.last_seen), store.tz, lang())}))),
       !Object.keys(d.metrics || {}).length ? h("p", {class: "muted"}, t("devices.no_metrics")) :
@@ -371,12 +371,42 @@ function registerLink(d) {
   return h("a", {href: `#/devices/${encodeURIComponent(d.id)}`, class: "register-link"}, t("devices.register_this"));
 }
 
-/** "faulty", "degraded", "offline": a device that is not good says so on its card, with why on hover.
- * The reasons are the gateway's sentences (metric names and figures), the band is translated. */
+/** "faulty", "degraded", "offline": a device that is not good says so on its card, with why on hover. */
 function healthBadge(d) {
   if (!d.health_band || d.health_band === "good" || (d.health_band === "offline" && d.online === false)) return null;
-  return h("span", {class: `badge band-${d.health_band}`, title: (d.health_reasons || []).join("\n")},
+  return h("span", {class: `badge band-${d.health_band}`, title: healthCauses(d).join("\n")},
     tv("health_band", d.health_band));
+}
+
+/**
+ * Why a device is not good, in the page's language: the gateway's causes as data (a rule that holds,
+ * offline, a low battery, a weak link), worded here with the rule's own title (bilingual in the
+ * built-in pack) and the metric's label and value. A gateway that sends only its sentences
+ * (`health_reasons`, before causes existed) is shown as it said.
+ */
+export function healthCauses(d) {
+  const causes = d.health_causes;
+  if (!Array.isArray(causes) || !causes.length) return d.health_reasons || [];
+  const reading = (metric) => {
+    if (!metric || !d.metrics || !(metric in d.metrics)) return null;
+    const label = d.labels && d.labels[metric];
+    const name = label ? label[lang()] || label.en || metric : metricLabel(d, metric);
+    return `${name} ${fmtValue(d.metrics[metric], (d.units || {})[metric])}`;
+  };
+  return causes.map((c) => {
+    if (c.kind === "rule") {
+      const title = String(c.title || c.rule).replace(/[:：]\s*$/, "");
+      const state = t(c.firing ? "devices.cause_firing" : "devices.cause_pending");
+      return [`${tv("severity", c.severity)} · ${state}: ${title}`, reading(c.metric)].filter(Boolean).join(" — ");
+    }
+    if (c.kind === "offline") {
+      return t(c.source === "availability" || c.source === "silence" ? `devices.cause_offline_${c.source}`
+        : "devices.cause_offline");
+    }
+    if (c.kind === "battery") return [t("devices.cause_battery"), reading(c.metric)].filter(Boolean).join(" — ");
+    if (c.kind === "signal") return [t("devices.cause_signal"), reading("signal")].filter(Boolean).join(" — ");
+    return String(c.kind);
+  });
 }
 
 function fact(key, value) {

@@ -366,7 +366,8 @@ def test_customer_service_registers_a_complaint_through_the_form_and_sees_it_ope
         "open", "complaint", "phone", "facility", "b1", "1号楼 2单元",
         {"name": "张女士", "contact": "13800000000"}, ["https://photos.example.org/lift-1.jpg"], False)
     assert ticket["history"][0]["actor"] == "front desk"
-    detail = browser.wait_text("#ticket-detail", "Open").text
+    detail = browser.wait_for(lambda: (text := browser.text("#ticket-detail")) and "Open" in text and text,
+                              "the new ticket's detail")  # read inside the wait: live events redraw it
     for shown in ("Complaint", "Phone", "张女士 · 13800000000", "1号楼 2单元", "Facility"):
         assert shown in detail, shown
     # A complaint: respond within 24 h, resolve within 48 h of registration (docs/tickets.md).
@@ -375,7 +376,7 @@ def test_customer_service_registers_a_complaint_through_the_form_and_sees_it_ope
     browser.wait_text(f"{row('respond')} .due", stamp((opened + timedelta(hours=24)).isoformat()))
     browser.wait_text(f"{row('resolve')} .due", stamp((opened + timedelta(hours=48)).isoformat()))
     browser.wait_text(f"{row('respond')} .state", "left")
-    assert browser.find('#ticket-stages tr[data-stage="arrive"] .due').text == "–"
+    browser.wait_for(lambda: browser.text('#ticket-stages tr[data-stage="arrive"] .due') == "–", "no arrive stage")
     # Customer service dispatches and follows up; it does not repair nor cancel.
     wait_offered(browser, {"accept", "feedback"})
     browser.wait_element(f'tr[data-ticket-id="{ticket["id"]}"]')
@@ -428,7 +429,9 @@ def test_an_engineer_is_offered_accept_arrive_resolve_but_not_cancel_nor_revisit
         "resolved", "night shift", "night shift", "换了灯管 replaced the tube", ["T8 灯管", "启辉器 starter"])
     # Resolved by a person: only customer service's revisit closes it, so the engineer gets neither.
     wait_offered(browser, {"reopen", "feedback"})
-    service = browser.wait_text("#ticket-service", "T8 灯管, 启辉器 starter").text
+    # Read inside the wait: a live event may redraw the facts between finding them and reading them.
+    service = browser.wait_for(lambda: (text := browser.text("#ticket-service")) and "T8 灯管, 启辉器 starter" in text
+                               and text, "the repair's facts")
     assert "换了灯管 replaced the tube" in service and "night shift" in service
     for stage in ("respond", "arrive", "resolve"):
         row = f'#ticket-stages tr[data-stage="{stage}"]'

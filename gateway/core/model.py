@@ -150,7 +150,9 @@ class LiveCondition:
     since: datetime | None = None  # when the condition became true
     metric: str | None = None  # the metric the reason is about, when there is one
     contact: bool = False  # the condition is the device's silence or offline status
-    title: str = ""  # the rule's title for this device (bilingual in the built-in pack), for people
+    # The rule's title for this device (bilingual in the built-in pack), for people; not part of what
+    # the condition is (two reports of one condition are equal whatever their wording).
+    title: str = field(default="", compare=False)
 
 
 class Publisher(Protocol):

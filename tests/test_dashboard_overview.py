@@ -161,7 +161,7 @@ def test_dark_lamps_make_the_site_status_amber_never_green(browser: Browser, nig
     assert status["level"] == "amber", dump(status["reasons"])
     faulty = [r for r in status["reasons"] if r["code"] == "devices_faulty"]
     assert faulty and faulty[0]["devices"] == ["lamp-1"], dump(status["reasons"])
-    assert faulty[0]["text_en"] == "1 devices faulty (lamp ×1): 中心广场 东侧路灯 Plaza east path lamp 1"
+    assert faulty[0]["text_en"] == "1 device faulty (lamp ×1): 中心广场 东侧路灯 Plaza east path lamp 1"
     assert faulty[0]["text_zh"] == "1 台设备故障（路灯 ×1）：中心广场 东侧路灯 Plaza east path lamp 1"
     assert status["gateway"]["mqtt"] == "connected"  # the gateway's health is apart, and fine
 

@@ -101,7 +101,7 @@ def test_rounds_in_trouble_tonight_make_it_amber_and_an_old_one_does_not() -> No
     s = status(rounds=[tonight, last_week, on_time])
     assert s["level"] == "amber"
     [r] = s["reasons"]
-    assert r["text_en"] == "1 patrol rounds in trouble, 2 checkpoints missed: 北线 North 20:00"
+    assert r["text_en"] == "1 patrol round in trouble, 2 checkpoints missed: 北线 North 20:00"
     assert r["text_zh"] == "1 个巡更班次异常，漏检 2 个巡更点：北线 North 20:00"
 
 

@@ -178,16 +178,21 @@ def _device_reasons(devices: Sequence[Mapping[str, Any]], places: Places) -> lis
     other = [d for d in faulty if d.get("kind") not in FIRE_KINDS]
     if other:
         out.append(_reason("devices_faulty", "amber",
-                           f"{len(other)} devices faulty ({_kinds(other, 'en')}): {listed(other)}",
+                           f"{_count(len(other), 'device')} faulty ({_kinds(other, 'en')}): {listed(other)}",
                            f"{len(other)} 台设备故障（{_kinds(other, 'zh')}）：{listed(other)}",
                            devices=[d["id"] for d in other], count=len(other)))
     offline = [d for d in devices if d.get("online") is False]
     if offline:
         out.append(_reason("devices_offline", "amber",
-                           f"{len(offline)} devices offline ({_kinds(offline, 'en')}): {listed(offline)}",
+                           f"{_count(len(offline), 'device')} offline ({_kinds(offline, 'en')}): {listed(offline)}",
                            f"{len(offline)} 台设备离线（{_kinds(offline, 'zh')}）：{listed(offline)}",
                            devices=[d["id"] for d in offline], count=len(offline)))
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 device", "2 devices": the English reasons are read aloud on a night shift, so say them right."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _round_reasons(rounds: Sequence[Mapping[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -203,7 +208,8 @@ def _round_reasons(rounds: Sequence[Mapping[str, Any]], now: datetime) -> list[d
     missed = sum(len(r.get("missed") or []) for r in trouble)
     names = _names([f"{r.get('route_name') or r.get('route')} {str(r.get('scheduled_start'))[11:16]}" for r in trouble])
     return [_reason("rounds_trouble", "amber",
-                    f"{len(trouble)} patrol rounds in trouble, {missed} checkpoints missed: {names}",
+                    f"{_count(len(trouble), 'patrol round')} in trouble, "
+                    f"{_count(missed, 'checkpoint')} missed: {names}",
                     f"{len(trouble)} 个巡更班次异常，漏检 {missed} 个巡更点：{names}",
                     count=len(trouble), missed=missed, rounds=[r.get("round_id") for r in trouble])]
 

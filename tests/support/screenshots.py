@@ -37,6 +37,9 @@ def take(out: Path) -> list[Path]:
                 for width in WIDTHS:
                     browser.set_viewport(width, HEIGHTS[width], mobile=width < 600)
                     browser.js("window.scrollTo(0, 0);")
+                    if page.name == "feed" and width < 600:  # on a phone the feed comes after the page
+                        browser.js("const f = document.getElementById('feed'); "
+                                   "(f.closest('aside, section') || f).scrollIntoView({block: 'start'});")
                     settle(browser, interval=0.2)
                     path = out / f"{page.name}-{lang}-{width}.png"
                     browser.driver.save_screenshot(str(path))

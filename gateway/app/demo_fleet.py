@@ -86,6 +86,17 @@ def write_hq_file(folder: Path, mqtt_url: str, sites: list[tuple[str, str, str]]
     return path
 
 
+def _port_or_free(host: str, preferred: int) -> int:
+    """The port after the fleet page's for site i (easy to remember), or any free one if it is taken:
+    the banner and the fleet page's links say which."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, preferred))
+        except OSError:
+            return _free_port()
+    return preferred
+
+
 def _free_port() -> int:
     """A loopback port nobody listens on now: the brokers are the demo's own, out of the way of a
     mosquitto the machine may already run on 1883."""
@@ -121,7 +132,7 @@ def run_fleet_demo(sites: int, *, http: str | None = None, data: str | None = No
             broker = site_broker(root / site_id / "broker", _free_port(), hq_mq, client_id=f"sitegate-bridge-{site_id}")
             broker.start()
             brokers.append(broker)
-            site_http = f"{host}:{int(hq_port) + i}"
+            site_http = f"{host}:{_port_or_free(host, int(hq_port) + i)}"
             config = write_site_file(root / site_id, site_id, name, broker.url, site_http)
             listed.append((site_id, name, f"http://{site_http}/"))
             parts.append(_launch(root, f"{site_id}-gateway", ["run", "--config", str(config), "--log-level",
@@ -132,7 +143,7 @@ def run_fleet_demo(sites: int, *, http: str | None = None, data: str | None = No
         hq_file = write_hq_file(root / "hq", hq_mq.url, listed, speed)
         # Head office on the sites' timeline too, so "overdue" and "last heard" compare like times.
         parts.append(_launch(root, "hq", ["hq", "--config", str(hq_file), "--http", f"{host}:{hq_port}",
-                                          "--log-level", "warning", *timeline]))
+                                          "--catchup", "--log-level", "warning", *timeline]))
         print(banner(host, int(hq_port), listed, start=start, speed=speed, data=data, kept=scratch is None,
                      hq_file=hq_file), flush=True)
         _watch(parts)

@@ -9,6 +9,7 @@ its own persistent MQTT session) and one PostgreSQL `--database`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shlex
 from pathlib import Path
@@ -45,6 +46,7 @@ def build(cfg: HqConfig, clock: Clock | None = None):  # type: ignore[no-untyped
     """The app and what it runs, not started (tests use it in-process). Returns (app, intake, store)."""
     from gateway.auth.config import read_open
     from gateway.auth.tokens import TokenStore
+    from gateway.fleet.events import SUBSCRIPTION
     from gateway.fleet.intake import Intake, shared_subscription
     from gateway.fleet.metrics import FleetMetrics
     from gateway.fleet.service import FleetService
@@ -65,8 +67,10 @@ def build(cfg: HqConfig, clock: Clock | None = None):  # type: ignore[no-untyped
                             subscriptions=[shared_subscription(m.group)], protocol=m.protocol,
                             keepalive=m.keepalive_s, reconnect_min=m.reconnect_min_s, reconnect_max=m.reconnect_max_s,
                             receive_maximum=m.receive_maximum, session_expiry=m.session_expiry_s)
+    catchup = dataclasses.replace(settings, client_id=f"{cfg.client_id}-catchup", subscriptions=[SUBSCRIPTION],
+                                  status_topic=f"{settings.status_topic}/catchup") if m.catchup else None
     intake = Intake(store, settings, metrics, keep_health_s=cfg.file.retention.health_events.total_seconds(),
-                    now=lambda: clock.now().timestamp())
+                    now=lambda: clock.now().timestamp(), catchup=catchup)
     service = FleetService(store, clock, cfg.tz, cfg.file.sites, cfg.file.status.silent_after)
     tokens = TokenStore.in_dir(cfg.data_dir)
 
@@ -118,6 +122,10 @@ def hq(ctx: typer.Context, config: ConfigOpt = None,
                 "in --data].")] = None,
        replica: Annotated[str | None, typer.Option("--replica", help="This replica's name (its MQTT client id is "
                                                    "sitegate-hq-<hq id>-<replica>).")] = None,
+       catchup: Annotated[bool, typer.Option(
+           "--catchup", envvar="SITEGATE_HQ_CATCHUP",
+           help="Also keep a plain persistent subscription (one replica per head office; see mqtt.catchup in "
+                "docs/headoffice.md).")] = False,
        log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
        start: Annotated[str | None, typer.Option("--start", help="Run on a fixed timeline starting here (ISO "
                                                  "8601 with offset): tests and demonstrations only.")] = None,
@@ -132,7 +140,8 @@ def hq(ctx: typer.Context, config: ConfigOpt = None,
     from gateway.core.logs import setup_logging
 
     setup_logging(log_level)
-    cfg = _load(config, mqtt_url=mqtt_url, http=http, data=data, database=database, replica=replica)
+    cfg = _load(config, mqtt_url=mqtt_url, http=http, data=data, database=database, replica=replica,
+                catchup=catchup)
     clock = site_clock(start, speed, real_start, None) if start else None
     serve_hq(cfg, clock)
 

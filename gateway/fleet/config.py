@@ -45,6 +45,11 @@ class FleetMqtt(MqttConfig):
     replica: str = Field(default="1", pattern=r"^[A-Za-z0-9_-]{1,32}$",
                          description="this replica's name; the client id is sitegate-hq-<hq id>-<replica>")
     protocol: Protocol = "5"  # shared subscriptions and per-client Receive Maximum are MQTT 5
+    # A safety net for one replica of each head office: a plain persistent subscription beside the
+    # shared one. Debian's mosquitto 2.0.11 restores shared subscriptions after a restart but queues
+    # nothing for them until their client is back, so events that arrive first are dropped; a plain
+    # subscription is queued. Every event then arrives twice at this replica; the store keeps one.
+    catchup: bool = False
 
 
 class SiteEntry(Strict):
@@ -105,7 +110,7 @@ class HqConfig:
 
 
 def load_hq(path: Path, *, mqtt_url: str | None = None, http: str | None = None, data: str | None = None,
-            database: str | None = None, replica: str | None = None) -> HqConfig:
+            database: str | None = None, replica: str | None = None, catchup: bool = False) -> HqConfig:
     """Read and check hq.yaml (ConfigError with FILE:LINE problems), then apply the overrides."""
     if not path.is_file():
         raise ConfigError([Problem(path, 1, "the head office file does not exist; see examples/headoffice/hq.yaml")])
@@ -125,6 +130,8 @@ def load_hq(path: Path, *, mqtt_url: str | None = None, http: str | None = None,
         updates["url"] = mqtt_url
     if replica:
         updates["replica"] = replica
+    if catchup:
+        updates["catchup"] = True
     try:
         mqtt = FleetMqtt.model_validate({**file.mqtt.model_dump(exclude_defaults=True), **updates}) if updates \
             else file.mqtt

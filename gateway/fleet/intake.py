@@ -35,7 +35,8 @@ def shared_subscription(group: str) -> str:
 class Intake:
     def __init__(self, store: FleetStore, settings: MqttSettings, metrics: FleetMetrics, *,
                  max_pending: int = 5000, batch: int = 1000, linger_s: float = 0.005,
-                 keep_health_s: float = 7 * 86400, now: Callable[[], float] = time.time) -> None:
+                 keep_health_s: float = 7 * 86400, now: Callable[[], float] = time.time,
+                 catchup: MqttSettings | None = None) -> None:
         self.store = store
         self.metrics = metrics
         self.max_pending = max_pending
@@ -49,6 +50,9 @@ class Intake:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        # The catch-up client (FleetMqtt.catchup) feeds the same commit; each client acknowledges
+        # only what came over its own connection (MqttIngest.ack checks the connection tag).
+        self.catchup = MqttIngest(catchup, self._take, now=now) if catchup is not None else None
         self.mqtt = MqttIngest(settings, self._take, on_state=lambda up: metrics.mqtt_connected.set(int(up)),
                                now=now)
 
@@ -60,6 +64,8 @@ class Intake:
         self._thread = threading.Thread(target=self._run, name="hq-commit", daemon=True)
         self._thread.start()
         self.mqtt.start()
+        if self.catchup is not None:
+            self.catchup.start()
 
     def stop(self) -> None:
         with self._cond:
@@ -68,6 +74,8 @@ class Intake:
         if self._thread is not None:
             self._thread.join(30)
         self.mqtt.stop()
+        if self.catchup is not None:
+            self.catchup.stop()
 
     # -- network thread -------------------------------------------------------------------------
     def _take(self, item: Inbound) -> None:
@@ -133,6 +141,8 @@ class Intake:
         self.last_error = None
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.mqtt.ack(taken)  # only now: stored, or dead-lettered
+        if self.catchup is not None:
+            self.catchup.ack(taken)
         self._count(len(taken), result, rejected)
 
     def _count(self, received: int, result: BatchResult, rejected: list[Rejected]) -> None:

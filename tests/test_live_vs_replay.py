@@ -15,10 +15,8 @@ rounds have the figures the simulator's ground truth gives, so it cannot pass on
 from __future__ import annotations
 
 import re
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import orjson
 
 from gateway.app.simulator import Simulator, load_sim_site
@@ -37,6 +34,7 @@ from gateway.core.siteload import load_site
 from gateway.ingest import capture
 from tests.support.gateway_proc import GatewayProcess, wait_for
 from tests.support.mosquitto import Broker
+from tests.support.timeline_procs import count_lines, messages_received, sitegate, stop_process, timeline
 
 TZ = ZoneInfo("Asia/Shanghai")
 SITE = demo_site_dir() / "site.yaml"
@@ -78,23 +76,12 @@ class Night:
     spare_s: float  # how long before the anchor gateway and recorder were ready
 
 
-def _sitegate(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway", *args]
 
 
-def _timeline(anchor: float) -> list[str]:
-    return ["--start", START.isoformat(), "--speed", str(SPEED), "--real-start", f"{anchor:.6f}",
-            "--until", END.isoformat()]
 
 
-def _lines(path: Path) -> int:
-    return sum(1 for line in path.read_bytes().splitlines() if line.strip()) if path.exists() else 0
 
 
-def _received(gw: GatewayProcess) -> int:
-    found = re.search(r"^sitegate_messages_received_total (\S+)$", httpx.get(gw.url + "/metrics", timeout=10).text,
-                      re.MULTILINE)
-    return int(float(found.group(1))) if found else -1
 
 
 def _live_state(gw: GatewayProcess) -> list[list[dict[str, Any]]]:
@@ -103,14 +90,6 @@ def _live_state(gw: GatewayProcess) -> list[list[dict[str, Any]]]:
     return [tickets, rounds]
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def live_night(broker: Broker, tmp: Path) -> Night:
@@ -118,21 +97,21 @@ def live_night(broker: Broker, tmp: Path) -> Night:
     url = ["--mqtt-url", broker.url]
     recorded = tmp / "night.jsonl"
     anchor = time.time() + LEAD_S
-    gw = GatewayProcess(SITE, args=[*url, "--data", str(tmp / "data"), *_timeline(anchor)], log=tmp / "gateway.log")
+    gw = GatewayProcess(SITE, args=[*url, "--data", str(tmp / "data"), *run_timeline(anchor)], log=tmp / "gateway.log")
     with (tmp / "record.log").open("wb") as record_log:
         # With the site file the recorder takes exactly what the site's gateway subscribes to.
-        recorder = subprocess.Popen(_sitegate("record", "--config", str(SITE), *url, "-o", str(recorded),
-                                              *_timeline(anchor)), stdout=record_log, stderr=subprocess.STDOUT)
+        recorder = subprocess.Popen(sitegate("record", "--config", str(SITE), *url, "-o", str(recorded),
+                                              *run_timeline(anchor)), stdout=record_log, stderr=subprocess.STDOUT)
     simulator: subprocess.Popen[bytes] | None = None
     try:
         gw.start()  # returns once the gateway is subscribed and has published its retained status
         # That retained "online" matches the recorder's filters: its line in the capture says the
         # recorder's one SUBSCRIBE is in place.
-        wait_for(lambda: _lines(recorded) >= 1, 30, "the recorder to subscribe")
+        wait_for(lambda: count_lines(recorded) >= 1, 30, "the recorder to subscribe")
         ready = anchor - time.time()
         simulator = subprocess.Popen(
-            _sitegate("simulate", "--config", str(SITE), *url, "--data", str(tmp / "sim"), "--rate", str(RATE),
-                      "--seed", str(SEED), "--log-level", "warning", *_timeline(anchor)),
+            sitegate("simulate", "--config", str(SITE), *url, "--data", str(tmp / "sim"), "--rate", str(RATE),
+                      "--seed", str(SEED), "--log-level", "warning", *run_timeline(anchor)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = simulator.communicate(timeout=LEAD_S + (END - START).total_seconds() / SPEED + 60)
         assert simulator.returncode == 0, err.decode()
@@ -141,7 +120,7 @@ def live_night(broker: Broker, tmp: Path) -> Night:
         # The simulator waited for every PUBACK, so the whole night is at the broker: wait until both
         # subscribers have it, then until the gateway has run its timers up to the end of the night
         # (its clock holds there): two equal reads with a pipeline tick (1 s) between them.
-        wait_for(lambda: _received(gw) == _lines(recorded) >= int(published.group(1)), 60,
+        wait_for(lambda: messages_received(gw) == count_lines(recorded) >= int(published.group(1)), 60,
                  "the gateway and the recorder to receive the whole night")
         reads: list[list[list[dict[str, Any]]]] = []
 
@@ -156,8 +135,8 @@ def live_night(broker: Broker, tmp: Path) -> Night:
         wait_for(settled, 60, "the live gateway to settle at the end of the night")
     finally:
         if simulator is not None:
-            _stop(simulator)
-        _stop(recorder)
+            stop_process(simulator)
+        stop_process(recorder)
         gw.stop()
     with sqlite3.connect(tmp / "data" / "state.db") as db:
         journal = [(t, bytes(p), r) for t, p, r in
@@ -167,7 +146,7 @@ def live_night(broker: Broker, tmp: Path) -> Night:
 
 
 def replay(captured: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(_sitegate("replay", str(captured), "--config", str(SITE), "--until", END.isoformat(),
+    return subprocess.Popen(sitegate("replay", str(captured), "--config", str(SITE), "--until", END.isoformat(),
                                       "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -248,3 +227,7 @@ def test_a_live_night_and_its_replay_give_the_same_tickets_and_rounds(broker: Br
     print(f"\nlive night: {len(night.journal)} messages, {sum(map(len, live.values()))} tickets, {len(rounds)} "
           f"rounds, subscribers' stamps within {skew.total_seconds():.1f} site s; live part {night.real_s:.1f} s "
           f"(ready {night.spare_s:.1f} s before the anchor)")
+
+
+def run_timeline(anchor: float) -> list[str]:
+    return timeline(START, SPEED, END, anchor)

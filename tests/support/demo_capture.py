@@ -19,10 +19,8 @@ tests/test_demo_capture.py replays the capture and checks it against that record
 from __future__ import annotations
 
 import re
-import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -30,12 +28,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import orjson
 
 from gateway.ingest import capture
 from tests.support.gateway_proc import GatewayProcess, wait_for
 from tests.support.mosquitto import mosquitto
+from tests.support.timeline_procs import count_lines, messages_received, sitegate, stop_process, timeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo-site"
 SITE = EXAMPLE / "site.yaml"
@@ -66,37 +64,18 @@ def rounds_of(found: list[dict[str, Any]], end: datetime = END) -> list[dict[str
                    if datetime.fromisoformat(r["scheduled_start"]) <= end), key=lambda r: r["round_id"])
 
 
-def _sitegate(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway", *args]
 
 
-def _timeline(anchor: float) -> list[str]:
-    return ["--start", START.isoformat(), "--speed", str(SPEED), "--real-start", f"{anchor:.6f}",
-            "--until", END.isoformat()]
 
 
-def _lines(path: Path) -> int:
-    return sum(1 for line in path.read_bytes().splitlines() if line.strip()) if path.exists() else 0
 
 
-def _received(gw: GatewayProcess) -> int:
-    found = re.search(r"^sitegate_messages_received_total (\S+)$", httpx.get(gw.url + "/metrics", timeout=10).text,
-                      re.MULTILINE)
-    return int(float(found.group(1))) if found else -1
 
 
 def _live_state(gw: GatewayProcess) -> list[list[dict[str, Any]]]:
     return [gw.get("/api/tickets", limit=5000), gw.get("/api/patrol/rounds", date=START.date().isoformat())]
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def take(tmp: Path, capture_out: Path = CAPTURE, live_out: Path = LIVE) -> dict[str, Any]:
@@ -106,17 +85,17 @@ def take(tmp: Path, capture_out: Path = CAPTURE, live_out: Path = LIVE) -> dict[
         recorded = tmp / "capture.jsonl"
         anchor = time.time() + LEAD_S
         gw = GatewayProcess(SITE, args=[*url, "--data", str(tmp / "data"), "--log-level", "warning",
-                                        *_timeline(anchor)], log=tmp / "gateway.log")
+                                        *run_timeline(anchor)], log=tmp / "gateway.log")
         with (tmp / "record.log").open("wb") as record_log:
-            recorder = subprocess.Popen(_sitegate("record", "--config", str(SITE), *url, "-o", str(recorded),
-                                                  *_timeline(anchor)), stdout=record_log, stderr=subprocess.STDOUT)
+            recorder = subprocess.Popen(sitegate("record", "--config", str(SITE), *url, "-o", str(recorded),
+                                                  *run_timeline(anchor)), stdout=record_log, stderr=subprocess.STDOUT)
         simulator: subprocess.Popen[bytes] | None = None
         try:
             gw.start()
-            wait_for(lambda: _lines(recorded) >= 1, 30, "the recorder to subscribe")
+            wait_for(lambda: count_lines(recorded) >= 1, 30, "the recorder to subscribe")
             simulator = subprocess.Popen(
-                _sitegate("simulate", "--config", str(SITE), *url, "--data", str(tmp / "sim"), "--rate", str(RATE),
-                          "--seed", str(SEED), "--log-level", "warning", *_timeline(anchor)),
+                sitegate("simulate", "--config", str(SITE), *url, "--data", str(tmp / "sim"), "--rate", str(RATE),
+                          "--seed", str(SEED), "--log-level", "warning", *run_timeline(anchor)),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             out, err = simulator.communicate(timeout=LEAD_S + (END - START).total_seconds() / SPEED + 120)
             if simulator.returncode != 0:
@@ -124,7 +103,7 @@ def take(tmp: Path, capture_out: Path = CAPTURE, live_out: Path = LIVE) -> dict[
             published = re.search(rb"published (\d+) messages", out)
             if published is None:
                 raise RuntimeError(out.decode())
-            wait_for(lambda: _received(gw) == _lines(recorded) >= int(published.group(1)), 60,
+            wait_for(lambda: messages_received(gw) == count_lines(recorded) >= int(published.group(1)), 60,
                      "the gateway and the recorder to receive the whole slice")
             reads: list[list[list[dict[str, Any]]]] = []
 
@@ -139,8 +118,8 @@ def take(tmp: Path, capture_out: Path = CAPTURE, live_out: Path = LIVE) -> dict[
             wait_for(settled, 60, "the live gateway to settle at the end of the slice")
         finally:
             if simulator is not None:
-                _stop(simulator)
-            _stop(recorder)
+                stop_process(simulator)
+            stop_process(recorder)
             gw.stop()
     with sqlite3.connect(tmp / "data" / "state.db") as db:
         journal = [(t, bytes(p), r) for t, p, r in
@@ -178,3 +157,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run_timeline(anchor: float) -> list[str]:
+    return timeline(START, SPEED, END, anchor)

@@ -253,6 +253,17 @@ def test_the_patrol_page_of_a_night_shows_its_2000_and_0200_rounds(browser: Brow
     browser.wait_text(f'li.round[data-round-id="{AFTER_MIDNIGHT}"]', "02:00")
     assert browser.text("#patrol-day-span") == "Night of 2026-11-20: 2026-11-20 12:00 → 2026-11-21 12:00"
     assert browser.text('label[for="patrol-date"]') == "Patrol day"
+    # The day reads as ISO whatever the browser's locale (a native date control would say 11/20/2026),
+    # a day that does not exist is refused in place, and a real one is opened.
+    field = browser.find("#patrol-date")
+    assert field.get_attribute("type") == "text"
+    browser.js("const f = document.getElementById('patrol-date'); f.value = '2026-11-31'; "
+               "f.dispatchEvent(new Event('change'));")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert browser.text("#patrol-day-span").startswith("Night of 2026-11-20")
+    browser.js("const f = document.getElementById('patrol-date'); f.value = '2026-11-19'; "
+               "f.dispatchEvent(new Event('change'));")
+    browser.wait_for(lambda: browser.text("#patrol-day-span").startswith("Night of 2026-11-19"), "the night before")
 
 
 def test_the_coverage_bars_carry_their_dates(browser: Browser, site: Site) -> None:

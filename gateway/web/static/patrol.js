@@ -14,11 +14,25 @@ import {ratioBar, slotNotice} from "./widgets.js";
 const TREND_DAYS = 7;
 const openRounds = new Set(); // rounds whose checkpoint list is unfolded, kept across redraws
 
+/** A real calendar day written YYYY-MM-DD (2026-02-30 is not one). */
+function isoDay(text) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  const d = new Date(`${text}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === text;
+}
+
 export function createPatrol() {
-  const day = h("input", {type: "date", id: "patrol-date", required: true});
+  // ISO text, not the browser's date control: that one shows the browser's locale ("11/18/2026"),
+  // ambiguous on a site's shared screen whatever language the page is in. ◀ ▶ step a night.
+  const day = h("input", {type: "text", id: "patrol-date", required: true, inputmode: "numeric", maxlength: 10,
+    size: 10, pattern: "\\d{4}-\\d{2}-\\d{2}", placeholder: "YYYY-MM-DD", autocomplete: "off", spellcheck: false});
   const prev = h("button", {type: "button", id: "patrol-prev", onclick: () => shift(-1)});
   const next = h("button", {type: "button", id: "patrol-next", onclick: () => shift(1)});
-  day.addEventListener("change", () => { if (day.value) refresh(); });
+  day.addEventListener("change", () => {
+    const ok = isoDay(day.value.trim());
+    day.setAttribute("aria-invalid", ok ? "false" : "true");
+    if (ok) { day.value = day.value.trim(); refresh(); }
+  });
   const dateLabel = h("label", {for: "patrol-date"});
   const span = h("p", {class: "muted", id: "patrol-day-span"});
   const summary = h("div", {class: "summary", id: "patrol-summary"});

@@ -3,9 +3,11 @@
   (one route over every checkpoint, a round every hour whose windows span the whole hour, so a round
   is active whenever the bench runs); the ack on `sitegate/<site>/<reader>/ack` must say `ok`, so
   the figure includes identification, round matching and judgement, the journal commit and the ack;
+  measured idle and again under the background load below (other checkpoints, same round);
 - tap -> ack, rejected: a tag no guard holds, answered `unknown_tag` before any round is looked at;
 - fault -> ticket: a Zigbee smoke alarm of a new detector, until its ticket is published on
-  `sitegate/<site>/tickets/<id>`; once with the gateway otherwise idle, once under a background load
+  `sitegate/<site>/tickets/<id>` (then checked in GET /api/tickets, untimed); once with the gateway
+  otherwise idle, once under a background load
   of `--load` msg/s of Zigbee sensor states (the rate actually achieved is printed);
 next to an echo baseline measured in the same run (a raw paho client that republishes each message:
 the broker round trip that any gateway pays).
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -116,13 +119,13 @@ def echo_baseline(port: int, n: int) -> list[float]:
     return out
 
 
-def taps(port: int, n: int, *, accepted: bool) -> list[float]:
+def taps(port: int, n: int, *, accepted: bool, first: int = 0) -> list[float]:
     """Accepted: the guard's card on checkpoint i's reader (its first tap this round). Rejected: a tag
     no guard holds (a different one each time, so the debounce never answers from its shortcut)."""
-    rt = RoundTrip(port, f"sitegate/{SITE}/+/ack", f"bench-reader-{accepted}")
+    rt = RoundTrip(port, f"sitegate/{SITE}/+/ack", f"bench-reader-{accepted}-{first}")
     want = "ok" if accepted else "unknown_tag"
     out = []
-    for i in range(n):
+    for i in range(first, first + n):
         reader = f"cp-{i:04d}"
         tag = GUARD_CARD if accepted else f"X{i:05d}"
         ms, ack = rt.measure(f"sitegate/{SITE}/{reader}/tap", orjson.dumps({"tag": tag}),
@@ -135,8 +138,9 @@ def taps(port: int, n: int, *, accepted: bool) -> list[float]:
     return out
 
 
-def faults(port: int, n: int, *, first: int) -> list[float]:
-    """Smoke alarms of new detectors, until each one's ticket is published (opened) on MQTT."""
+def faults(port: int, n: int, *, first: int, api: str) -> list[float]:
+    """Smoke alarms of new detectors, until each one's ticket is published (opened) on MQTT; the
+    ticket must then be in the HTTP API too (checked after the clock stops, so not timed)."""
     rt = RoundTrip(port, f"sitegate/{SITE}/tickets/+", f"bench-faults-{first}")
     out = []
     for i in range(first, first + n):
@@ -147,6 +151,9 @@ def faults(port: int, n: int, *, first: int) -> list[float]:
             return bool(doc.get("device_id") == device and doc.get("status") == "open")
 
         out.append(rt.measure(f"zigbee2mqtt/{device}", SMOKE_ALARM, is_its_ticket)[0])
+        listed = httpx.get(f"{api}/api/tickets", params={"device": device}, timeout=10).json()
+        if not any(t.get("device_id") == device for t in listed):
+            raise SystemExit(f"FAILED: the ticket of {device} was on MQTT but not in GET /api/tickets")
     rt.close()
     return out
 
@@ -155,19 +162,20 @@ def received(gw: GatewayProcess) -> float:
     return metric(httpx.get(gw.url + "/metrics", timeout=10).text, "sitegate_messages_received_total")
 
 
-def loaded_faults(port: int, gw: GatewayProcess, n: int, *, rate: float, first: int) -> tuple[list[float], str]:
-    """Faults measured while mosquitto_pub processes offer `rate` msg/s; answers the rates achieved."""
+def under_load(port: int, gw: GatewayProcess, rate: float, what: str,
+               measure: Callable[[], list[float]]) -> tuple[list[float], str]:
+    """`measure` run while mosquitto_pub processes offer `rate` msg/s; answers the rates achieved."""
     feeder = Feeder(port, rate)
     feeder.start()
     time.sleep(3)  # the load settles (and a backlog, if the gateway cannot keep up, shows)
     t0, offered0, got0 = time.monotonic(), feeder.offered, received(gw)
     try:
-        out = faults(port, n, first=first)
+        out = measure()
     finally:
         seconds = time.monotonic() - t0
         offered, got = feeder.offered - offered0, received(gw) - got0
         feeder.stop()
-    note = (f"background load during the {seconds:.1f}s of loaded faults: offered {offered / seconds:,.0f} msg/s "
+    note = (f"background load during the {seconds:.1f}s of loaded {what}: offered {offered / seconds:,.0f} msg/s "
             f"(target {rate:,.0f}), processed by the gateway {got / seconds:,.0f} msg/s")
     return out, note
 
@@ -176,12 +184,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--taps", type=int, default=300)
     ap.add_argument("--faults", type=int, default=100)
-    ap.add_argument("--load", type=float, default=5000, help="background msg/s during the loaded faults")
+    ap.add_argument("--load", type=float, default=5000, help="background msg/s during the loaded taps and faults")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, mosquitto(Path(tmp) / "mq") as broker:
         site_dir = Path(tmp) / "site"
         site_dir.mkdir()
-        (site_dir / "patrol.yaml").write_text(plan(args.taps))
+        (site_dir / "patrol.yaml").write_text(plan(2 * args.taps))  # idle taps, then loaded ones
         site = write_site(site_dir, site_id=SITE, mqtt_url=broker.url, extra="patrol: patrol.yaml\n")
         gw = GatewayProcess(site)
         gw.start()
@@ -189,19 +197,24 @@ def main() -> None:
             base = echo_baseline(broker.port, args.taps)
             ok = taps(broker.port, args.taps, accepted=True)
             rejected = taps(broker.port, args.taps, accepted=False)
-            idle = faults(broker.port, args.faults, first=0)
-            loaded, load_note = loaded_faults(broker.port, gw, args.faults, rate=args.load, first=args.faults)
+            idle = faults(broker.port, args.faults, first=0, api=gw.url)
+            ok_loaded, taps_note = under_load(broker.port, gw, args.load, "accepted taps", lambda: taps(
+                broker.port, args.taps, accepted=True, first=args.taps))
+            loaded, load_note = under_load(broker.port, gw, args.load, "faults", lambda: faults(
+                broker.port, args.faults, first=args.faults, api=gw.url))
         finally:
             gw.stop()
     print(f"\n{'path':<44}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'p50 vs echo':>13}")
     echo_p50 = statistics.median(base)
     for name, values in (("echo round trip (raw paho)", base),
                          ("tap -> ack, accepted (ok, sitegate)", ok),
+                         (f"tap -> ack, accepted, {args.load:,.0f} msg/s load", ok_loaded),
                          ("tap -> ack, rejected (unknown_tag, sitegate)", rejected),
                          ("fault -> ticket on MQTT, idle", idle),
                          (f"fault -> ticket on MQTT, {args.load:,.0f} msg/s load", loaded)):
         p50 = statistics.median(values)
         print(f"{name:<44}{p50:>9.2f}{pct(values, 95):>9.2f}{pct(values, 99):>9.2f}{p50 / echo_p50:>13.1f}")
+    print(taps_note)
     print(load_note)
 
 

@@ -12,6 +12,11 @@ board rises, fires and clears on its own.
 Pure: time comes only from the `now` arguments. Timers live in one heap with at most one live
 entry per track (stale entries are skipped when popped), so a reading costs a dict lookup for the
 rules of its (device, metric), and the heap is touched only when a deadline moves earlier.
+
+Plain threshold rules (no `during`, not per channel) keep a track only while their condition holds
+or their alert fires: a healthy device has none, and a reading finds the rules it newly makes hold
+in a ThresholdIndex (gateway/rules/index.py) instead of testing each. With a thousand such rules on
+one metric a healthy reading costs a binary search, and 100,000 healthy devices hold no tracks.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from gateway.core.model import AlertEvent, Availability, DeviceInfo, LiveConditi
 from gateway.devices.vocabulary import split_channel
 from gateway.rules.conditions import make_evaluator
 from gateway.rules.conditions.base import ANY_METRIC, Evaluator, Track
+from gateway.rules.conditions.threshold import ThresholdEval
+from gateway.rules.index import ThresholdIndex
 from gateway.rules.schema import Rule, render
 
 SNAPSHOT_VERSION = 1
@@ -54,9 +61,12 @@ class SiteContext:
 class _Compiled:
     """One rule ready to run, with the tracks of the devices it has seen."""
 
-    def __init__(self, rule: Rule, ev: Evaluator) -> None:
+    def __init__(self, rule: Rule, ev: Evaluator, order: int) -> None:
         self.rule = rule
         self.ev = ev
+        self.order = order  # position in the rule files: rules run on a reading in this order
+        # A plain threshold rule: its track exists only while it holds or fires (see the module doc).
+        self.indexed = isinstance(ev, ThresholdEval) and not rule.per_channel and ANY_METRIC not in ev.metrics
         self.for_ = rule.for_
         self.tracks: dict[str, Track] = {}
         self.schedule_due: datetime | None = None
@@ -80,6 +90,7 @@ class RuleEngine:
         self._unbaselined: set[str] = set()
         self._rules: dict[str, _Compiled] = {}
         self._touched: set[str] = set()  # devices whose live conditions may have changed (live_changes)
+        self._held: dict[str, set[_Compiled]] = {}  # track key -> indexed rules with a track for it
         self._install(rules)
 
     # -- rules and devices ------------------------------------------------------------------
@@ -89,8 +100,8 @@ class RuleEngine:
         self._touched |= self._holding()
         self._rules = {}
         unwatched = []
-        for rule in rules:
-            cr = _Compiled(rule, make_evaluator(rule, self._tz, self._site.latitude, self._site.longitude))
+        for order, rule in enumerate(rules):
+            cr = _Compiled(rule, make_evaluator(rule, self._tz, self._site.latitude, self._site.longitude), order)
             previous = old.pop(rule.key, None)
             if previous is not None:
                 same = previous.rule.condition.type == rule.condition.type
@@ -124,11 +135,13 @@ class RuleEngine:
         self._forget_matches()
         self._unbaselined = set(self._devices)
         self._reschedule_all()
+        self._index_live()
         self._touched |= self._holding()
         return sorted(unwatched)
 
     def _forget_matches(self) -> None:
-        self._reading_cache: dict[tuple[str, str], tuple[_Compiled, ...]] = {}
+        self._reading_cache: dict[tuple[str, str], _ReadingRules] = {}
+        self._indexes: dict[tuple[str, ...], ThresholdIndex[_Compiled]] = {}  # shared by devices alike
         self._availability_cache: dict[str, tuple[_Compiled, ...]] = {}
         self._tap_cache: dict[str, tuple[_Compiled, ...]] = {}
 
@@ -155,7 +168,9 @@ class RuleEngine:
         self._forget_matches()
         self._circuits = None
         self._unbaselined |= changed & self._devices.keys()
-        return self._recheck(changed)
+        dropped = self._recheck(changed)
+        self._index_live()
+        return dropped
 
     def _recheck(self, devices: set[str]) -> list[tuple[str, str]]:
         dropped = []
@@ -219,22 +234,65 @@ class RuleEngine:
             latest[metric] = r.value
         rules = self._reading_cache.get((device, metric))
         if rules is None:
-            info = self._info(device)
-            candidates = self._by_metric.get(metric, []) + self._by_metric.get(ANY_METRIC, [])
-            if channel > 1:
-                candidates += self._by_channel_metric.get(base, [])
-            rules = self._reading_cache[(device, metric)] = tuple(c for c in candidates if c.matches(info))
-        for cr in rules:
+            rules = self._reading_cache[(device, metric)] = self._reading_rules(device, metric, base, channel)
+        run: Sequence[_Compiled] = rules.head
+        if rules.index is not None:
+            # The indexed rules to run: those this value makes hold, and those already holding or
+            # firing for the device (they may clear). The rest stay as they are: not holding.
+            extra = set(rules.index.holding(r.value))
+            if live := self._held.get(device):
+                extra |= live & rules.indexed
+            if extra:
+                run = sorted((*rules.head, *extra), key=_order)
+        for cr in (*run, *rules.tail) if rules.tail else run:
             key = _key(device, channel) if cr.rule.per_channel else device
             t = cr.tracks.get(key)
             if t is None:
                 if not cr.ev.traffic_starts_track:
                     continue
                 t = cr.tracks[key] = Track()
+                if cr.indexed:
+                    self._held.setdefault(key, set()).add(cr)
             was = t.active
             cr.ev.reading(t, metric, r.value, now, self._latest_of(key) if key != device else latest or {})
             self._settle(cr, key, t, was, now, events)
+            if cr.indexed and not (t.active or t.firing):
+                self._drop_indexed(cr, key)
         return events
+
+    def _reading_rules(self, device: str, metric: str, base: str, channel: int) -> _ReadingRules:
+        """The rules a reading of `metric` from `device` concerns, in the order they run."""
+        info = self._info(device)
+        own = [c for c in self._by_metric.get(metric, []) if c.matches(info)]
+        tail = self._by_metric.get(ANY_METRIC, []) + (self._by_channel_metric.get(base, []) if channel > 1 else [])
+        indexed = [c for c in own if c.indexed]
+        index = None
+        if indexed:
+            names = tuple(c.rule.key for c in indexed)
+            index = self._indexes.get(names)
+            if index is None:
+                index = self._indexes[names] = ThresholdIndex(
+                    (c, c.ev.condition) for c in indexed if isinstance(c.ev, ThresholdEval))
+        return _ReadingRules(head=tuple(c for c in own if not c.indexed),
+                             tail=tuple(c for c in tail if c.matches(info)),
+                             index=index, indexed=frozenset(indexed))
+
+    def _drop_indexed(self, cr: _Compiled, key: str) -> None:
+        """An indexed rule's track that neither holds nor fires carries nothing: forget it."""
+        del cr.tracks[key]
+        live = self._held.get(key)
+        if live is not None:
+            live.discard(cr)
+            if not live:
+                del self._held[key]
+
+    def _index_live(self) -> None:
+        """Which indexed rules hold or fire per track key, rebuilt after the tracks were replaced."""
+        self._held = {}
+        for cr in self._rules.values():
+            if cr.indexed:
+                for key in cr.tracks:
+                    self._held.setdefault(key, set()).add(cr)
 
     def on_availability(self, a: Availability, now: datetime) -> list[AlertEvent]:
         events = self._see(now)
@@ -520,8 +578,25 @@ class RuleEngine:
         self._forget_matches()
         unwatched = removed + self._recheck(set(self._devices))
         self._reschedule_all()
+        self._index_live()
         self._touched |= self._holding()
         return sorted(unwatched)
+
+
+class _ReadingRules:
+    """The rules a reading of one (device, metric) concerns: `head`, the rules of that metric run
+    one by one, and `index` over the `indexed` ones, all in file order; then `tail` (rules of every
+    metric, and per-channel rules on channel 2, 3 ...)."""
+
+    __slots__ = ("head", "index", "indexed", "tail")
+
+    def __init__(self, head: tuple[_Compiled, ...], tail: tuple[_Compiled, ...],
+                 index: ThresholdIndex[_Compiled] | None, indexed: frozenset[_Compiled]) -> None:
+        self.head, self.tail, self.index, self.indexed = head, tail, index, indexed
+
+
+def _order(cr: _Compiled) -> int:
+    return cr.order
 
 
 def _key(device: str, channel: int) -> str:

@@ -34,6 +34,11 @@ class ThresholdEval(Evaluator):
         self._cond = cond
         self._clear = clear
 
+    @property
+    def condition(self) -> Bounds:
+        """What makes the signal rise (the engine's threshold index reads it)."""
+        return self._cond
+
     def reading(self, t: Track, metric: str, value: Value, now: datetime, latest: Mapping[str, Value]) -> None:
         t.value, t.metric = value, metric
         latch(t, self._cond, self._clear, value)

@@ -185,12 +185,14 @@ def main() -> None:
     ap.add_argument("--taps", type=int, default=300)
     ap.add_argument("--faults", type=int, default=100)
     ap.add_argument("--load", type=float, default=5000, help="background msg/s during the loaded taps and faults")
+    ap.add_argument("--batch-max", type=int, default=None, help="the site's ingest.batch_max (default: its default)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, mosquitto(Path(tmp) / "mq") as broker:
         site_dir = Path(tmp) / "site"
         site_dir.mkdir()
         (site_dir / "patrol.yaml").write_text(plan(2 * args.taps))  # idle taps, then loaded ones
-        site = write_site(site_dir, site_id=SITE, mqtt_url=broker.url, extra="patrol: patrol.yaml\n")
+        site = write_site(site_dir, site_id=SITE, mqtt_url=broker.url, extra="patrol: patrol.yaml\n" + (
+            f"ingest: {{batch_max: {args.batch_max}}}\n" if args.batch_max else ""))
         gw = GatewayProcess(site)
         gw.start()
         try:

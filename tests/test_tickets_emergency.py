@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.core.errors import ConfigError
 from gateway.core.yamlsource import load_yaml_text, validate
-from gateway.tickets.emergency import classify, raises, with_level
+from gateway.tickets.emergency import classify, classify_all, raises, with_level
 from gateway.tickets.policy import EmergencyResponse, IncidentClass, TicketPolicy
 from gateway.tickets.ticket import HistoryEntry, Ticket
 
@@ -220,3 +222,28 @@ def test_bad_sections_name_file_and_line(snippet: str, line: int, words: str) ->
     text = str(info.value)
     assert f"site.yaml:{line}:" in text, text
     assert words in text, text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["smoke", "fire", "water_leak", "door"]), st.sampled_from(["b1", "b2", ""]),
+                          st.integers(0, 30), st.booleans(), st.booleans()), min_size=1, max_size=12))
+def test_classify_all_gives_each_ticket_what_classify_gives_it(
+        specs: list[tuple[str, str, int, bool, bool]]) -> None:
+    """The whole-site classification (one pool per zone) agrees with classifying each ticket alone
+    against the active tickets of the site, cards and cleared sensors among them."""
+    active = [card(f"G{i}", fault, zone=zone, at=T0 + minutes * MIN) if by_guard else
+              sensor(f"sd-{i}", fault, zone=zone, at=T0 + minutes * MIN, cleared=cleared)
+              for i, (fault, zone, minutes, cleared, by_guard) in enumerate(specs)]
+    everything = classify_all(active, CLASSES)
+    for t in active:
+        assert everything.get(t.seq) == classify(t, active, CLASSES)
+
+
+def test_unregistered_detectors_are_not_one_zone() -> None:
+    """Devices the inventory does not place all carry the zone "unassigned": not a place, so three of
+    them in alarm anywhere on the site are three level-3 incidents, not a level-1 "3 detectors"."""
+    alarms = [sensor(f"sd-{i}", zone="unassigned", at=T0 + i * MIN) for i in range(3)]
+    assert [level(t, alarms) for t in alarms] == [3, 3, 3]
+    assert {v.level for v in classify_all(alarms, CLASSES).values()} == {3}
+    placed = [sensor(f"sd-{i}", zone="b1", at=T0 + i * MIN) for i in range(3)]
+    assert [level(t, placed) for t in placed] == [1, 1, 1]

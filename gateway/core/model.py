@@ -85,13 +85,17 @@ class Decoded:
         return bool(self.rejections) and not (self.readings or self.availability or self.taps)
 
 
+# The zone of a device the inventory does not place: a label, not a place (no two such devices are
+# known to be near each other).
+UNASSIGNED_ZONE = "unassigned"
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """What the site knows about a device (from the inventory, or discovered from its topic)."""
 
     id: str
     kind: str = "unknown"
-    zone: str = "unassigned"
+    zone: str = UNASSIGNED_ZONE
     profile: str | None = None
     location: str | None = None
     owner: str | None = None

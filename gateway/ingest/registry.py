@@ -152,6 +152,8 @@ class Registry:
         # Kept up to date as devices change, so that neither question scans every device: the
         # unregistered watch asks for the lookalikes on every batch, and sweep runs on every tick.
         self._lookalike_ids: set[str] = set()
+        self._lookalike_kinds: dict[str, str] = {}  # lookalike -> the kind it looks like (for the version)
+        self._lookalike_version = 0
         # No device online by its traffic alone can have gone silent before this (None: look now).
         self._sweep_due: datetime | None = None
         # Shown beside health, never part of it; set by the tickets feature.
@@ -201,10 +203,17 @@ class Registry:
 
     def _note(self, state: DeviceState) -> None:
         """Keep the lookalike set and the sweep's next deadline in step with a device that changed."""
+        dev_id = state.info.id
         if _looks_like(state):
-            self._lookalike_ids.add(state.info.id)
+            self._lookalike_ids.add(dev_id)
+            if self._lookalike_kinds.get(dev_id) != state.suggested_kind:
+                assert state.suggested_kind is not None  # _looks_like
+                self._lookalike_kinds[dev_id] = state.suggested_kind
+                self._lookalike_version += 1
         else:
-            self._lookalike_ids.discard(state.info.id)
+            self._lookalike_ids.discard(dev_id)
+            if self._lookalike_kinds.pop(dev_id, None) is not None:
+                self._lookalike_version += 1
         if _lapses(state) and self._sweep_due is not None:
             assert state.last_seen is not None  # _lapses
             self._sweep_due = min(self._sweep_due, state.last_seen + self.heartbeat(state.info.kind))
@@ -290,10 +299,7 @@ class Registry:
                 state = DeviceState.from_json(orjson.loads(raw))
                 _reconcile(state, self._inventory.get(dev_id))
                 self._devices[dev_id] = state
-                if _looks_like(state):
-                    self._lookalike_ids.add(dev_id)
-                else:
-                    self._lookalike_ids.discard(dev_id)
+                self._note(state)
                 count += 1
             self._sweep_due = None
             self._info_version += 1
@@ -322,6 +328,11 @@ class Registry:
     def infos(self) -> dict[str, DeviceInfo]:
         with self._lock:
             return {k: s.info for k, s in self._devices.items()}
+
+    @property
+    def lookalikes_version(self) -> tuple[int, int]:
+        """Changes whenever lookalikes() may answer differently (a device's info, or what it looks like)."""
+        return self._info_version, self._lookalike_version
 
     def lookalikes(self) -> dict[str, DeviceInfo]:
         """Devices of unknown kind that look like a kind, with that kind filled in: for telling someone

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,7 +126,7 @@ class Route(Strict):
     limit: PositiveDuration
     checkpoints: list[RouteCheckpoint] = Field(min_length=1)
 
-    @property
+    @cached_property  # asked for on every tick and tap; a Route never changes once loaded
     def early_margin(self) -> timedelta:
         """How long before the scheduled start the first window can open (>= 0)."""
         return max([timedelta(0), *(c.tolerance - c.at for c in self.checkpoints)])

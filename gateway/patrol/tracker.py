@@ -173,6 +173,10 @@ class PatrolTracker:
         self._now: datetime | None = None
         self._last: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = {}  # debounce + its ack
         self._context: dict[str, tuple[str, datetime, str | None, str | None]] = {}  # reader -> last cp
+        # next_deadline walks every pending checkpoint of every open round, and the pipeline asks for
+        # it between runs of every batch: it is kept until a tap, a restore or time changes the rounds.
+        self._changes = 0
+        self._deadline_memo: tuple[tuple[datetime | None, int], datetime | None] | None = None
 
     # -- time ---------------------------------------------------------------------------------
     def tick(self, now: datetime) -> list[PatrolChange]:
@@ -186,6 +190,15 @@ class PatrolTracker:
         """The first instant at which tick() will change something (None before the first tick)."""
         if self._now is None:
             return None
+        key = (self._now, self._changes)
+        if self._deadline_memo is not None and self._deadline_memo[0] == key:
+            return self._deadline_memo[1]
+        found = self._first_deadline()
+        self._deadline_memo = (key, found)
+        return found
+
+    def _first_deadline(self) -> datetime | None:
+        assert self._now is not None  # next_deadline
         times = [self._next_start(route) - route.early_margin for route in self.plan.routes]
         for rnd in self._rounds.values():
             if rnd.ended:
@@ -290,6 +303,7 @@ class PatrolTracker:
 
     # -- taps ---------------------------------------------------------------------------------
     def on_tap(self, tap: Tap, now: datetime) -> TapOutcome:
+        self._changes += 1
         now = now.astimezone(UTC)
         ts = tap.ts.astimezone(UTC)
         changes = self._advance(min(ts, now))
@@ -552,6 +566,7 @@ class PatrolTracker:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Replace this tracker's state with a snapshot; rounds of routes no longer planned are dropped."""
+        self._changes += 1
         if state.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"patrol snapshot version {state.get('version')!r} is not "
                              f"{SNAPSHOT_VERSION}; delete the snapshot file to start afresh.")

@@ -51,7 +51,7 @@ def attach(gw: Gateway, offline: bool) -> Rules:
     consumer = RulesConsumer(RuleEngine(rules, site=context), alerts=gw.raise_alerts, devices=gw.registry,
                              clock=gw.clock, conditions=gw.publish_conditions)
     unregistered = UnregisteredWatch(rules, site=context, alerts=gw.raise_alerts, lookalikes=gw.registry.lookalikes,
-                                       clock=gw.clock)
+                                     lookalikes_version=lambda: gw.registry.lookalikes_version, clock=gw.clock)
 
     def replace_rules(new: Sequence[Rule]) -> None:
         consumer.replace_rules(new)

@@ -56,16 +56,25 @@ class UnregisteredWatch:
 
     def __init__(self, rules: Sequence[Rule], *, site: SiteContext,
                  alerts: Callable[[Sequence[AlertEvent]], None],
-                 lookalikes: Callable[[], dict[str, DeviceInfo]], clock: Clock) -> None:
+                 lookalikes: Callable[[], dict[str, DeviceInfo]], clock: Clock,
+                 lookalikes_version: Callable[[], object] = object) -> None:
         self.engine = RuleEngine(kind_matched(rules), site=site)
         self.clock = clock  # the gateway's: a site clock in replay and on an accelerated timeline
         self.alerts = alerts
         self.lookalikes = lookalikes
+        # Building the lookalikes costs a copy per unregistered device: done only when the registry
+        # says they changed (the default, a new object each call, means always).
+        self.lookalikes_version = lookalikes_version
+        self._seen_version: object = None
         self._devices: dict[str, DeviceInfo] = {}
         self._lock = threading.Lock()  # reloads come from another thread
 
     def _refresh_devices(self) -> None:
         # A device joins when it first looks like a kind and leaves when it gets a real one.
+        version = self.lookalikes_version()
+        if version == self._seen_version:
+            return
+        self._seen_version = version
         found = self.lookalikes()
         if found != self._devices:
             self._devices = found

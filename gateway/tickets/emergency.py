@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.core.model import UNASSIGNED_ZONE
 from gateway.tickets import lifecycle, stages
 from gateway.tickets.policy import EmergencyResponse, IncidentClass
 from gateway.tickets.ticket import HistoryEntry, Ticket
@@ -57,16 +58,23 @@ def sources(t: Ticket) -> list[Source]:
     return found
 
 
+def is_place(zone: str) -> bool:
+    """Whether tickets of this zone can be one incident: "unassigned" (a device missing from the
+    inventory) is not a place, so two unregistered detectors are not "2 detectors in one zone"."""
+    return bool(zone) and zone != UNASSIGNED_ZONE
+
+
 def classify(ticket: Ticket, zone_active: Sequence[Ticket], classes: Sequence[IncidentClass]) -> Verdict | None:
     """The most serious class (lowest level) the ticket's incident is in, or None.
 
     `zone_active` are the active tickets of the ticket's zone (with or without the ticket itself).
-    A ticket without a zone is an incident of its own.
+    A ticket without a place (no zone, or the zone of devices the inventory does not place) is an
+    incident of its own.
     """
     fault = ticket.labels.get("fault")
     if not fault or ticket.status not in lifecycle.ACTIVE:
         return None
-    pool = {t.seq: t for t in zone_active if ticket.zone and t.zone == ticket.zone}
+    pool = {t.seq: t for t in zone_active if is_place(ticket.zone) and t.zone == ticket.zone}
     pool[ticket.seq] = ticket
     best: Verdict | None = None
     for incident in sorted(classes, key=lambda c: c.level):
@@ -76,6 +84,40 @@ def classify(ticket: Ticket, zone_active: Sequence[Ticket], classes: Sequence[In
         if verdict is not None:
             best = verdict
     return best
+
+
+def classify_all(active: Sequence[Ticket], classes: Sequence[IncidentClass]) -> dict[int, Verdict]:
+    """classify() of every ticket in `active` against the others of its zone, by ticket seq.
+
+    A zone's tickets share one pool, so each incident class is matched once per zone, not once per
+    ticket: a zone with n alarms costs n, not n squared (a sensor storm in one zone must not stall
+    the tickets of the whole site)."""
+    zones: dict[str, list[Ticket]] = {}
+    for t in active:
+        zones.setdefault(t.zone, []).append(t)
+    ordered = sorted(classes, key=lambda c: c.level)
+    out: dict[int, Verdict] = {}
+    for zone, group in zones.items():
+        found: dict[int, Verdict | None] = {}  # id(incident) -> its verdict for this zone
+        for t in group:
+            fault = t.labels.get("fault")
+            if not fault or t.status not in lifecycle.ACTIVE:
+                continue
+            if not is_place(zone):  # an incident of its own
+                if (v := classify(t, (), classes)) is not None:
+                    out[t.seq] = v
+                continue
+            best: Verdict | None = None
+            for incident in ordered:
+                if fault not in incident.faults or (best is not None and incident.level >= best.level):
+                    continue
+                if id(incident) not in found:
+                    found[id(incident)] = _matches(incident, group, zone)
+                if (verdict := found[id(incident)]) is not None:
+                    best = verdict
+            if best is not None:
+                out[t.seq] = best
+    return out
 
 
 def _matches(incident: IncidentClass, pool: list[Ticket], zone: str) -> Verdict | None:

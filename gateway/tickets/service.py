@@ -320,17 +320,25 @@ class TicketService:
         response = self.policy.emergency_response
         watched = response.watched_faults()
         touched: dict[str, datetime] = {}
+        lone: set[int] = set()  # changed tickets without a place: each is an incident of its own
         for change in done:
             t = change.ticket
             if response.enabled and t.labels.get("fault") in watched:
                 at = t.last_seen_at or t.opened_at
                 touched[t.zone] = max(at, touched.get(t.zone, at))
+                if not emergency.is_place(t.zone):
+                    lone.add(t.seq)
+        if not touched:
+            return []
+        # Only the touched zones' tickets are read (not every active alarm of the site), and of the
+        # tickets without a place only the changed ones: a new alarm costs its zone, not the site.
+        zones = {z for z in touched if emergency.is_place(z)}
         out: list[Change] = []
         for _ in range(_RETRIES):
-            active = [t for t in tx.active_matching(self.site, lambda _rule, labels: labels.get("fault") in watched)
-                      if t.zone in touched]
-            raised = [(t, v) for t in active
-                      if emergency.raises(t, v := emergency.classify(t, active, response.classes)) and v is not None]
+            active = tx.active_matching(self.site, lambda _rule, labels: labels.get("fault") in watched,
+                                        zones=zones, seqs=lone)
+            verdicts = emergency.classify_all(active, response.classes)
+            raised = [(t, v) for t in active if (v := verdicts.get(t.seq)) is not None and emergency.raises(t, v)]
             if not raised:
                 break
             for t, verdict in raised:

@@ -8,7 +8,7 @@ so two gateways on one store can neither open a duplicate nor overwrite each oth
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -328,12 +328,16 @@ class Tx:
                           order=[tickets.c.seq])
 
     def active_matching(self, site: str, wanted: Callable[[str, dict[str, str]], bool], *,
-                        holding: bool = False) -> list[Ticket]:
+                        holding: bool = False, zones: Collection[str] | None = None,
+                        seqs: Collection[int] = ()) -> list[Ticket]:
         """Active tickets whose rule and labels `wanted` accepts, oldest first; with `holding`, only
-        those whose condition still holds (a root cause that still explains its symptoms)."""
+        those whose condition still holds (a root cause that still explains its symptoms); with
+        `zones`, only those of these zones, or whose seq is in `seqs`."""
         where = (tickets.c.site == site) & _active
         if holding:
             where = where & tickets.c.condition_cleared.is_(False)
+        if zones is not None:
+            where = where & (tickets.c.zone.in_(list(zones)) | tickets.c.seq.in_(list(seqs)))
         rows = self.conn.execute(select(tickets.c.seq, tickets.c.rule, tickets.c.labels).where(where)).all()
         seqs = [seq for seq, rule, labels in rows if wanted(rule, labels or {})]
         return self._load(tickets.c.seq.in_(seqs), order=[tickets.c.seq]) if seqs else []

@@ -151,8 +151,9 @@ class Registry:
         self._conditions: dict[str, tuple[LiveCondition, ...]] = {}  # device -> what holds for it now
         # Kept up to date as devices change, so that neither question scans every device: the
         # unregistered watch asks for the lookalikes on every batch, and sweep runs on every tick.
-        self._lookalike_ids: set[str] = set()
-        self._lookalike_kinds: dict[str, str] = {}  # lookalike -> the kind it looks like (for the version)
+        # Devices of unknown kind that look like one -> their info with that kind filled in, kept as
+        # they change so that lookalikes() is a copy, not a new DeviceInfo per device at every batch.
+        self._lookalikes: dict[str, DeviceInfo] = {}
         self._lookalike_version = 0
         # No device online by its traffic alone can have gone silent before this (None: look now).
         self._sweep_due: datetime | None = None
@@ -205,15 +206,13 @@ class Registry:
         """Keep the lookalike set and the sweep's next deadline in step with a device that changed."""
         dev_id = state.info.id
         if _looks_like(state):
-            self._lookalike_ids.add(dev_id)
-            if self._lookalike_kinds.get(dev_id) != state.suggested_kind:
-                assert state.suggested_kind is not None  # _looks_like
-                self._lookalike_kinds[dev_id] = state.suggested_kind
+            assert state.suggested_kind is not None  # _looks_like
+            looks = replace(state.info, kind=state.suggested_kind)
+            if self._lookalikes.get(dev_id) != looks:
+                self._lookalikes[dev_id] = looks
                 self._lookalike_version += 1
-        else:
-            self._lookalike_ids.discard(dev_id)
-            if self._lookalike_kinds.pop(dev_id, None) is not None:
-                self._lookalike_version += 1
+        elif self._lookalikes.pop(dev_id, None) is not None:
+            self._lookalike_version += 1
         if _lapses(state) and self._sweep_due is not None:
             assert state.last_seen is not None  # _lapses
             self._sweep_due = min(self._sweep_due, state.last_seen + self.heartbeat(state.info.kind))
@@ -330,20 +329,15 @@ class Registry:
             return {k: s.info for k, s in self._devices.items()}
 
     @property
-    def lookalikes_version(self) -> tuple[int, int]:
-        """Changes whenever lookalikes() may answer differently (a device's info, or what it looks like)."""
-        return self._info_version, self._lookalike_version
+    def lookalikes_version(self) -> int:
+        """Changes whenever lookalikes() answers differently."""
+        return self._lookalike_version
 
     def lookalikes(self) -> dict[str, DeviceInfo]:
         """Devices of unknown kind that look like a kind, with that kind filled in: for telling someone
         to register them when they report what would be a fault for it (gateway/rules/unregistered.py)."""
-        found = {}
         with self._lock:
-            for k in sorted(self._lookalike_ids):
-                s = self._devices[k]
-                if s.info.kind == UNKNOWN_KIND and s.suggested_kind is not None:
-                    found[k] = replace(s.info, kind=s.suggested_kind)
-        return found
+            return {k: self._lookalikes[k] for k in sorted(self._lookalikes)}
 
     def info(self, dev_id: str) -> DeviceInfo:
         with self._lock:

@@ -242,7 +242,7 @@ const STRINGS = /* STRINGS-JSON-BEGIN */ {
     "patrol.prev_day_long": "Previous day",
     "patrol.next_day_long": "Next day",
     "patrol.rounds_done": "{done} of {total} rounds finished",
-    "patrol.missed_late": "{missed} missed checkpoints, {late} late",
+    "patrol.missed_late": "missed checkpoints: {missed}, late: {late}",
     "patrol.no_rounds": "No rounds on this day.",
     "patrol.visited_of": "{visited} of {expected} checkpoints",
     "patrol.coverage": "Coverage",

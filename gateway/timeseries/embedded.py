@@ -128,6 +128,7 @@ _CLEAR_SQL = "DELETE FROM temp.batch"
 
 # Each table's time column and how far below a point's timestamp a row it writes can lie (a
 # rollup bucket starts up to one width before its points).
+_EMPTY = 2**62  # a lower bound for an empty table: later than any cutoff
 _TABLES = {"raw": ("ts", 0), "rollup_1m": ("bucket", MINUTE_US), "rollup_1h": ("bucket", HOUR_US)}
 
 
@@ -354,6 +355,12 @@ class EmbeddedStore:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._oldest.update(cutoffs)  # every row left is at or after its table's cutoff
+            for table, (col, _below) in _TABLES.items():
+                # The oldest row left, from each series' first key (the primary key's order, so one
+                # index probe per series, no scan). An empty table gets a bound no cutoff reaches;
+                # commits lower it.
+                oldest = self._conn.execute(
+                    f"SELECT min((SELECT min({col}) FROM {table} WHERE series = s.id)) FROM series s").fetchone()[0]
+                self._oldest[table] = _EMPTY if oldest is None else int(oldest)
         self._next_sweep = self.clock.now() + self.sweep_every
         return deleted

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.core.clock import FakeClock
 from gateway.timeseries.embedded import EmbeddedStore, RetentionPolicy
-from gateway.timeseries.point import Point
+from gateway.timeseries.point import Point, epoch_us
 from gateway.timeseries.query import SeriesAnswer
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -169,6 +169,30 @@ def test_the_writer_thread_sweeps_on_its_own_when_due(tmp_path: Path) -> None:
         clock.set(T0 + timedelta(days=8))
         write(store, [reading("d", T0 + timedelta(days=8), v=2)])  # the batch after the due time triggers it
         assert values(store.query("reading", "v", start=T0, end=T0 + timedelta(days=9))) == [2]
+    finally:
+        store.close()
+
+
+def test_the_writer_skips_a_sweep_only_while_nothing_can_be_past_retention(tmp_path: Path) -> None:
+    """The writer's sweep is skipped while the oldest row is inside retention; rows written older
+    later, or data ageing past the cutoff, bring it back."""
+    clock = FakeClock(T0)
+    store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock, sweep_every=timedelta(minutes=10))
+    store.start()
+    span: dict[str, Any] = {"start": T0 - timedelta(days=30), "end": T0 + timedelta(days=30)}
+    try:
+        write(store, [reading("d", T0, v=1)])  # the first due sweep measures the tables
+        clock.set(T0 + timedelta(days=1))
+        write(store, [reading("d", T0 + timedelta(days=1), v=2)])
+        assert store._oldest["raw"] == epoch_us(T0)
+        clock.set(T0 + timedelta(days=2))
+        write(store, [reading("d", T0 - timedelta(days=9), v=0)])  # older than the raw retention
+        clock.set(T0 + timedelta(days=3))
+        write(store, [reading("d", T0 + timedelta(days=3), v=3)])  # due: the old row makes it run
+        assert values(store.query("reading", "v", **span)) == [1, 2, 3]
+        clock.set(T0 + timedelta(days=7, hours=1))  # the row at T0 has aged past 7 days
+        write(store, [reading("d", T0 + timedelta(days=7, hours=1), v=4)])
+        assert values(store.query("reading", "v", **span)) == [2, 3, 4]
     finally:
         store.close()
 

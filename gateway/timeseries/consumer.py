@@ -11,13 +11,14 @@ overwrites rather than adds (InfluxDB and VictoriaMetrics keep one value per ser
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.core.model import Processed, Value
 from gateway.ingest.registry import Registry
-from gateway.timeseries.point import Point
+from gateway.timeseries.point import _INT64_MAX, _INT64_MIN, Point
 from gateway.timeseries.writer import TimeSeriesWriter
 
 log = logging.getLogger("sitegate.timeseries")
@@ -28,6 +29,17 @@ def _field(value: Value) -> float | int | bool | None:
     if isinstance(value, bool | int | float):
         return value
     return None
+
+
+def _sound(value: float | int | bool) -> bool:
+    """What Point's own check would accept (the decoder already refuses non-finite numbers; this
+    keeps any other value on the checked path, which raises as it always did)."""
+    t = type(value)
+    if t is bool:
+        return True
+    if t is float:
+        return math.isfinite(value)
+    return t is int and _INT64_MIN <= value <= _INT64_MAX
 
 
 class TimeSeriesConsumer:
@@ -61,7 +73,13 @@ class TimeSeriesConsumer:
                 value = _field(r.value)
                 if value is not None:
                     by_ts.setdefault(r.ts, {})[r.metric] = value
-            points.extend(Point("reading", tags, fields, ts) for ts, fields in by_ts.items())
+            for ts, fields in by_ts.items():
+                # Names and tags are ours and reading times are aware (Reading's contract), so only the
+                # values need a look before the unchecked constructor (see Point.trusted).
+                if ts.tzinfo is not None and all(_sound(v) for v in fields.values()):
+                    points.append(Point.trusted("reading", tags, fields, ts))
+                else:
+                    points.append(Point("reading", tags, fields, ts))
         log.debug("%d reading points from %d messages", len(points), len(batch))
         self.writer.write(points)
 
@@ -70,13 +88,11 @@ class TimeSeriesConsumer:
             return
         self._next_health = now + self.health_every
         points = []
-        for view in self.registry.views(now):
-            counts = self.open_tickets(view["id"])
+        for info, online, health in self.registry.health_rows(now):
+            counts = self.open_tickets(info.id)
             points.append(Point(
-                "equipment_health",
-                {"site": self.site_id, "device": view["id"], "kind": view["kind"], "zone": view["zone"]},
-                {"online": view["online"] is True, "health": float(view["health"]),
-                 "open_tickets": int(sum(counts.values()))}, now))
+                "equipment_health", {"site": self.site_id, "device": info.id, "kind": info.kind, "zone": info.zone},
+                {"online": online, "health": float(health), "open_tickets": int(sum(counts.values()))}, now))
         self.writer.write(points)
 
     def snapshot(self) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -368,7 +368,7 @@ class Registry:
             state = self._devices.get(dev_id)
             return state.info if state else DeviceInfo(id=dev_id)
 
-    def states(self) -> Iterable[DeviceState]:
+    def states(self) -> list[DeviceState]:
         with self._lock:
             return list(self._devices.values())
 

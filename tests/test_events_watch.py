@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from gateway.core.clock import FakeClock
-from gateway.events.build import Site
+from gateway.events.build import DeviceState, Site
 from gateway.events.outbox import Outbox
 from gateway.events.watch import EventWatch
 
@@ -36,13 +36,21 @@ class World:
         del now
         return [dict(v) for v in self.devices.values()]
 
+    def states(self, now: datetime) -> list[tuple[str, DeviceState | None]]:
+        return [(str(v["id"]), DeviceState.of(v)) for v in self.views(now)]
+
+    def view(self, device: str, now: datetime) -> dict[str, Any] | None:
+        del now
+        found = self.devices.get(device)
+        return None if found is None else dict(found)
+
     def wake(self) -> None:
         self.wakes += 1
 
 
 def make(tmp_path: Path, clock: FakeClock, world: World) -> tuple[EventWatch, Outbox]:
     box = Outbox(tmp_path / "events.db")
-    watch = EventWatch(SITE, box, clock=clock, wake=world.wake, devices=world.views,
+    watch = EventWatch(SITE, box, clock=clock, wake=world.wake, states=world.states, view=world.view,
                        health=lambda: {"status": "ok"},
                        figures=lambda now: {"open_tickets": 1, "overdue_tickets": 0, "critical_tickets": 0,
                                             "devices_total": 3, "devices_offline": 0, "timeliness_month": None},

@@ -268,3 +268,18 @@ def test_a_link_quality_of_zero_is_the_weakest_and_a_negative_signal_is_rssi_in_
     assert assess(state, T0, timedelta(hours=1), ()).reasons == ("signal 0 < 30 (weak radio link)",)
     state.metrics["signal"] = MetricValue(-67, "dBm", T0)
     assert assess(state, T0, timedelta(hours=1), ()) == Health(1.0, "good", ())
+
+
+def test_healths_say_what_the_views_say_in_the_same_order() -> None:
+    # The minutely equipment_health points read healths(), not views(): same devices, same figures.
+    reg = Registry({"ext-1": DeviceInfo("ext-1", kind="extinguisher", zone="b1"), "idle": DeviceInfo("idle")},
+                   heartbeat={"extinguisher": timedelta(minutes=5)})
+    reg.apply(reading("ext-1", "pressure_mpa", 1.2), T0)
+    reg.apply(reading("d", "battery_pct", 5), T0)
+    reg.apply(avail("z", False), T0)
+    reg.set_conditions({"ext-1": [LiveCondition("fire.extinguisher_low", "major", True, "pressure low")]})
+    for at in (T0, T0 + timedelta(minutes=7)):
+        reg.sweep(at)
+        assert [(h.info.id, h.info.kind, h.info.zone, h.online, h.health.score, h.health.band)
+                for h in reg.healths(at)] == [
+            (v["id"], v["kind"], v["zone"], v["online"], v["health"], v["health_band"]) for v in reg.views(at)]

@@ -673,3 +673,28 @@ def test_snapshot_and_restore_at_any_point_gives_the_same_alerts_as_running_thro
     second.restore(json.loads(json.dumps(first.snapshot())), restart_at)
     got += feed(second, timeline[cut:]) + second.tick(end)
     assert [(e.rule, e.device, e.state, e.ts) for e in got] == [(e.rule, e.device, e.state, e.ts) for e in expected]
+
+
+def test_a_snapshot_leaves_defaults_out_and_the_full_form_still_restores() -> None:
+    # Fields at their default are left out of a snapshot (its size at 100,000 devices); a False
+    # value is kept (an offline `last` is not "unknown"), and a snapshot with every field, as
+    # written before, restores the same.
+    rules = [low_pressure(**{"for": "10m"}), rule("silent", condition={"type": "absent"})]
+    devices = {"lamp-1": DeviceInfo("lamp-1", "lamp"), "ext-1": DeviceInfo("ext-1", "extinguisher")}
+    first = RuleEngine(rules, site=SITE)
+    first.set_devices(devices)
+    read(first, "ext-1", "pressure_mpa", 0.8, at(0))
+    first.on_availability(Availability("lamp-1", False, at(1)), at(1))
+    saved = json.loads(json.dumps(first.snapshot()))
+    assert any(t.get("last") is False for t in saved["tracks"])
+    assert all("events" not in t and "fired_at" not in t and "firing" not in t for t in saved["tracks"])
+    defaults = {"active": False, "since": None, "firing": False, "fired_at": None, "value": None, "metric": None,
+                "last": None, "last_seen": None, "events": [], "samples": []}
+    full = {**saved, "tracks": [{**defaults, **t} for t in saved["tracks"]]}
+    for state in (saved, full):
+        second = RuleEngine(rules, site=SITE)
+        second.set_devices(devices)
+        second.restore(state, at(2))
+        assert second.snapshot()["tracks"] == saved["tracks"]
+        assert second.next_deadline() == first.next_deadline()
+        assert states(second.tick(at(10))) == [("low", "ext-1", "firing")]

@@ -123,9 +123,14 @@ class DeviceState:
     @classmethod
     def of(cls, view: Mapping[str, Any]) -> DeviceState | None:
         """From a `GET /api/devices` item; None while nobody knows whether it is online."""
-        if view.get("online") is None:
+        return cls.of_parts(view.get("online"), view.get("health_band"))
+
+    @classmethod
+    def of_parts(cls, online: bool | None, band: str | None) -> DeviceState | None:
+        """From a device's online state and health band (what `of` reads in its view)."""
+        if online is None:
             return None
-        return cls("online" if view["online"] else "offline", view.get("health_band") not in UNHEALTHY_BANDS)
+        return cls("online" if online else "offline", band not in UNHEALTHY_BANDS)
 
 
 def device_event(site: Site, view: Mapping[str, Any], state: DeviceState, since: datetime) -> Event:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.core.model import STAGE_RECORD
-from gateway.events.build import Site
+from gateway.events.build import DeviceState, Site
 from gateway.events.config import EventsConfig
 from gateway.events.metrics import EventsCollector
 from gateway.events.outbox import Outbox
@@ -43,7 +43,8 @@ def attach(gw: Gateway, offline: bool) -> Events | None:
                     window=config.window)
     tickets: TicketService | None = gw.features.get("tickets")
     reports: ReportSource | None = gw.features.get("reports")
-    watch = EventWatch(site, outbox, clock=gw.clock, wake=sender.wake, devices=gw.registry.views,
+    watch = EventWatch(site, outbox, clock=gw.clock, wake=sender.wake, states=lambda now: device_states(gw, now),
+                       view=gw.registry.view,
                        health=gw.health, figures=lambda now: health_figures(gw, tickets, reports, now),
                        health_every=config.health_interval, device_every=config.device_interval)
     gw.bus.listen(watch.on_bus)
@@ -66,17 +67,22 @@ def attach(gw: Gateway, offline: bool) -> Events | None:
     return Events(outbox, sender, watch)
 
 
+def device_states(gw: Gateway, now: datetime) -> list[tuple[str, DeviceState | None]]:
+    """What head office follows of every device, from its health alone (EventWatch.check_devices)."""
+    return [(h.info.id, DeviceState.of_parts(h.online, h.health.band)) for h in gw.registry.healths(now)]
+
+
 def health_figures(gw: Gateway, tickets: TicketService | None, reports: ReportSource | None,
                    now: datetime) -> dict[str, Any]:
     """What head office ranks sites by, beside the health body."""
     counts = tickets.severity_counts() if tickets is not None else {}
-    views = gw.registry.views(now)
+    states = gw.registry.states()  # counts only: no view of every device
     return {
         "open_tickets": sum(n for n, _ in counts.values()),
         "overdue_tickets": sum(late for _, late in counts.values()),
         "critical_tickets": counts.get("critical", (0, 0))[0],
-        "devices_total": len(views),
-        "devices_offline": sum(1 for v in views if v.get("online") is False),
+        "devices_total": len(states),
+        "devices_offline": sum(1 for s in states if s.online is False),
         "timeliness_month": timeliness(reports.monthly(Month.of(now, gw.tz), now)) if reports is not None else None,
     }
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,9 @@ from gateway.events.outbox import KnownDevice, Outbox
 log = logging.getLogger("sitegate.events")
 
 Figures = Callable[[datetime], Mapping[str, Any]]
+# Every device's id and what head office follows of it, without its view (None: online unknown).
+States = Callable[[datetime], Iterable[tuple[str, DeviceState | None]]]
+View = Callable[[str, datetime], Mapping[str, Any] | None]  # one device's `GET /api/devices` item
 
 
 class EventWatch:
@@ -41,7 +44,7 @@ class EventWatch:
     name = "events"
 
     def __init__(self, site: Site, outbox: Outbox, *, clock: Clock, wake: Callable[[], None],
-                 devices: Callable[[datetime], Sequence[Mapping[str, Any]]],
+                 states: States, view: View,
                  health: Callable[[], Mapping[str, Any]], figures: Figures,
                  health_every: timedelta, device_every: timedelta, min_gap: float = 1.0,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -52,7 +55,8 @@ class EventWatch:
         self.min_gap, self._monotonic = min_gap, monotonic
         self._last_devices = self._last_health = float("-inf")
         self._wake = wake
-        self._devices, self._health, self._figures = devices, health, figures
+        self._states, self._view = states, view
+        self._health, self._figures = health, figures
         self.health_every, self.device_every = health_every, device_every
         self._next_health: datetime | None = None
         self._next_devices: datetime | None = None
@@ -95,16 +99,20 @@ class EventWatch:
 
     # -- the work -----------------------------------------------------------------------------------
     def check_devices(self, now: datetime) -> int:
-        """An event for every device whose state or health changed since head office was told."""
+        """An event for every device whose state or health changed since head office was told.
+
+        Compares states only; the view an event carries is built for the devices that changed (a
+        view of every device every few seconds was ~3 KB each, 300 MiB at 100,000 devices)."""
         events: list[Event] = []
         told: list[tuple[str, KnownDevice]] = []
-        for view in self._devices(now):
-            state = DeviceState.of(view)
+        for device, state in self._states(now):
             if state is None:
                 continue
-            device = str(view["id"])
             known = self._known.get(device)
             if known is not None and known.state == state:
+                continue
+            view = self._view(device, now)
+            if view is None:
                 continue
             went = self._went.get(device)
             moved = known is None or known.state.state != state.state

@@ -18,6 +18,7 @@ import csv
 import difflib
 import io
 import logging
+import sys
 from collections.abc import Collection
 from pathlib import Path
 
@@ -168,9 +169,16 @@ def _device(path: Path, line: int, values: dict[str, str], errors: list[Problem]
         errors.append(Problem(path, line, f"profile '{profile}' is not a known device profile; {hint}"))
     if len(errors) > found:
         return None
-    return DeviceInfo(id=device_id, kind=kind, zone=zone, profile=profile,
-                      location=values.get("location") or None, owner=values.get("owner") or None,
-                      circuit=values.get("circuit") or None)
+    # Kinds, zones, owners ... repeat down the register: one string each, not one per row (100,000
+    # rows held ~4 copies each of what a few dozen strings say).
+    return DeviceInfo(id=device_id, kind=sys.intern(kind), zone=sys.intern(zone), profile=_interned(profile),
+                      location=_interned(values.get("location") or None),
+                      owner=_interned(values.get("owner") or None),
+                      circuit=_interned(values.get("circuit") or None))
+
+
+def _interned(value: str | None) -> str | None:
+    return None if value is None else sys.intern(value)
 
 
 def _shown(value: str) -> str:

@@ -142,7 +142,6 @@ class RuleEngine:
     def _forget_matches(self) -> None:
         self._reading_cache: dict[tuple[str, str], _ReadingRules] = {}
         self._shared_rules: dict[tuple[tuple[_Compiled, ...], ...], _ReadingRules] = {}  # see _reading_rules
-        self._indexes: dict[tuple[str, ...], ThresholdIndex[_Compiled]] = {}  # shared by devices alike
         self._availability_cache: dict[str, tuple[_Compiled, ...]] = {}
         self._tap_cache: dict[str, tuple[_Compiled, ...]] = {}
 
@@ -266,20 +265,15 @@ class RuleEngine:
         info = self._info(device)
         own = [c for c in self._by_metric.get(metric, []) if c.matches(info)]
         tail = self._by_metric.get(ANY_METRIC, []) + (self._by_channel_metric.get(base, []) if channel > 1 else [])
-        indexed = [c for c in own if c.indexed]
-        index = None
-        if indexed:
-            names = tuple(c.rule.key for c in indexed)
-            index = self._indexes.get(names)
-            if index is None:
-                index = self._indexes[names] = ThresholdIndex(
-                    (c, c.ev.condition) for c in indexed if isinstance(c.ev, ThresholdEval))
+        indexed = tuple(c for c in own if c.indexed)
         head, tail_ = tuple(c for c in own if not c.indexed), tuple(c for c in tail if c.matches(info))
-        # Devices alike get equal answers: one shared copy, not one per (device, metric) (~400 bytes
-        # each, ~100 MiB at 100,000 devices).
-        shared = (head, tail_, tuple(indexed))
+        # Devices alike get equal answers: one shared copy (and index), not one per (device, metric)
+        # (~400 bytes each, ~100 MiB at 100,000 devices).
+        shared = (head, tail_, indexed)
         found = self._shared_rules.get(shared)
         if found is None:
+            index = ThresholdIndex((c, c.ev.condition) for c in indexed
+                                   if isinstance(c.ev, ThresholdEval)) if indexed else None
             found = self._shared_rules[shared] = _ReadingRules(head, tail_, index, frozenset(indexed))
         return found
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -97,3 +98,22 @@ def test_any_valid_point_encodes_to_one_line_with_three_parts(measurement: str, 
     assert "\n" not in line
     assert _structural_spaces(line) == 2
     assert line.endswith(f" {TS_NS}")
+
+
+@pytest.mark.parametrize("fields", [{"v": float("nan")}, {"v": float("inf")}, {"v": 2**63}, {"v": object()}, {}])
+def test_trusted_points_refuse_what_checked_points_refuse(fields: dict[str, Any]) -> None:
+    """Point.trusted skips only the name and tag checks: bad values still raise, with the same words."""
+    ts = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    with pytest.raises(ValueError) as checked:
+        Point("reading", {"device": "d1"}, fields, ts)
+    with pytest.raises(ValueError) as trusted:
+        Point.trusted("reading", {"device": "d1"}, fields, ts)
+    assert str(trusted.value) == str(checked.value)
+
+
+def test_trusted_points_refuse_naive_times_and_equal_checked_points() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Point.trusted("reading", {"device": "d1"}, {"v": 1.0}, datetime(2026, 11, 20, 12, 0))
+    ts = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    fields = {"a": 1.5, "b": 2**62, "c": True, "d": "text"}
+    assert Point.trusted("reading", {"device": "d1"}, fields, ts) == Point("reading", {"device": "d1"}, fields, ts)

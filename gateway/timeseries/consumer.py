@@ -11,14 +11,13 @@ overwrites rather than adds (InfluxDB and VictoriaMetrics keep one value per ser
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.core.model import Processed, Value
 from gateway.ingest.registry import Registry
-from gateway.timeseries.point import _INT64_MAX, _INT64_MIN, Point
+from gateway.timeseries.point import Point
 from gateway.timeseries.writer import TimeSeriesWriter
 
 log = logging.getLogger("sitegate.timeseries")
@@ -29,17 +28,6 @@ def _field(value: Value) -> float | int | bool | None:
     if isinstance(value, bool | int | float):
         return value
     return None
-
-
-def _sound(value: float | int | bool) -> bool:
-    """What Point's own check would accept (the decoder already refuses non-finite numbers; this
-    keeps any other value on the checked path, which raises as it always did)."""
-    t = type(value)
-    if t is bool:
-        return True
-    if t is float:
-        return math.isfinite(value)
-    return t is int and _INT64_MIN <= value <= _INT64_MAX
 
 
 class TimeSeriesConsumer:
@@ -73,13 +61,8 @@ class TimeSeriesConsumer:
                 value = _field(r.value)
                 if value is not None:
                     by_ts.setdefault(r.ts, {})[r.metric] = value
-            for ts, fields in by_ts.items():
-                # Names and tags are ours and reading times are aware (Reading's contract), so only the
-                # values need a look before the unchecked constructor (see Point.trusted).
-                if ts.tzinfo is not None and all(_sound(v) for v in fields.values()):
-                    points.append(Point.trusted("reading", tags, fields, ts))
-                else:
-                    points.append(Point("reading", tags, fields, ts))
+            # The name and tags are ours: only values and times need a look (Point.trusted).
+            points.extend(Point.trusted("reading", tags, fields, ts) for ts, fields in by_ts.items())
         log.debug("%d reading points from %d messages", len(points), len(batch))
         self.writer.write(points)
 

@@ -9,8 +9,8 @@
   `sitegate/<site>/tickets/<id>` (then checked in GET /api/tickets, untimed); once with the gateway
   otherwise idle, once under a background load
   of `--load` msg/s of Zigbee sensor states (the rate actually achieved is printed);
-next to an echo baseline measured in the same run (a raw paho client that republishes each message:
-the broker round trip that any gateway pays).
+next to an echo baseline measured in the same run, idle and under the same load (a raw paho client
+that republishes each message: the broker round trip that any gateway pays).
 
     .venv/bin/python bench/bench_latency.py [--taps 300] [--faults 100] [--load 5000]
 """
@@ -200,6 +200,8 @@ def main() -> None:
             ok = taps(broker.port, args.taps, accepted=True)
             rejected = taps(broker.port, args.taps, accepted=False)
             idle = faults(broker.port, args.faults, first=0, api=gw.url)
+            echo_loaded, _note = under_load(broker.port, gw, args.load, "echoes",
+                                            lambda: echo_baseline(broker.port, args.taps))
             ok_loaded, taps_note = under_load(broker.port, gw, args.load, "accepted taps", lambda: taps(
                 broker.port, args.taps, accepted=True, first=args.taps))
             loaded, load_note = under_load(broker.port, gw, args.load, "faults", lambda: faults(
@@ -209,6 +211,7 @@ def main() -> None:
     print(f"\n{'path':<44}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'p50 vs echo':>13}")
     echo_p50 = statistics.median(base)
     for name, values in (("echo round trip (raw paho)", base),
+                         (f"echo round trip, {args.load:,.0f} msg/s load", echo_loaded),
                          ("tap -> ack, accepted (ok, sitegate)", ok),
                          (f"tap -> ack, accepted, {args.load:,.0f} msg/s load", ok_loaded),
                          ("tap -> ack, rejected (unknown_tag, sitegate)", rejected),

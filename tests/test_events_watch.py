@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,37 @@ def test_catch_up_sends_the_latest_revision_the_outbox_missed(tmp_path: Path) ->
     assert watch.catch_up([t1, t2]) == 0
     assert [(e["id"], e["type"]) for e in sent(box)] == [("harbor-view/ticket/T-000001/1", "ticket.opened"),
                                                          ("harbor-view/ticket/T-000002/2", "ticket.changed")]
+
+
+def test_in_the_background_a_slow_comparison_does_not_hold_the_tick_and_is_never_run_twice_at_once(
+        tmp_path: Path) -> None:
+    # On the pipeline thread the comparison held every message behind it; in the background the tick
+    # returns at once, a tick while it runs starts no second one, and close() waits for it.
+    clock, world = FakeClock(START), World()
+    box = Outbox(tmp_path / "events.db")
+    release, running = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def states(now: datetime) -> list[tuple[str, DeviceState | None]]:
+        calls.append(threading.current_thread().name)
+        running.set()
+        assert release.wait(10)
+        return world.states(now)
+
+    watch = EventWatch(SITE, box, clock=clock, wake=world.wake, states=states, view=world.view,
+                       health=lambda: {"status": "ok"},
+                       figures=lambda now: {"open_tickets": 0, "overdue_tickets": 0, "critical_tickets": 0,
+                                            "devices_total": 3, "devices_offline": 0, "timeliness_month": None},
+                       health_every=timedelta(minutes=1), device_every=timedelta(seconds=5), min_gap=0,
+                       background=True)
+    watch.tick(clock.now())  # returns while states() waits
+    assert running.wait(5)
+    clock.advance(timedelta(seconds=6))
+    watch.tick(clock.now())  # due again, but the first is still running: skipped
+    release.set()
+    watch.close()
+    assert len(calls) == 1 and calls[0].startswith("events-watch")
+    assert sorted(e["id"] for e in sent(box)) == ["harbor-view/device/lamp-1/2026-12-02T21:00:00+08:00",
+                                                  "harbor-view/device/smoke-3/2026-12-02T21:00:00+08:00",
+                                                  "harbor-view/health/2026-12-02T13:00Z"]
+    box.close()

@@ -173,6 +173,9 @@ EventSink = Callable[[str, dict[str, Any]], None]
 
 # The order in which consumers see each batch: those that detect (rules, patrol) come before those
 # that act on what they detected (the ticket timer), and those that record (time series) come last.
+# Among the detectors, patrol answers first: a guard waits at the checkpoint for the reader's ack,
+# and patrol's judgement does not depend on the other detectors.
+STAGE_ANSWER = 5
 STAGE_DETECT = 10
 STAGE_ACT = 30
 STAGE_RECORD = 90

@@ -46,7 +46,8 @@ def attach(gw: Gateway, offline: bool) -> Events | None:
     watch = EventWatch(site, outbox, clock=gw.clock, wake=sender.wake, states=lambda now: device_states(gw, now),
                        view=gw.registry.view,
                        health=gw.health, figures=lambda now: health_figures(gw, tickets, reports, now),
-                       health_every=config.health_interval, device_every=config.device_interval)
+                       health_every=config.health_interval, device_every=config.device_interval,
+                       background=True)
     gw.bus.listen(watch.on_bus)
     gw.add_consumer(watch, STAGE_RECORD)
     gw.metrics.registry.register(EventsCollector(outbox.counts, lambda: sender.published, lambda: outbox.dropped))
@@ -58,6 +59,7 @@ def attach(gw: Gateway, offline: bool) -> Events | None:
         sender.start()
 
     def stop() -> None:
+        watch.close()
         sender.stop()
         outbox.close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,10 +48,15 @@ class EventWatch:
                  states: States, view: View,
                  health: Callable[[], Mapping[str, Any]], figures: Figures,
                  health_every: timedelta, device_every: timedelta, min_gap: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, background: bool = False) -> None:
         """`min_gap`: real seconds between two comparisons (and ten times that between two health
         events), whatever the site clock does: a demo or a test on a fast clock must not spend its
-        pipeline thread on them."""
+        pipeline thread on them.
+
+        `background`: the comparison and the health event run on a thread of their own, started by
+        the tick. They read the registry and the ticket store (both thread-safe) and write the outbox;
+        on the pipeline thread they held every message behind them for 4-15 ms a second (a guard's
+        tap waiting for its ack among them; bench/README.md, "Latency")."""
         self.site, self.outbox, self.clock = site, outbox, clock
         self.min_gap, self._monotonic = min_gap, monotonic
         self._last_devices = self._last_health = float("-inf")
@@ -62,6 +68,8 @@ class EventWatch:
         self._next_devices: datetime | None = None
         self._known: dict[str, KnownDevice] = outbox.devices()
         self._went: dict[str, datetime] = {}  # device -> when the registry saw it go online/offline
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="events-watch") if background else None
+        self._busy: Future[None] | None = None
 
     # -- the bus --------------------------------------------------------------------------------
     def on_bus(self, kind: str, data: dict[str, Any]) -> None:
@@ -83,13 +91,39 @@ class EventWatch:
 
     def tick(self, now: datetime) -> None:
         real = self._monotonic()
-        if (self._next_devices is None or now >= self._next_devices) and real - self._last_devices >= self.min_gap:
+        if self._busy is not None and not self._busy.done():
+            return  # the last round of work is still running: no second one behind it
+        devices = ((self._next_devices is None or now >= self._next_devices)
+                   and real - self._last_devices >= self.min_gap)
+        health = ((self._next_health is None or now >= self._next_health)
+                  and real - self._last_health >= 10 * self.min_gap)
+        if devices:
             self._next_devices, self._last_devices = now + self.device_every, real
-            self.check_devices(now)
-        if ((self._next_health is None or now >= self._next_health)
-                and real - self._last_health >= 10 * self.min_gap):
+        if health:
             self._next_health, self._last_health = now + self.health_every, real
-            self.send_health(now)
+        if not (devices or health):
+            return
+        if self._worker is None:
+            self._work(now, devices, health)
+        else:
+            self._busy = self._worker.submit(self._work, now, devices, health)
+
+    def _work(self, now: datetime, devices: bool, health: bool) -> None:
+        try:
+            if devices:
+                self.check_devices(now)
+            if health:
+                self.send_health(now)
+        except Exception:
+            if self._worker is None:
+                raise  # on the pipeline thread: the pipeline counts and reports a failing tick
+            log.exception("comparing device states or sending the health event failed; "
+                          "tried again at the next interval")
+
+    def close(self) -> None:
+        """Wait for the work in progress (before the outbox closes)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
 
     def snapshot(self) -> Any:
         return None  # what head office was told is in the outbox itself

@@ -24,6 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.core.model import Inbound
 from gateway.ingest.broker import Broker
+from gateway.ingest.mqtt_client import BulkClient
 
 log = logging.getLogger("sitegate.mqtt")
 
@@ -65,7 +66,7 @@ class MqttIngest:
         self.last_error: str | None = None
         self.attempts = 0
         v5 = settings.protocol == "5"
-        self.client = mqtt.Client(
+        self.client = BulkClient(
             CallbackAPIVersion.VERSION2, client_id=settings.client_id,
             # 3.1.1: a persistent session is clean_session=False; v5 uses clean_start on connect.
             clean_session=None if v5 else False,
@@ -185,8 +186,9 @@ class MqttIngest:
     # -- pipeline thread ------------------------------------------------------------------------
     def ack(self, batch: Sequence[Inbound]) -> None:
         conn = self._conn
+        self.client.ack_many(item.mid for item in batch if item.qos == 1 and item.conn == conn)
         for item in batch:
-            if item.qos > 0 and item.conn == conn:
+            if item.qos == 2 and item.conn == conn:
                 self.client.ack(item.mid, item.qos)
 
     # -- Publisher ------------------------------------------------------------------------------

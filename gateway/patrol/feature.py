@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import Problem
-from gateway.core.model import STAGE_DETECT
+from gateway.core.model import STAGE_ANSWER
 from gateway.core.site import Site
 from gateway.ingest.gateway import Gateway
 from gateway.patrol.archive import RoundArchive
@@ -32,7 +32,7 @@ def attach(gw: Gateway, offline: bool) -> PatrolConsumer | None:
     patrol = PatrolConsumer(tracker, site_id=gw.site_id, publisher=gw.mqtt, alerts=gw.raise_alerts,
                             points=gw.write_points, events=gw.bus.publish, archive=archive)
     gw.on_stop.append(archive.close)
-    gw.add_consumer(patrol, STAGE_DETECT)
+    gw.add_consumer(patrol, STAGE_ANSWER)
     gw.metrics.registry.register(PatrolCollector(patrol.in_progress, patrol.missed, patrol.recovered))
     return patrol
 

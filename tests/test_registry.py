@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -283,3 +284,29 @@ def test_healths_say_what_the_views_say_in_the_same_order() -> None:
         assert [(h.info.id, h.info.kind, h.info.zone, h.online, h.health.score, h.health.band)
                 for h in reg.healths(at)] == [
             (v["id"], v["kind"], v["zone"], v["online"], v["health"], v["health_band"]) for v in reg.views(at)]
+
+
+def test_the_stored_form_of_a_device_is_the_json_it_always_was_and_reads_back_equal() -> None:
+    # to_json hands orjson the DeviceInfo and the datetimes themselves; the row must stay the text
+    # older releases wrote and read (written out here by hand, as they built it).
+    at = datetime(2026, 12, 1, 19, 30, 0, 123, tzinfo=UTC)
+    for state in (
+        DeviceState(DeviceInfo("ext-1", kind="extinguisher", zone="b2", profile="zigbee2mqtt", location="B2 东",
+                               owner="eng-1", circuit=None), online=True, online_source="traffic", last_seen=at,
+                    metrics={"pressure_mpa": MetricValue(1.02, "MPa", at), "alarm": MetricValue(False, None, at),
+                             "count": MetricValue(7, None, at.astimezone(ZoneInfo("Asia/Shanghai"))),
+                             "state": MetricValue("ON", None, at.replace(microsecond=0))}, messages=12),
+        DeviceState(DeviceInfo("new-1"), discovered=True, kind_source=None, suggested_kind="lamp"),
+    ):
+        old = {
+            "info": {k: getattr(state.info, k) for k in DeviceInfo.__slots__},
+            "discovered": state.discovered, "kind_source": state.kind_source,
+            "suggested_kind": state.suggested_kind, "model": state.model, "online": state.online,
+            "online_source": state.online_source,
+            "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+            "metrics": {k: [m.value, m.unit, m.ts.isoformat()] for k, m in state.metrics.items()},
+            "messages": state.messages,
+        }
+        stored = orjson.dumps(state.to_json())
+        assert stored == orjson.dumps(old)
+        assert DeviceState.from_json(orjson.loads(stored)) == state

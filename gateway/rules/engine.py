@@ -140,6 +140,9 @@ class RuleEngine:
         return sorted(unwatched)
 
     def _forget_matches(self) -> None:
+        self._heartbeats: dict[str, object] = {}  # track key -> its kind's heartbeat (see _heartbeat)
+        # metric -> (its first channel's name, its channel, whether state rules keep its latest value)
+        self._shapes: dict[str, tuple[str, int, bool]] = {}
         self._reading_cache: dict[tuple[str, str], _ReadingRules] = {}
         self._shared_rules: dict[tuple[tuple[_Compiled, ...], ...], _ReadingRules] = {}  # see _reading_rules
         self._availability_cache: dict[str, tuple[_Compiled, ...]] = {}
@@ -204,7 +207,11 @@ class RuleEngine:
     def _heartbeat(self, cr: _Compiled, device: str) -> timedelta | None:
         if not cr.ev.needs_heartbeat:
             return None
-        return self._site.heartbeat_of(self._info(device).kind)
+        # Asked at every reading a silence rule sees; the answer changes only with the device's kind.
+        found = self._heartbeats.get(device, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = self._heartbeats[device] = self._site.heartbeat_of(self._info(device).kind)
+        return found  # type: ignore[return-value]
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -226,9 +233,14 @@ class RuleEngine:
     def on_reading(self, r: Reading, now: datetime) -> list[AlertEvent]:
         events = self._see(now)
         device, metric = r.device, r.metric
-        base, channel = split_channel(metric)
+        shape = self._shapes.get(metric)
+        if shape is None:
+            base, channel = split_channel(metric)
+            shape = self._shapes[metric] = (base, channel, metric in self._latest_metrics
+                                            or (channel > 1 and base in self._channel_latest))
+        base, channel, keep = shape
         latest = self._latest.get(device)
-        if metric in self._latest_metrics or (channel > 1 and base in self._channel_latest):
+        if keep:
             if latest is None:
                 latest = self._latest[device] = {}
             latest[metric] = r.value
@@ -607,6 +619,9 @@ class _ReadingRules:
     def __init__(self, head: tuple[_Compiled, ...], tail: tuple[_Compiled, ...],
                  index: ThresholdIndex[_Compiled] | None, indexed: frozenset[_Compiled]) -> None:
         self.head, self.tail, self.index, self.indexed = head, tail, index, indexed
+
+
+_UNKNOWN = object()  # not looked up yet (a heartbeat may be None: the kind has none)
 
 
 def _order(cr: _Compiled) -> int:

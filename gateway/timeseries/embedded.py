@@ -139,9 +139,9 @@ _CLEAR_SQL = "DELETE FROM temp.batch"
 # The new rows' path, one statement run per row (executemany), rows sorted by (series, ts).
 _INSERT_NEW = "INSERT INTO raw (series, ts, value) VALUES (?, ?, ?)"
 # A minute holds about one value of a series (demo site: 319,335 buckets for 319,455 rows), so each
-# row is added to its bucket on its own, with no sums in Python first.
+# numeric row is added to its bucket on its own, with no sums in Python first.
 _ADD_ROW_1M = f"""INSERT INTO rollup_1m (series, bucket, vsum, vmin, vmax, n)
-    SELECT ?1, {_bucket_sql("?2", MINUTE_US)}, ?3, ?3, ?3, 1 WHERE {_NUMERIC.replace("value", "?3")}
+    VALUES (?1, {_bucket_sql("?2", MINUTE_US)}, ?3, ?3, ?3, 1)
     ON CONFLICT (series, bucket) DO UPDATE SET vsum = vsum + excluded.vsum,
         vmin = min(vmin, excluded.vmin), vmax = max(vmax, excluded.vmax), n = n + 1"""
 # An hour holds many: summed per bucket first (_hour_increments), one statement run per bucket.
@@ -155,13 +155,11 @@ Row = tuple[int, int, FieldValue]  # series id, microseconds, value (bools as 1/
 
 
 def _hour_increments(rows: list[Row]) -> list[list[float]]:
-    """The 1-hour rollup increments (series, bucket, sum, min, max, count) of `rows`, which are sorted
-    by (series, ts): a bucket's rows are adjacent, so each run is summed in one pass."""
+    """The 1-hour rollup increments (series, bucket, sum, min, max, count) of `rows`, numeric values
+    sorted by (series, ts): a bucket's rows are adjacent, so each run is summed in one pass."""
     out: list[list[float]] = []
     h: list[float] = [0, 0]
     for sid, ts, v in rows:
-        if v.__class__ is str:
-            continue
         b = ts - ts % HOUR_US
         if b == h[1] and sid == h[0]:
             h[2] += v  # type: ignore[operator]
@@ -365,6 +363,7 @@ class EmbeddedStore:
             latest = self._latest
             series = self._series
             oldest = None
+            text = False  # a string value in the batch (rollups leave those out)
             for p in batch:
                 ts = epoch_us(p.ts)
                 if oldest is None or ts < oldest:
@@ -379,6 +378,8 @@ class EmbeddedStore:
                         sid = self._series_id(measurement, field, tags, isinstance(value, str))
                     if value.__class__ is bool:
                         value = int(value)
+                    elif isinstance(value, str):
+                        text = True
                     if sid >= len(latest):
                         latest.extend([_UNKNOWN] * (sid + 1024 - len(latest)))
                     top = latest[sid]
@@ -394,8 +395,9 @@ class EmbeddedStore:
                 # Plain INSERT: a row that exists after all fails the batch (IntegrityError) instead
                 # of being counted twice in the rollups.
                 conn.executemany(_INSERT_NEW, fresh)
-                conn.executemany(_ADD_ROW_1M, fresh)
-                conn.executemany(_ADD_1H, _hour_increments(fresh))
+                numeric = [r for r in fresh if not isinstance(r[2], str)] if text else fresh
+                conn.executemany(_ADD_ROW_1M, numeric)
+                conn.executemany(_ADD_1H, _hour_increments(numeric))
             if stale:
                 conn.executemany("INSERT OR REPLACE INTO temp.batch (series, ts, value) VALUES (?, ?, ?)",
                                  stale)

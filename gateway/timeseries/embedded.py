@@ -376,12 +376,12 @@ class EmbeddedStore:
                     sid = series.get((measurement, field, tags))
                     if sid is None:
                         sid = self._series_id(measurement, field, tags, isinstance(value, str))
+                        if sid >= len(latest):  # every id in `series` came through here
+                            latest.extend([_UNKNOWN] * (sid + 1024 - len(latest)))
                     if value.__class__ is bool:
                         value = int(value)
                     elif isinstance(value, str):
                         text = True
-                    if sid >= len(latest):
-                        latest.extend([_UNKNOWN] * (sid + 1024 - len(latest)))
                     top = latest[sid]
                     if top == _UNKNOWN:
                         top = latest[sid] = self._stored_latest(sid)
@@ -391,7 +391,9 @@ class EmbeddedStore:
                     else:
                         stale.append((sid, ts, value))
             if fresh:
-                fresh.sort()  # (series, ts): the B-trees' order, so consecutive rows share pages
+                # (series, ts): the B-trees' order, so consecutive rows share pages. Unique pairs (a
+                # repeat is stale), so values, of mixed types, are never compared.
+                fresh.sort()
                 # Plain INSERT: a row that exists after all fails the batch (IntegrityError) instead
                 # of being counted twice in the rollups.
                 conn.executemany(_INSERT_NEW, fresh)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -222,6 +226,53 @@ def test_rollups_equal_a_recount_across_restarts_with_redeliveries(tmp_path: Pat
         finally:
             store.close()
         _assert_rollups_recount_raw(tmp_path / "ts.sqlite3")
+
+
+_KILLED_WRITER = """
+import sys
+from datetime import timedelta
+from pathlib import Path
+from gateway.core.clock import FakeClock
+from gateway.timeseries.embedded import EmbeddedStore
+from tests.test_timeseries_embedded import T0, reading
+store = EmbeddedStore(Path(sys.argv[1]), clock=FakeClock(T0 + timedelta(days=1)))
+store.start()
+for i in range(0, 100_000, 500):  # far more than it commits before the kill
+    store.write([reading(f"d{j % 7}", T0 + timedelta(seconds=j), v=j % 13, on=j % 2 == 0)
+                 for j in range(i, i + 500)])
+    store.flush(10)
+    if i == 1_000:
+        print("committing", flush=True)
+"""
+
+
+def test_kill_9_mid_commits_then_a_replay_of_everything_stores_it_once(tmp_path: Path, clock: FakeClock) -> None:
+    # The journal's promise: after kill -9 everything is written again (what was committed and what
+    # was not); the new store has no marks, the old one's last transaction was cut anywhere.
+    path = tmp_path / "ts.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path)], stdout=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert proc.stdout is not None and proc.stdout.readline() == b"committing\n"
+    time.sleep(random.Random(3).uniform(0.05, 0.3))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    store = EmbeddedStore(path, clock=clock)  # a clock within raw retention: no sweep in between
+    store.start()
+    try:
+        with sqlite3.connect(path) as conn:
+            committed = conn.execute("SELECT count(*) FROM raw").fetchone()[0]
+        points = [reading(f"d{j % 7}", T0 + timedelta(seconds=j), v=j % 13, on=j % 2 == 0)
+                  for j in range(committed // 2 + 2_000)]
+        for i in range(0, len(points), 700):
+            write(store, points[i:i + 700])
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM raw").fetchone()[0] == 2 * len(points)
+        _assert_rollups_recount_raw(path)
+        count = values(store.query("reading", "v", start=T0, end=T0 + timedelta(days=2), step=timedelta(days=1),
+                                   agg="count"))
+        assert sum(count) == len(points)  # type: ignore[arg-type]
+    finally:
+        store.close()
 
 
 def test_retention_keeps_each_resolution_for_its_own_time(tmp_path: Path) -> None:

@@ -42,6 +42,12 @@ MAX_TAG_LENGTH = 128
 MAX_MODEL_LENGTH = 128
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _EPOCH_MS_ABOVE = 1e11  # "auto" timestamps: larger numbers are milliseconds (1e11 s is year 5138)
+# Topics remembered with where they lead (route, device id, channel). A site's devices repeat their
+# few topics, so this spares the regexes per message and keeps one device id string per topic.
+# Bounded because anyone on the broker can send endless unique topics: when full it starts over
+# (cheap, and a flood of junk topics then costs what it cost without the cache). An entry is about
+# 300 bytes with its topic: 65,536 of them is about 20 MiB.
+TOPIC_CACHE_SIZE = 65_536
 
 
 class _Message:
@@ -99,12 +105,19 @@ class _Route:
         return device_id(name) if self.levels else name
 
 
+# What a topic leads to: its route, device id and channel (0 without one; below 0 is refused later,
+# after the payload checks), or no route and the foreign site id seen, if any.
+_Where = tuple[_Route | None, str | None, int, str | None]
+
+
 class Decoder:
     def __init__(self, profiles: Sequence[Profile], *, site_id: str, tz: tzinfo,
                  max_payload_bytes: int = 65536, max_topic_length: int = 256,
                  max_clock_skew: timedelta = timedelta(minutes=10),
-                 max_tap_age: timedelta = timedelta(days=2), params: Params | None = None) -> None:
-        """`params`: the site's topic parameters by profile (devices.params), over the profiles' defaults."""
+                 max_tap_age: timedelta = timedelta(days=2), params: Params | None = None,
+                 topic_cache_size: int = TOPIC_CACHE_SIZE) -> None:
+        """`params`: the site's topic parameters by profile (devices.params), over the profiles' defaults.
+        `topic_cache_size`: topics remembered with their route (0: none)."""
         if not site_id or any(c in site_id for c in "/+#"):
             raise ValueError(f"Site id '{site_id}' cannot be used in MQTT topics; "
                              "use letters, digits and '-'.")
@@ -135,6 +148,8 @@ class Decoder:
         # placeholder (Shelly's `{device}/...`) are tried after the literal ones.
         self._by_first: dict[str, list[_Route]] = {}
         self._wild: list[_Route] = []
+        self._topics: dict[str, _Where] = {}
+        self._topic_cache_size = topic_cache_size
         for pattern, route in ignores + messages:
             first = first_level(pattern)
             if first is None:
@@ -165,6 +180,28 @@ class Decoder:
 
     # -- routing -------------------------------------------------------------------------------
 
+    def _where(self, topic: str) -> _Where:
+        """Where `topic` leads, from the topic cache or worked out (and remembered)."""
+        where = self._topics.get(topic)
+        if where is None:
+            where = self._resolve(topic)
+            if len(self._topics) >= self._topic_cache_size:
+                self._topics.clear()  # a cap of 0 keeps it empty
+                if self._topic_cache_size <= 0:
+                    return where
+            self._topics[topic] = where
+        return where
+
+    def _resolve(self, topic: str) -> _Where:
+        route, m, foreign = self._route(topic)
+        if route is None or m is None:
+            return None, None, 0, foreign
+        device = route.device(m)
+        channel = 0
+        if route.has_channel and route.message is not None:
+            channel = int(m.group("channel")) - route.message.channel_base
+        return route, device, channel, None
+
     def _route(self, topic: str) -> tuple[_Route | None, re.Match[str] | None, str | None]:
         """The first matching route and its match; or the foreign site id seen, for the message."""
         foreign: str | None = None
@@ -185,12 +222,11 @@ class Decoder:
         if len(topic) > self.max_topic_length:
             return _reject(None, None, "topic_too_long", f"topic is {len(topic)} characters, more than "
                            f"the limit of {self.max_topic_length}")
-        route, m, foreign = self._route(topic)
-        if route is None or m is None:
+        route, device, channel, foreign = self._where(topic)
+        if route is None:
             detail = (f"topic {topic!r} is for site {foreign!r}, but this gateway serves {self.site_id!r}"
                       if foreign is not None else f"no device profile knows the topic {topic!r}")
             return _reject(None, None, "unknown_topic", detail)
-        device = route.device(m)
         profile = route.profile
         spec = route.message
         if spec is None or spec.kind == "ignore":
@@ -204,9 +240,7 @@ class Decoder:
         received = msg.received_at if msg.received_at.tzinfo is not None \
             else msg.received_at.replace(tzinfo=UTC)
         assert device is not None  # validated: every non-ignored message pattern has {device}
-        channel = 0
         if route.has_channel:
-            channel = int(m.group("channel")) - spec.channel_base
             if channel < 0:
                 return _reject(profile, device, "unknown_topic", f"channel in {topic!r} is below the first "
                                f"channel {spec.channel_base}")

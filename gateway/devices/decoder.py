@@ -16,15 +16,25 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
 
-from gateway.core.model import Availability, Decoded, RawMessage, Reading, Rejection, Tap
+from gateway.core.model import Availability, Decoded, RawMessage, Reading, Rejection, Tap, Value
 from gateway.devices import vocabulary
-from gateway.devices.fields import CompiledField, Converter, compile_path, converter_for, find, infer_converter
+from gateway.devices.fields import (
+    HOW_KEY,
+    HOW_TWO,
+    HOW_WILD,
+    CompiledField,
+    Converter,
+    compile_path,
+    converter_for,
+    find,
+    infer_converter,
+)
 from gateway.devices.params import Params, problems, values_for
 from gateway.devices.schema import KIND_NAME, MessageSpec, Profile
 from gateway.devices.topics import compile_topic, device_id, fill, first_level, spans_levels, subscription_filter
@@ -48,6 +58,7 @@ _EPOCH_MS_ABOVE = 1e11  # "auto" timestamps: larger numbers are milliseconds (1e
 # (cheap, and a flood of junk topics then costs what it cost without the cache). An entry is about
 # 300 bytes with its topic: 65,536 of them is about 20 MiB.
 TOPIC_CACHE_SIZE = 65_536
+TIME_CACHE_SIZE = 4096  # device time texts remembered parsed (they repeat within a second)
 
 
 class _Message:
@@ -55,7 +66,7 @@ class _Message:
 
     __slots__ = ("aliases", "availability", "channel_base", "declared_kind", "fields", "kind", "kind_path",
                  "model_path", "models", "offline", "online", "passthrough", "skip", "tag_path", "text",
-                 "ts_form", "ts_path")
+                 "ts_form", "ts_key", "ts_path")
 
     def __init__(self, spec: MessageSpec, profile: Profile) -> None:
         self.kind = ("ignore" if spec.ignore else "availability" if spec.availability
@@ -66,6 +77,9 @@ class _Message:
         self.passthrough = spec.passthrough
         self.aliases = dict(spec.aliases)
         self.ts_path = compile_path(spec.timestamp.path) if spec.timestamp else None
+        # A timestamp at one plain top-level key (Tasmota's Time, native ts): one dict lookup.
+        self.ts_key = self.ts_path[0] if self.ts_path and len(self.ts_path) == 1 \
+            and type(self.ts_path[0]) is str else None
         self.ts_form = spec.timestamp.form if spec.timestamp else "auto"
         ident = spec.identity
         self.kind_path = compile_path(ident.kind) if ident and ident.kind else None
@@ -130,6 +144,11 @@ class Decoder:
         self.max_topic_length = max_topic_length
         self.max_clock_skew = max_clock_skew
         self.max_tap_age = max_tap_age
+        # For _plausible: the arrival years in which `received -/+ the limits` cannot overflow.
+        margin = max(abs(max_tap_age), abs(max_clock_skew)).days // 365 + 2
+        self._safe_years = (1 + margin, 9999 - margin)
+        self._min_offset = -max_tap_age
+        self._times: dict[str, datetime] = {}  # device time text -> its datetime (TIME_CACHE_SIZE)
         self._profiles = list(profiles)
         self._values = {p.name: values_for(p, params) for p in self._profiles}
         ignores: list[tuple[str, _Route]] = []
@@ -240,10 +259,9 @@ class Decoder:
         received = msg.received_at if msg.received_at.tzinfo is not None \
             else msg.received_at.replace(tzinfo=UTC)
         assert device is not None  # validated: every non-ignored message pattern has {device}
-        if route.has_channel:
-            if channel < 0:
-                return _reject(profile, device, "unknown_topic", f"channel in {topic!r} is below the first "
-                               f"channel {spec.channel_base}")
+        if channel < 0:  # only a route with {channel} has one
+            return _reject(profile, device, "unknown_topic", f"channel in {topic!r} is below the first "
+                           f"channel {spec.channel_base}")
         if spec.kind == "availability":
             said = self._availability(profile, device, spec, payload, received)
             said.kind = spec.declared_kind
@@ -282,23 +300,48 @@ class Decoder:
                 ts = found
         get = root.get
         readings = out.readings
+        blocks: list[dict[str, Any]] | None = None  # the payload's blocks, for HOW_WILD fields
+        wild_exclude: frozenset[str] | None = None
         for fld in spec.fields:
+            how = fld.how
             # Hot path: most fields are plain keys (Zigbee2MQTT's flat state, Tasmota's ENERGY.Power).
-            key = fld.key
-            if key is not None or fld.one is not None:
-                raw = get(key) if key is not None else fld.one(root)  # type: ignore[misc]
+            if how <= HOW_TWO:
+                if how == HOW_KEY:
+                    raw = get(fld.key)  # type: ignore[arg-type]  # HOW_KEY: key is set
+                else:
+                    node = get(fld.first)
+                    raw = node.get(fld.second) if type(node) is dict else None
                 if raw is None or (fld.conditional and not fld.applies(root)):
                     continue
-                if type(raw) is not list:
-                    conv = fld.converter
+                t = type(raw)
+                if t is list:
+                    self._emit(out, fld, channel, raw, False, ts)
+                    continue
+                conv = fld.converter
+                if (t is float or t is int) and conv.unscaled_number and conv.low <= raw <= conv.high:
+                    value = raw  # what conv.convert answers, without the call
+                else:
                     value = conv.convert(raw, False)
                     if isinstance(value, Rejection):
                         out.rejections.append(value)
-                    else:
-                        readings.append(Reading(device, fld.name(channel), value, conv.unit, ts))
-                    continue
-                self._emit(out, fld, channel, raw, False, ts)
-            elif not fld.conditional or fld.applies(root):
+                        continue
+                readings.append(_reading(device, fld.name0 if channel == 0 else fld.name(channel), value,
+                                         conv.unit, ts))
+            elif fld.conditional and not fld.applies(root):
+                continue
+            elif how == HOW_WILD:
+                # `*.Temperature`: one pass over the sensor blocks, shared by the message's `*.x` fields.
+                if blocks is None or wild_exclude != fld.wild_exclude:
+                    wild_exclude = fld.wild_exclude
+                    blocks = [b for k, b in root.items() if type(b) is dict and k not in wild_exclude]
+                idx = 0
+                tail = fld.second
+                for block in blocks:
+                    raw = block.get(tail)
+                    if raw is not None:
+                        self._emit(out, fld, channel + idx, raw, False, ts)
+                        idx += 1
+            else:
                 for idx, raw in fld.values(root):
                     self._emit(out, fld, channel + idx, raw, False, ts)
         if spec.passthrough:
@@ -327,7 +370,7 @@ class Decoder:
         if isinstance(value, Rejection):
             out.rejections.append(value)
         else:
-            out.readings.append(Reading(out.device or "", metric, value, conv.unit, ts))
+            out.readings.append(_reading(out.device or "", metric, value, conv.unit, ts))
 
     def _passthrough(self, out: Decoded, spec: _Message, root: dict[str, Any], ts: datetime) -> None:
         emitted = len(out.readings)
@@ -434,18 +477,31 @@ class Decoder:
     # -- time ----------------------------------------------------------------------------------
 
     def _device_time(self, root: dict[str, Any], spec: _Message) -> datetime | Rejection | None:
-        assert spec.ts_path is not None
-        found: list[tuple[int, Any]] = []
-        find(root, spec.ts_path, found)
-        if not found:
-            return None
-        raw = found[0][1]
+        if spec.ts_key is not None:
+            raw = root.get(spec.ts_key)
+            if raw is None:
+                return None
+        else:
+            assert spec.ts_path is not None
+            found: list[tuple[int, Any]] = []
+            find(root, spec.ts_path, found)
+            if not found:
+                return None
+            raw = found[0][1]
         form = spec.ts_form
         t = type(raw)
         try:
             if t is str and form in ("iso", "auto"):
-                when = datetime.fromisoformat(raw)
-                return when if when.tzinfo is not None else when.replace(tzinfo=self.tz)
+                # Devices that share a clock send the same text within a second (Tasmota's Time).
+                when = self._times.get(raw)
+                if when is None:
+                    when = datetime.fromisoformat(raw)
+                    if when.tzinfo is None:
+                        when = when.replace(tzinfo=self.tz)
+                    if len(self._times) >= TIME_CACHE_SIZE:
+                        self._times.clear()
+                    self._times[raw] = when
+                return when
             if (t is int or t is float) and form != "iso":
                 millis = form == "epoch_ms" or (form == "auto" and raw > _EPOCH_MS_ABOVE)
                 seconds = raw / 1000 if millis else raw
@@ -456,10 +512,41 @@ class Decoder:
         return Rejection("bad_timestamp", f"device time {_clip(repr(raw))} is not a {form} timestamp")
 
     def _plausible(self, when: datetime, received: datetime) -> bool:
+        lo, hi = self._safe_years
+        if lo <= received.year <= hi:
+            # The same test as below in one subtraction (a third of the time): its bounds cannot
+            # overflow in these years.
+            return self._min_offset <= when - received <= self.max_clock_skew
         try:
             return received - self.max_tap_age <= when <= received + self.max_clock_skew
         except OverflowError:
             return False
+
+
+def _fast_reading() -> Callable[[str, str, Value, str | None, datetime], Reading]:
+    """A Reading constructor that fills the slots directly: a frozen dataclass's __init__ goes through
+    object.__setattr__ per field, which is about half the cost of a reading here. Used only while
+    Reading is exactly the plain frozen, slotted record it is now (else: Reading itself)."""
+    names = ("device", "metric", "value", "unit", "ts")
+    if tuple(Reading.__dataclass_fields__) != names or hasattr(Reading, "__post_init__") \
+            or Reading.__slots__ != names:
+        return Reading
+    new = object.__new__
+    set_device, set_metric, set_value, set_unit, set_ts = (getattr(Reading, n).__set__ for n in names)
+
+    def reading(device: str, metric: str, value: Value, unit: str | None, ts: datetime) -> Reading:
+        r = new(Reading)
+        set_device(r, device)
+        set_metric(r, metric)
+        set_value(r, value)
+        set_unit(r, unit)
+        set_ts(r, ts)
+        return r
+
+    return reading
+
+
+_reading = _fast_reading()
 
 
 _CONVERTERS: dict[str, Converter] = {}

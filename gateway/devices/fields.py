@@ -102,7 +102,7 @@ class Converter:
     """Checks and converts one raw value for one metric (type, scale, value map, sane range)."""
 
     __slots__ = ("bool_map", "div", "high", "low", "metric", "mul", "other_map", "plain_bool", "plain_number",
-                 "type", "unit")
+                 "type", "unit", "unscaled_number")
 
     def __init__(self, metric: str, type_: vocabulary.MetricType, unit: str | None, low: float | None,
                  high: float | None, scale: float = 1.0, value_map: dict[Any, Any] | None = None) -> None:
@@ -124,6 +124,8 @@ class Converter:
         self.other_map = {k: v for k, v in value_map.items() if not isinstance(k, bool)}
         self.plain_number = type_ == "number" and not self.other_map
         self.plain_bool = type_ == "bool" and not self.bool_map
+        # A JSON number in range is the value itself: the decoder checks this inline, without a call.
+        self.unscaled_number = self.plain_number and self.div is None and self.mul is None
 
     def convert(self, raw: Any, text: bool) -> Value | Rejection:
         """The checked value, or why it was refused. `text`: the raw value came from a text payload."""
@@ -224,11 +226,18 @@ def infer_converter(metric: str, raw: Any) -> Converter:
     return Converter(metric, type_, None, None, None)
 
 
+# How a compiled field is read, from the commonest (one dict lookup) to the general `values()`.
+HOW_KEY = 0  # one plain top-level key: `power`
+HOW_TWO = 1  # two plain keys: `ENERGY.Power`
+HOW_WILD = 2  # `*.key`: that key in every block of the payload (Tasmota's sensors)
+HOW_PATHS = 3  # anything else
+
+
 class CompiledField:
     """A FieldSpec ready for the hot path."""
 
-    __slots__ = ("conditional", "converter", "expand", "if_absent", "if_present", "key", "names", "one",
-                 "paths", "plain", "plain_tail")
+    __slots__ = ("conditional", "converter", "expand", "first", "how", "if_absent", "if_present", "key", "name0",
+                 "names", "one", "paths", "plain", "plain_tail", "second", "wild_exclude")
 
     def __init__(self, spec: FieldSpec) -> None:
         raw_paths = spec.path if isinstance(spec.path, list) else [] if spec.path is None else [spec.path]
@@ -250,6 +259,21 @@ class CompiledField:
             and len(self.plain[0]) == 2 else None
         self.plain_tail = _plain(self.paths[0][1:]) if len(self.paths) == 1 and len(self.paths[0]) > 1 \
             else None
+        self.name0 = spec.metric
+        # How the decoder reads it (see HOW_*), with what that needs.
+        self.first = self.second = ""
+        self.wild_exclude = exclude
+        if self.key is not None:
+            self.how = HOW_KEY
+        elif self.one is not None:
+            self.how = HOW_TWO
+            self.first, self.second = self.plain[0]  # type: ignore[misc]
+        elif len(self.paths) == 1 and len(self.paths[0]) == 2 and type(self.paths[0][0]) is Wild \
+                and self.plain_tail is not None:
+            self.how = HOW_WILD
+            self.second = self.plain_tail[0]
+        else:
+            self.how = HOW_PATHS
 
     def name(self, index: int) -> str:
         """`metric` for the first channel, `metric_2`, `metric_3` ... after it."""

@@ -301,6 +301,8 @@ class Decoder:
         get = root.get
         readings = out.readings
         blocks: list[dict[str, Any]] | None = None  # the payload's blocks, for HOW_WILD fields
+        first: str | None = None  # the first key last read by a HOW_TWO field, and its value
+        node: Any = None
         wild_exclude: frozenset[str] | None = None
         for fld in spec.fields:
             how = fld.how
@@ -309,7 +311,9 @@ class Decoder:
                 if how == HOW_KEY:
                     raw = get(fld.key)  # type: ignore[arg-type]  # HOW_KEY: key is set
                 else:
-                    node = get(fld.first)
+                    if fld.first is not first:
+                        first = fld.first
+                        node = get(first)
                     raw = node.get(fld.second) if type(node) is dict else None
                 if raw is None or (fld.conditional and not fld.applies(root)):
                     continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,11 +33,12 @@ class Wild:
 class Chan:
     """A key holding `{channel}`, e.g. `switch:{channel}` or `POWER{channel}`."""
 
-    __slots__ = ("base", "regex")
+    __slots__ = ("base", "prefix", "regex")
 
     def __init__(self, key: str, base: int) -> None:
         before, _, after = key.partition("{channel}")
         self.regex = re.compile(re.escape(before) + "([0-9]{1,3})" + re.escape(after))
+        self.prefix = before  # a cheap test before the regex: most keys of a payload are other keys
         self.base = base
 
 
@@ -83,9 +85,12 @@ def find(root: Any, segs: tuple[Segment, ...], out: list[tuple[int, Any]]) -> No
                 nxt.extend((idx, v) for k, v in node.items() if k not in seg.exclude and v is not None)
             else:
                 assert isinstance(seg, Chan)
+                prefix = seg.prefix
                 for k, v in node.items():
+                    if v is None or not k.startswith(prefix):
+                        continue
                     m = seg.regex.fullmatch(k)
-                    if m is not None and v is not None:
+                    if m is not None:
                         ch = int(m.group(1)) - seg.base
                         if ch >= 0:
                             nxt.append((idx + ch, v))
@@ -267,7 +272,9 @@ class CompiledField:
             self.how = HOW_KEY
         elif self.one is not None:
             self.how = HOW_TWO
-            self.first, self.second = self.plain[0]  # type: ignore[misc]
+            first, second = self.plain[0]  # type: ignore[misc]
+            # Interned: the decoder reads a first key shared by consecutive fields (ENERGY.*) once.
+            self.first, self.second = sys.intern(first), second
         elif len(self.paths) == 1 and len(self.paths[0]) == 2 and type(self.paths[0][0]) is Wild \
                 and self.plain_tail is not None:
             self.how = HOW_WILD

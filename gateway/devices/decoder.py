@@ -25,9 +25,11 @@ import orjson
 from gateway.core.model import Availability, Decoded, RawMessage, Reading, Rejection, Tap, Value
 from gateway.devices import vocabulary
 from gateway.devices.fields import (
+    HOW_CHAN,
     HOW_KEY,
     HOW_TWO,
     HOW_WILD,
+    Chan,
     CompiledField,
     Converter,
     compile_path,
@@ -283,7 +285,10 @@ class Decoder:
                            f"expected a JSON object, got {type(root).__name__}")
         out = self._tap(profile, device, spec, root, received) if spec.kind == "tap" \
             else self._fields(profile, device, spec, root, channel, received)
-        self._identify(out, spec, root)
+        if spec.model_path is None and spec.kind_path is None:
+            out.kind = spec.declared_kind  # what _identify answers then, without the call
+        else:
+            self._identify(out, spec, root)
         return out
 
     # -- payload kinds -------------------------------------------------------------------------
@@ -345,6 +350,18 @@ class Decoder:
                     if raw is not None:
                         self._emit(out, fld, channel + idx, raw, False, ts)
                         idx += 1
+            elif how == HOW_CHAN:
+                # `POWER{channel}`: what find() collects for it, emitted as it is found.
+                chan = fld.paths[0][0]
+                assert type(chan) is Chan
+                prefix = chan.prefix
+                for k, raw in root.items():
+                    if raw is not None and k.startswith(prefix):
+                        m = chan.regex.fullmatch(k)
+                        if m is not None:
+                            idx = int(m.group(1)) - chan.base
+                            if idx >= 0:
+                                self._emit(out, fld, channel + idx, raw, False, ts)
             else:
                 for idx, raw in fld.values(root):
                     self._emit(out, fld, channel + idx, raw, False, ts)

@@ -235,7 +235,8 @@ def infer_converter(metric: str, raw: Any) -> Converter:
 HOW_KEY = 0  # one plain top-level key: `power`
 HOW_TWO = 1  # two plain keys: `ENERGY.Power`
 HOW_WILD = 2  # `*.key`: that key in every block of the payload (Tasmota's sensors)
-HOW_PATHS = 3  # anything else
+HOW_CHAN = 3  # one top-level key holding {channel}: `POWER{channel}`
+HOW_PATHS = 4  # anything else
 
 
 class CompiledField:
@@ -279,6 +280,8 @@ class CompiledField:
                 and self.plain_tail is not None:
             self.how = HOW_WILD
             self.second = self.plain_tail[0]
+        elif len(self.paths) == 1 and len(self.paths[0]) == 1 and type(self.paths[0][0]) is Chan:
+            self.how = HOW_CHAN
         else:
             self.how = HOW_PATHS
 

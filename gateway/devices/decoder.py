@@ -60,6 +60,7 @@ _EPOCH_MS_ABOVE = 1e11  # "auto" timestamps: larger numbers are milliseconds (1e
 # (cheap, and a flood of junk topics then costs what it cost without the cache). An entry is about
 # 300 bytes with its topic: 65,536 of them is about 20 MiB.
 TOPIC_CACHE_SIZE = 65_536
+MAX_NAMES = 256  # passthrough keys remembered per message kind with their metric name
 TIME_CACHE_SIZE = 4096  # device time texts remembered parsed (they repeat within a second)
 
 
@@ -67,7 +68,7 @@ class _Message:
     """A MessageSpec compiled for the hot path."""
 
     __slots__ = ("aliases", "availability", "channel_base", "declared_kind", "fields", "kind", "kind_path",
-                 "model_path", "models", "offline", "online", "passthrough", "skip", "tag_path", "text",
+                 "model_path", "models", "names", "offline", "online", "passthrough", "skip", "tag_path", "text",
                  "ts_form", "ts_key", "ts_path")
 
     def __init__(self, spec: MessageSpec, profile: Profile) -> None:
@@ -78,6 +79,9 @@ class _Message:
         self.fields = [CompiledField(f) for f in spec.fields]
         self.passthrough = spec.passthrough
         self.aliases = dict(spec.aliases)
+        # Passthrough: keys seen with a valid metric name -> that name (not the skipped keys). Bounded:
+        # keys are the sender's choice; when full, other keys are checked each time as before.
+        self.names: dict[str, str] = {}
         self.ts_path = compile_path(spec.timestamp.path) if spec.timestamp else None
         # A timestamp at one plain top-level key (Tasmota's Time, native ts): one dict lookup.
         self.ts_key = self.ts_path[0] if self.ts_path and len(self.ts_path) == 1 \
@@ -395,20 +399,34 @@ class Decoder:
 
     def _passthrough(self, out: Decoded, spec: _Message, root: dict[str, Any], ts: datetime) -> None:
         emitted = len(out.readings)
+        readings = out.readings
+        device = out.device or ""
+        names = spec.names
         for key, raw in root.items():
-            if key in spec.skip or raw is None:
+            if raw is None:
                 continue
-            metric = spec.aliases.get(key, key)
-            if _METRIC_NAME.fullmatch(metric) is None:
-                out.rejections.append(Rejection("wrong_type", f"{_clip(key)!r} is not a metric name; use "
-                                                "lowercase letters, digits and '_'"))
-                continue
-            if type(raw) is dict or type(raw) is list:
+            metric = names.get(key)
+            if metric is None:
+                if key in spec.skip:
+                    continue
+                metric = spec.aliases.get(key, key)
+                if _METRIC_NAME.fullmatch(metric) is None:
+                    out.rejections.append(Rejection("wrong_type", f"{_clip(key)!r} is not a metric name; use "
+                                                    "lowercase letters, digits and '_'"))
+                    continue
+                if len(names) < MAX_NAMES:
+                    names[key] = metric
+            t = type(raw)
+            if t is dict or t is list:
                 out.rejections.append(Rejection("wrong_type", f"{metric}: expected a number, true/false "
                                                 "or text, got a nested value"))
                 continue
             conv = _converter(metric, raw)
-            self._emit_one(out, conv, metric, raw, False, ts)
+            value = conv.convert(raw, False)
+            if isinstance(value, Rejection):
+                out.rejections.append(value)
+            else:
+                readings.append(_reading(device, metric, value, conv.unit, ts))
         if len(out.readings) == emitted and not out.rejections:
             out.rejections.append(Rejection("missing_field", "the telemetry holds no metric"))
 

@@ -73,6 +73,13 @@ def test_messages_on_one_topic_share_one_device_id_string() -> None:
     assert first.device is second.device and first.readings[0].device is second.readings[0].device
 
 
+def test_a_device_has_one_id_string_across_its_topics() -> None:
+    decoder = _decoder()
+    state = decoder.decode(RawMessage("tele/lamp-path-07/STATE", b'{"POWER": "ON"}', NOW))
+    sensor = decoder.decode(RawMessage("tele/lamp-path-07/SENSOR", b'{"ENERGY": {"Power": 5}}', NOW))
+    assert state.device == "lamp-path-07" and state.device is sensor.device
+
+
 def test_a_channel_below_the_first_is_refused_from_the_cache_too() -> None:
     decoder = _decoder()
     for _ in range(2):

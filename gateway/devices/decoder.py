@@ -1,7 +1,9 @@
 """The Decoder: raw MQTT message -> readings, availability or taps, using the device profiles.
 
 Pure: it takes values (the message, the site id and time zone) and returns values; no I/O, no
-clock of its own (time comes from `msg.received_at`). It never raises on any payload: every
+clock of its own (time comes from `msg.received_at`). It remembers, within bounds, what repeats from
+message to message (each topic's route and device id, device time texts, passthrough key names):
+the answers are the same with or without (tests/test_decode_caches.py). It never raises on any payload: every
 problem becomes a Rejection with a stable reason label (REASONS), counted in Prometheus.
 
 A message-level problem (unknown topic, oversize, broken JSON...) refuses the whole message; a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,11 +33,12 @@ class Wild:
 class Chan:
     """A key holding `{channel}`, e.g. `switch:{channel}` or `POWER{channel}`."""
 
-    __slots__ = ("base", "regex")
+    __slots__ = ("base", "prefix", "regex")
 
     def __init__(self, key: str, base: int) -> None:
         before, _, after = key.partition("{channel}")
         self.regex = re.compile(re.escape(before) + "([0-9]{1,3})" + re.escape(after))
+        self.prefix = before  # a cheap test before the regex: most keys of a payload are other keys
         self.base = base
 
 
@@ -83,9 +85,12 @@ def find(root: Any, segs: tuple[Segment, ...], out: list[tuple[int, Any]]) -> No
                 nxt.extend((idx, v) for k, v in node.items() if k not in seg.exclude and v is not None)
             else:
                 assert isinstance(seg, Chan)
+                prefix = seg.prefix
                 for k, v in node.items():
+                    if v is None or not k.startswith(prefix):
+                        continue
                     m = seg.regex.fullmatch(k)
-                    if m is not None and v is not None:
+                    if m is not None:
                         ch = int(m.group(1)) - seg.base
                         if ch >= 0:
                             nxt.append((idx + ch, v))
@@ -102,7 +107,7 @@ class Converter:
     """Checks and converts one raw value for one metric (type, scale, value map, sane range)."""
 
     __slots__ = ("bool_map", "div", "high", "low", "metric", "mul", "other_map", "plain_bool", "plain_number",
-                 "type", "unit")
+                 "type", "unit", "unscaled_number")
 
     def __init__(self, metric: str, type_: vocabulary.MetricType, unit: str | None, low: float | None,
                  high: float | None, scale: float = 1.0, value_map: dict[Any, Any] | None = None) -> None:
@@ -124,6 +129,8 @@ class Converter:
         self.other_map = {k: v for k, v in value_map.items() if not isinstance(k, bool)}
         self.plain_number = type_ == "number" and not self.other_map
         self.plain_bool = type_ == "bool" and not self.bool_map
+        # A JSON number in range is the value itself: the decoder checks this inline, without a call.
+        self.unscaled_number = self.plain_number and self.div is None and self.mul is None
 
     def convert(self, raw: Any, text: bool) -> Value | Rejection:
         """The checked value, or why it was refused. `text`: the raw value came from a text payload."""
@@ -224,11 +231,19 @@ def infer_converter(metric: str, raw: Any) -> Converter:
     return Converter(metric, type_, None, None, None)
 
 
+# How a compiled field is read, from the commonest (one dict lookup) to the general `values()`.
+HOW_KEY = 0  # one plain top-level key: `power`
+HOW_TWO = 1  # two plain keys: `ENERGY.Power`
+HOW_WILD = 2  # `*.key`: that key in every block of the payload (Tasmota's sensors)
+HOW_CHAN = 3  # one top-level key holding {channel}: `POWER{channel}`
+HOW_PATHS = 4  # anything else
+
+
 class CompiledField:
     """A FieldSpec ready for the hot path."""
 
-    __slots__ = ("conditional", "converter", "expand", "if_absent", "if_present", "key", "names", "one",
-                 "paths", "plain", "plain_tail")
+    __slots__ = ("conditional", "converter", "expand", "first", "how", "if_absent", "if_present", "key", "name0",
+                 "names", "one", "paths", "plain", "plain_tail", "second", "wild_exclude")
 
     def __init__(self, spec: FieldSpec) -> None:
         raw_paths = spec.path if isinstance(spec.path, list) else [] if spec.path is None else [spec.path]
@@ -250,6 +265,25 @@ class CompiledField:
             and len(self.plain[0]) == 2 else None
         self.plain_tail = _plain(self.paths[0][1:]) if len(self.paths) == 1 and len(self.paths[0]) > 1 \
             else None
+        self.name0 = spec.metric
+        # How the decoder reads it (see HOW_*), with what that needs.
+        self.first = self.second = ""
+        self.wild_exclude = exclude
+        if self.key is not None:
+            self.how = HOW_KEY
+        elif self.one is not None:
+            self.how = HOW_TWO
+            first, second = self.plain[0]  # type: ignore[misc]
+            # Interned: the decoder reads a first key shared by consecutive fields (ENERGY.*) once.
+            self.first, self.second = sys.intern(first), second
+        elif len(self.paths) == 1 and len(self.paths[0]) == 2 and type(self.paths[0][0]) is Wild \
+                and self.plain_tail is not None:
+            self.how = HOW_WILD
+            self.second = self.plain_tail[0]
+        elif len(self.paths) == 1 and len(self.paths[0]) == 1 and type(self.paths[0][0]) is Chan:
+            self.how = HOW_CHAN
+        else:
+            self.how = HOW_PATHS
 
     def name(self, index: int) -> str:
         """`metric` for the first channel, `metric_2`, `metric_3` ... after it."""

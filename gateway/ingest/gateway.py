@@ -19,7 +19,7 @@ from gateway.core.metrics import Metrics
 from gateway.core.model import AlertEvent, Consumer, DeviceInfo, Inbound, LiveCondition
 from gateway.core.paths import devices_dir
 from gateway.core.site import Site
-from gateway.devices.decoder import Decoder
+from gateway.devices.decoder import TOPIC_CACHE_SIZE, Decoder
 from gateway.devices.loader import load_profiles
 from gateway.devices.params import site_problems
 from gateway.ingest.broker import Broker
@@ -72,9 +72,11 @@ class Gateway:
         profiles = load_profiles([devices_dir(), *site.devices.profiles])
         if problems := site_problems(site, profiles):
             raise ConfigError(problems)
+        # The topic cache holds a few topics per device the site may have (and stays bounded).
         self.decoder = Decoder(profiles, site_id=self.site_id, tz=self.tz,
                                max_payload_bytes=ing.max_payload_bytes, max_topic_length=ing.max_topic_length,
-                               max_clock_skew=ing.max_clock_skew, params=site.devices.params)
+                               max_clock_skew=ing.max_clock_skew, params=site.devices.params,
+                               topic_cache_size=max(TOPIC_CACHE_SIZE, 2 * ing.max_devices))
         self.registry = Registry(self.inventory, heartbeat=dict(site.devices.heartbeat),
                                  max_devices=ing.max_devices, default_heartbeat=timedelta(hours=1))
         restored = self.registry.load(self.db.writer)

@@ -188,3 +188,25 @@ def test_publishing_while_reading_a_stream_keeps_both_intact(broker: Mosquitto) 
         ingest.stop()
         listener.loop_stop()
         listener.disconnect()
+
+
+def test_an_urgent_publish_is_on_the_wire_when_publish_returns(broker: Mosquitto) -> None:
+    # A reader's ack: the pipeline thread waits (releasing the GIL) until paho's network thread has
+    # written it, instead of going on with the batch and leaving it queued.
+    got: list[Inbound] = []
+    ingest = _ingest(broker.port, "bulk-urgent", got, auto_ack=True)
+    ingest.start()
+    try:
+        assert ingest.connected.wait(10)
+        for i in range(50):
+            ingest.publish(f"echo/{i}", b"ok", qos=1, urgent=True)
+            assert not ingest.client._out_packet, f"publish {i} returned with its packet still queued"
+        # From the network thread itself there is nobody else to write: it does not wait.
+        seen: list[bool] = []
+        ingest.client.on_publish = lambda c, _u, _m, _r, _p: seen.append(c.wait_written(5.0) or True)
+        started = time.monotonic()
+        ingest.publish("echo/last", b"ok", qos=1)
+        _wait(lambda: bool(seen))
+        assert time.monotonic() - started < 4.0
+    finally:
+        ingest.stop()

@@ -81,7 +81,8 @@ class Recorder:
         self.messages: list[tuple[str, dict[str, str], int]] = []
         self._changed = threading.Condition()
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                urgent: bool = False) -> None:
         with self._changed:
             self.messages.append((topic, orjson.loads(payload), qos))
             self._changed.notify_all()

@@ -36,7 +36,8 @@ class FakePublisher:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                urgent: bool = False) -> None:
         self.sent.append((topic, orjson.loads(payload)))
 
 

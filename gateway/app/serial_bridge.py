@@ -39,6 +39,7 @@ class BridgePublisher:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                urgent: bool = False) -> None:
         # paho queues while disconnected (persistent session): taps are not lost on a Wi-Fi blip.
         self.client.publish(topic, payload, qos=qos, retain=retain)

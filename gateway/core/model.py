@@ -160,9 +160,12 @@ class LiveCondition:
 
 
 class Publisher(Protocol):
-    """Sends a message to the broker. Thread-safe, never blocks on the network."""
+    """Sends a message to the broker. Thread-safe, never blocks on the network. `urgent`: a device
+    waits for this message (a reader's ack), so the caller gives the network a moment (at most a few
+    milliseconds) to send it before going on."""
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                urgent: bool = False) -> None: ...
 
 
 # Live events for the dashboard (SSE): kind is "reading", "tap", "ticket", "device", "round".

@@ -26,6 +26,10 @@ from gateway.core.model import Inbound
 from gateway.ingest.broker import Broker
 from gateway.ingest.mqtt_client import BulkClient
 
+# How long an urgent publish waits for paho's network thread to write it (the cap when the
+# connection is down; it takes ~0.1-0.5 ms when the network thread only needs the GIL).
+URGENT_WAIT_S = 0.002
+
 log = logging.getLogger("sitegate.mqtt")
 
 AUTH_RETRY_S = 60
@@ -192,8 +196,11 @@ class MqttIngest:
                 self.client.ack(item.mid, item.qos)
 
     # -- Publisher ------------------------------------------------------------------------------
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                urgent: bool = False) -> None:
         self.client.publish(topic, payload, qos=qos, retain=retain)
+        if urgent:
+            self.client.wait_written(URGENT_WAIT_S)
 
 
 def _no_delay(client: mqtt.Client) -> None:

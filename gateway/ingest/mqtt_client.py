@@ -10,7 +10,9 @@ milliseconds before the gateway even saw it. Here:
   `pending()` (which paho's loop already honours for TLS sockets) tells the loop that more is
   buffered, so it does not wait in `select()` on data it already has;
 - `loop_read` takes every buffered packet (up to `MAX_PACKETS_PER_READ`), not one per `select()`;
-- `ack_many` queues the PUBACKs of a whole batch as one write.
+- `ack_many` queues the PUBACKs of a whole batch as one write;
+- `wait_written` lets the network thread write a packet someone waits for (a reader's ack) now,
+  instead of when the busy pipeline thread next gives up the GIL.
 
 This leans on three of paho's internal names (`_create_socket`, `_packet_read`, `_packet_queue`);
 `tests/test_mqtt_client.py` fails if a paho release changes them, and `supported()` falls back to
@@ -20,6 +22,8 @@ the plain client behaviour at run time rather than break intake.
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +35,7 @@ READ_CHUNK = 65_536
 MAX_PACKETS_PER_READ = 100
 WRITE_EVERY = 10  # packets read between two looks at what is waiting to be written
 PUBACK = 0x40
+WRITE_POLL_S = 0.0001  # wait_written's step
 
 
 class BufferedSocket(socket.socket):
@@ -93,6 +98,18 @@ class BulkClient(mqtt.Client):
             if rc > 0:
                 return self._loop_rc_handle(rc)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def wait_written(self, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until every queued packet is written to the socket; answers
+        whether it was. The caller sleeps in small steps, each a release of the GIL: without them a
+        busy caller kept the network thread from writing for up to the interpreter's switch interval
+        (5 ms), every time. Not from the network thread itself, which is the one that writes."""
+        if threading.current_thread() is self._thread or not self._bulk:
+            return not self._out_packet
+        deadline = time.monotonic() + timeout
+        while self._out_packet and self._sock is not None and time.monotonic() < deadline:
+            time.sleep(WRITE_POLL_S)
+        return not self._out_packet
 
     def ack_many(self, mids: Iterable[int]) -> None:
         """PUBACK each QoS 1 message id (manual ack), queued as one write."""

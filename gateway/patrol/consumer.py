@@ -74,7 +74,7 @@ class PatrolConsumer:
 
     def _outcome(self, o: TapOutcome) -> None:
         if self.publisher is not None:
-            self.publisher.publish(o.ack_topic, o.ack_payload, qos=1)
+            self.publisher.publish(o.ack_topic, o.ack_payload, qos=1, urgent=True)
         tags = {"site": self.site_id, **{k: v for k, v in o.point_tags.items() if v}}
         self.points([Point("patrol_tap", tags, dict(o.point_fields), o.ts)])
         if o.alerts:

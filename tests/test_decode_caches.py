@@ -170,3 +170,21 @@ def test_unknown_topics_are_refused_with_the_same_words_from_the_cache() -> None
             got = decoder.decode(RawMessage(topic, b"{}", NOW))
             assert (got.profile, got.device) == (None, None)
             assert [(r.reason, r.detail) for r in got.rejections] == [("unknown_topic", detail)]
+
+
+def test_a_gateway_sizes_its_topic_cache_for_an_inventory_larger_than_max_devices(tmp_path: Path) -> None:
+    # 40,000 registered devices, ingest.max_devices left at 10,000: the registry takes them all, and
+    # the topic cache must hold their topics too, or it starts over every 65,536 topics and misses.
+    from gateway.core.siteload import load_site
+    from gateway.ingest.gateway import Gateway
+    from tests.support.gateway_proc import write_site
+
+    with (tmp_path / "assets.csv").open("w", encoding="utf-8") as f:
+        f.write("device_id,kind,zone\n")
+        f.writelines(f"ext-{i:06d},extinguisher,z{i % 10}\n" for i in range(40_000))
+    site = write_site(tmp_path, site_id="big", mqtt_url="mqtt://127.0.0.1:1", extra="inventory: assets.csv\n")
+    gw = Gateway(load_site(site), connect_mqtt=False)
+    try:
+        assert gw.decoder._topic_cache_size >= 80_000
+    finally:
+        gw.db.close()

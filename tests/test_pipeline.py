@@ -438,3 +438,22 @@ def test_a_tap_is_journaled_acked_and_answered_before_the_messages_behind_it_in_
     # snapshot_interval=0 asks for one at every commit, but not in the tap's part: the tap's ack does
     # not wait for it. It is taken in the next part, before that part is handed on.
     assert snapshots == [3, 3]
+
+
+def test_a_redelivery_whose_original_is_in_an_earlier_part_of_its_batch_is_skipped_and_counted_once(
+        tmp_path: Path) -> None:
+    # After a reconnect, pending can hold message 2 from the old connection and, behind a tap, the
+    # broker's resend of it: the tap cuts the batch, the original is journaled with the first part,
+    # so the resend is recognised in the second (and counted once, not once per part).
+    acked: list[int] = []
+    p = make(tmp_path, acked)
+    tap = Inbound("tap/cp-1", b"G0017", 1_700_000_003, mid=9, qos=1, dup=False, conn=1)
+    out = p.process([msg(1, conn=1), msg(2, conn=1), tap, msg(2, dup=True, conn=2), msg(4, conn=2)])
+    assert [x.msg.payload for x in out] == [b"1", b"2", b"G0017", b"4"]
+    assert acked == [1, 2, 9, 2, 4]
+    assert p.metrics.duplicates._value.get() == 1
+    # A resend behind a tap whose original came in an earlier batch: still one.
+    tap2 = Inbound("tap/cp-2", b"G0017", 1_700_000_006, mid=10, qos=1, dup=False, conn=2)
+    out = p.process([tap2, msg(4, dup=True, conn=3), msg(7, conn=3)])
+    assert [x.msg.payload for x in out] == [b"G0017", b"7"]
+    assert p.metrics.duplicates._value.get() == 2

@@ -242,7 +242,7 @@ class Pipeline:
     def _process_part(self, batch: Sequence[Inbound], start: int, out: list[Processed]) -> int:
         """Journal, ack and hand on `batch[start:]` up to its first tap; answers where it stopped."""
         started = time.perf_counter()
-        redelivered = self._find_redelivered(batch[start:])
+        redelivered = 0
         rows: list[tuple[Any, ...]] = []
         done: list[Processed] = []
         letters: list[DeadLetter] = []
@@ -252,7 +252,8 @@ class Pipeline:
         tap = False
         for item in batch[start:]:
             end += 1
-            if id(item) in redelivered:
+            if self._redelivered(item):  # looked up as the part goes: its original may be in an earlier part
+                redelivered += 1
                 continue
             received = datetime.fromtimestamp(item.received_at, UTC)
             msg = RawMessage(item.topic, item.payload, received)
@@ -287,7 +288,7 @@ class Pipeline:
         m.received.inc(len(part))
         m.decoded.inc(decoded_count)
         if redelivered:
-            m.duplicates.inc(len(redelivered))
+            m.duplicates.inc(redelivered)
         for letter in _first_reason_per_message(done):
             m.rejected.labels(letter).inc()
         for p in done:
@@ -381,19 +382,14 @@ class Pipeline:
         if self.events is not None:
             self.events(kind, data)
 
-    def _find_redelivered(self, batch: Sequence[Inbound]) -> set[int]:
-        """Messages the broker sent again (dup flag) whose original is already journaled."""
-        found: set[int] = set()
-        floor = self._next_seq - REDELIVERY_WINDOW
-        for item in batch:
-            if not item.dup or item.qos == 0:
-                continue
-            row = self.db.writer.execute(
-                "SELECT 1 FROM journal WHERE mid = ? AND digest = ? AND conn != ? AND seq > ? LIMIT 1",
-                (item.mid, digest(item.topic, item.payload), item.conn, floor)).fetchone()
-            if row is not None:
-                found.add(id(item))
-        return found
+    def _redelivered(self, item: Inbound) -> bool:
+        """The broker sent it again (dup flag) and its original is already journaled."""
+        if not item.dup or item.qos == 0:
+            return False
+        row = self.db.writer.execute(
+            "SELECT 1 FROM journal WHERE mid = ? AND digest = ? AND conn != ? AND seq > ? LIMIT 1",
+            (item.mid, digest(item.topic, item.payload), item.conn, self._next_seq - REDELIVERY_WINDOW)).fetchone()
+        return row is not None
 
     def _commit(self, rows: list[tuple[Any, ...]], letters: list[DeadLetter], *, snapshot: bool) -> None:
         """One transaction; on failure (disk full, read-only) retry until it works: nothing is acked

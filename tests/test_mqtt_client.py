@@ -26,6 +26,8 @@ def test_paho_still_has_what_the_bulk_client_builds_on() -> None:
     # this test is the alarm that says so.
     assert supported()
     assert BulkClient._bulk
+    client = BulkClient(CallbackAPIVersion.VERSION2, client_id="bulk-internals")
+    assert {"_sock", "_out_packet", "_thread"} <= set(vars(client))
 
 
 def test_a_buffered_socket_serves_small_reads_from_one_large_one() -> None:

@@ -72,15 +72,14 @@ class Gateway:
         profiles = load_profiles([devices_dir(), *site.devices.profiles])
         if problems := site_problems(site, profiles):
             raise ConfigError(problems)
+        self.registry = Registry(self.inventory, heartbeat=dict(site.devices.heartbeat),
+                                 max_devices=ing.max_devices, default_heartbeat=timedelta(hours=1))
         # The topic cache holds a few topics per device the site may have (and stays bounded): the
-        # registry's own limit, which an inventory larger than ingest.max_devices raises.
-        devices = max(ing.max_devices, len(self.inventory))
+        # registry's limit, which an inventory larger than ingest.max_devices raises.
         self.decoder = Decoder(profiles, site_id=self.site_id, tz=self.tz,
                                max_payload_bytes=ing.max_payload_bytes, max_topic_length=ing.max_topic_length,
                                max_clock_skew=ing.max_clock_skew, params=site.devices.params,
-                               topic_cache_size=max(TOPIC_CACHE_SIZE, 2 * devices))
-        self.registry = Registry(self.inventory, heartbeat=dict(site.devices.heartbeat),
-                                 max_devices=devices, default_heartbeat=timedelta(hours=1))
+                               topic_cache_size=max(TOPIC_CACHE_SIZE, 2 * self.registry.max_devices))
         restored = self.registry.load(self.db.writer)
         self.metrics = Metrics()
         self.bus = EventBus()

@@ -1,6 +1,6 @@
 """paho's client, reading and acknowledging in bulk.
 
-Why (measured in bench/README.md, "Intake under load"): paho reads one packet per `select()` and
+Why (measured in bench/README.md, "A lane for taps"): paho reads one packet per `select()` and
 three `recv()` calls per packet (command byte, length, body), and every PUBACK is its own queued
 packet, its own wake-up byte on paho's socket pair and its own `send()`. Each of those calls
 releases the GIL; while the pipeline thread is busy, the network thread then waits for the GIL
@@ -14,9 +14,10 @@ milliseconds before the gateway even saw it. Here:
 - `wait_written` lets the network thread write a packet someone waits for (a reader's ack) now,
   instead of when the busy pipeline thread next gives up the GIL.
 
-This leans on three of paho's internal names (`_create_socket`, `_packet_read`, `_packet_queue`);
-`tests/test_mqtt_client.py` fails if a paho release changes them, and `supported()` falls back to
-the plain client behaviour at run time rather than break intake.
+This leans on paho's internals: the methods `_create_socket`, `_packet_read`, `_packet_queue` and
+`_loop_rc_handle`, and the attributes `_sock`, `_out_packet` and `_thread`. `tests/test_mqtt_client.py`
+fails if a paho release changes them; if the methods are gone, `supported()` falls back to paho's own
+loop at run time rather than break intake.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ READ_CHUNK = 65_536
 MAX_PACKETS_PER_READ = 100
 WRITE_EVERY = 10  # packets read between two looks at what is waiting to be written
 PUBACK = 0x40
+_PUBACK_HEAD = bytes((PUBACK, 2))
 WRITE_POLL_S = 0.0001  # wait_written's step
 
 
@@ -66,7 +68,7 @@ class BufferedSocket(socket.socket):
 def supported() -> bool:
     """paho still has the internals this client builds on."""
     return all(callable(getattr(mqtt.Client, name, None))
-               for name in ("_create_socket", "_packet_read", "_packet_queue"))
+               for name in ("_create_socket", "_packet_read", "_packet_queue", "_loop_rc_handle"))
 
 
 class BulkClient(mqtt.Client):
@@ -113,11 +115,11 @@ class BulkClient(mqtt.Client):
 
     def ack_many(self, mids: Iterable[int]) -> None:
         """PUBACK each QoS 1 message id (manual ack), queued as one write."""
-        packet = b"".join(PUBACK.to_bytes(1, "big") + b"\x02" + (mid & 0xFFFF).to_bytes(2, "big") for mid in mids)
-        if not packet:
+        if not self._bulk:
+            for mid in mids:
+                self.ack(mid, 1)
             return
-        if self._bulk:
+        # A PUBACK is 4 bytes: type, remaining length 2, packet id (MQTT 5 allows the reason code out).
+        packet = b"".join(_PUBACK_HEAD + (mid & 0xFFFF).to_bytes(2, "big") for mid in mids)
+        if packet:
             self._packet_queue(PUBACK, packet, 0, 0)
-        else:
-            for i in range(0, len(packet), 4):
-                self.ack(int.from_bytes(packet[i + 2:i + 4], "big"), 1)

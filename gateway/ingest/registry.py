@@ -158,7 +158,7 @@ class Registry:
         self._inventory = dict(inventory)
         self._heartbeat = dict(heartbeat)
         self._default_heartbeat = default_heartbeat
-        self._max_devices = max(max_devices, len(inventory))
+        self.max_devices = max(max_devices, len(inventory))  # the inventory is always let in
         self._dirty: set[str] = set()
         self._info_version = 0
         self._conditions: dict[str, tuple[LiveCondition, ...]] = {}  # device -> what holds for it now
@@ -177,9 +177,9 @@ class Registry:
     def _device(self, dev_id: str, profile: str | None) -> DeviceState:
         state = self._devices.get(dev_id)
         if state is None:
-            if len(self._devices) >= self._max_devices:
+            if len(self._devices) >= self.max_devices:
                 raise DeviceLimitReached(
-                    f"device limit of {self._max_devices} reached; raise ingest.max_devices or add "
+                    f"device limit of {self.max_devices} reached; raise ingest.max_devices or add "
                     f"'{dev_id}' to the inventory")
             state = DeviceState(info=DeviceInfo(id=dev_id, profile=profile), discovered=True, kind_source=None)
             self._devices[dev_id] = state

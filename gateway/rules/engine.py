@@ -140,7 +140,7 @@ class RuleEngine:
         return sorted(unwatched)
 
     def _forget_matches(self) -> None:
-        self._heartbeats: dict[str, object] = {}  # track key -> its kind's heartbeat (see _heartbeat)
+        self._heartbeats: dict[str, timedelta | None] = {}  # track key -> its kind's heartbeat
         # metric -> (its first channel's name, its channel, whether state rules keep its latest value)
         self._shapes: dict[str, tuple[str, int, bool]] = {}
         self._reading_cache: dict[tuple[str, str], _ReadingRules] = {}
@@ -208,10 +208,9 @@ class RuleEngine:
         if not cr.ev.needs_heartbeat:
             return None
         # Asked at every reading a silence rule sees; the answer changes only with the device's kind.
-        found = self._heartbeats.get(device, _UNKNOWN)
-        if found is _UNKNOWN:
-            found = self._heartbeats[device] = self._site.heartbeat_of(self._info(device).kind)
-        return found  # type: ignore[return-value]
+        if device not in self._heartbeats:
+            self._heartbeats[device] = self._site.heartbeat_of(self._info(device).kind)
+        return self._heartbeats[device]
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -619,9 +618,6 @@ class _ReadingRules:
     def __init__(self, head: tuple[_Compiled, ...], tail: tuple[_Compiled, ...],
                  index: ThresholdIndex[_Compiled] | None, indexed: frozenset[_Compiled]) -> None:
         self.head, self.tail, self.index, self.indexed = head, tail, index, indexed
-
-
-_UNKNOWN = object()  # not looked up yet (a heartbeat may be None: the kind has none)
 
 
 def _order(cr: _Compiled) -> int:

@@ -192,9 +192,12 @@ def test_publishing_while_reading_a_stream_keeps_both_intact(broker: Mosquitto) 
         listener.disconnect()
 
 
-def test_an_urgent_publish_is_on_the_wire_when_publish_returns(broker: Mosquitto) -> None:
+def test_an_urgent_publish_is_on_the_wire_when_publish_returns(broker: Mosquitto,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # A reader's ack: the pipeline thread waits (releasing the GIL) until paho's network thread has
-    # written it, instead of going on with the batch and leaving it queued.
+    # written it, instead of going on with the batch and leaving it queued. The gateway caps the wait
+    # at 2 ms (a latency choice); here the cap is long, so only a wait that does not wait can fail.
+    monkeypatch.setattr("gateway.ingest.mqtt.URGENT_WAIT_S", 5.0)
     got: list[Inbound] = []
     ingest = _ingest(broker.port, "bulk-urgent", got, auto_ack=True)
     ingest.start()

@@ -233,6 +233,32 @@ def test_a_sign_of_life_after_an_offline_brings_the_device_back_online() -> None
     assert states(engine.on_tap("d", at(3))) == [("off", "d", "cleared")]
 
 
+def test_silence_judged_on_a_message_of_many_readings_as_on_each_reading_alone() -> None:
+    """The readings of one message come at one instant: the engine evaluates silence at the first
+    and only records the others' value and metric. What it concludes (events, times, {value}) must
+    be what a full evaluation of every reading gives; here worked out by hand."""
+    engine = RuleEngine([rule("silent", condition={"type": "absent"})], site=SITE)
+    engine.set_devices({"lamp-1": DeviceInfo("lamp-1", "lamp")})
+    engine.tick(at(0))
+    assert [e.ts for e in engine.tick(at(20))] == [at(15)]  # silent from the start
+    message = [("voltage_v", 230.0), ("current_a", 0.2), ("power_w", 41.5)]
+    cleared = [e for metric, value in message for e in read(engine, "lamp-1", metric, value, at(21))]
+    assert states(cleared) == [("silent", "lamp-1", "cleared")]  # once, at the first reading
+    for metric, value in message:  # the same instant again (another message): nothing moves
+        assert read(engine, "lamp-1", metric, value, at(21)) == []
+    assert engine.tick(at(35)) == []
+    fired = engine.tick(at(40))
+    assert [(e.state, e.ts) for e in fired] == [("firing", at(36))]  # one heartbeat after the message
+    assert fired[0].value == 41.5 and "power_w=41.5" in fired[0].title  # the last reading it saw
+    # A late message stamped with the instant it was last seen is a sign of life all the same.
+    assert states(read(engine, "lamp-1", "voltage_v", 229.0, at(21))) == [("silent", "lamp-1", "cleared")]
+    assert [e.ts for e in engine.tick(at(45))] == [at(36)]  # a heartbeat after that instant, again
+    # A reading at a later instant is a new sign of life: it clears and re-arms the timer.
+    assert states(read(engine, "lamp-1", "power_w", 40.0, at(50))) == [("silent", "lamp-1", "cleared")]
+    assert read(engine, "lamp-1", "current_a", 0.2, at(50)) == []
+    assert [e.ts for e in engine.tick(at(70))] == [at(65)]
+
+
 # -- schedules ---------------------------------------------------------------------------------
 
 def lamp_out(during: dict[str, Any]) -> Rule:

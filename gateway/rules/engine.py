@@ -68,6 +68,9 @@ class _Compiled:
         # A plain threshold rule: its track exists only while it holds or fires (see the module doc).
         self.indexed = isinstance(ev, ThresholdEval) and not rule.per_channel and ANY_METRIC not in ev.metrics
         self.for_ = rule.for_
+        # Asked first at each reading, when the evaluator can tell a reading that moves nothing.
+        self.settled_reading = (ev.settled_reading if type(ev).settled_reading is not Evaluator.settled_reading
+                                else None)
         self.tracks: dict[str, Track] = {}
         self.schedule_due: datetime | None = None
         self.threshold = rule.condition.shown_threshold()  # what {threshold} shows
@@ -264,6 +267,10 @@ class RuleEngine:
                 t = cr.tracks[key] = Track()
                 if cr.indexed:
                     self._held.setdefault(key, set()).add(cr)
+            elif cr.settled_reading is not None and cr.settled_reading(t, metric, r.value, now):
+                # health.silent and health.offline ran in full for each of a Tasmota SENSOR
+                # message's 5 readings: 70% of the demo site's rule runs (bench/README.md).
+                continue
             was = t.active
             cr.ev.reading(t, metric, r.value, now, self._latest_of(key) if key != device else latest or {})
             self._settle(cr, key, t, was, now, events)

@@ -55,6 +55,15 @@ class AbsentEval(Evaluator):
         t.value, t.metric = value, metric
         _alive(t, now)
 
+    def settled_reading(self, t: Track, metric: str, value: Value, now: datetime) -> bool:
+        # Seen alive at this instant already (the message's first reading): the evaluation then
+        # left it quiet with its timer armed from this same state, and another one would too. Not
+        # when it fired since (a late message stamped with that instant clears it).
+        if t.last_seen == now and not t.active and t.restored_at is None:
+            t.value, t.metric = value, metric
+            return True
+        return False
+
     def at(self, t: Track, now: datetime, latest: Mapping[str, Value], heartbeat: timedelta | None) -> None:
         due = self.deadline(t, heartbeat)
         if due is not None and now >= due:

@@ -72,6 +72,13 @@ class Evaluator:
     def reading(self, t: Track, metric: str, value: Value, now: datetime, latest: Mapping[str, Value]) -> None:
         pass
 
+    def settled_reading(self, t: Track, metric: str, value: Value, now: datetime) -> bool:
+        """When a reading cannot move the signal (the rules of a device's signs of life, fed each of a
+        message's readings): record what it shows, answer True, and the engine skips the rest of the
+        evaluation (reading, settle, schedule), whose outcome would be this track unchanged. False: a
+        full evaluation. Only an evaluator that overrides it is asked (RuleEngine.on_reading)."""
+        return False
+
     def on_availability(self, t: Track, online: bool, now: datetime) -> None:
         pass
 

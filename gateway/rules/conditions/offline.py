@@ -40,6 +40,9 @@ class OfflineEval(Evaluator):
     def reading(self, t: Track, metric: str, value: Value, now: datetime, latest: Mapping[str, Value]) -> None:
         self._heard(t)
 
+    def settled_reading(self, t: Track, metric: str, value: Value, now: datetime) -> bool:
+        return not (t.active or t.firing)  # traffic only ends an offline; none to end
+
     def on_tap(self, t: Track, now: datetime) -> None:
         self._heard(t)
 

@@ -147,6 +147,27 @@ def test_registry_and_journal_survive_restart_together(tmp_path: Path) -> None:
     assert q._next_seq == 31
 
 
+def test_the_registry_after_a_crash_is_its_saved_state_and_the_journal_after_it(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    p.snapshot_interval = 3600.0  # after the first batch's snapshot, none covers what follows
+    p.process([msg(i, dev=f"d{i % 3}") for i in range(1, 7)])
+    p.process([msg(i, dev=f"d{i % 4}") for i in range(7, 15)] + [Inbound("dev/d9", b"x", 1_700_000_015)])
+    saved = dict(p.db.writer.execute("SELECT id, json_extract(state, '$.messages') FROM devices"))
+    assert saved == {"d0": 2, "d1": 2, "d2": 2}  # as of the first snapshot (seq 1..6)
+    p.db.close()  # a crash: no snapshot at stop
+    q = make(tmp_path)
+    counts = {v["id"]: v["messages"] for v in q.registry.views(datetime.now(UTC))}
+    # Counted by hand: 1..6 by i % 3, 7..14 by i % 4; d9's message was rejected (not a number), and
+    # is not in the registry, as the first time.
+    assert counts == {"d0": 2 + 2, "d1": 2 + 2, "d2": 2 + 2, "d3": 2}
+    last = {v["id"]: v["last_seen"] for v in q.registry.views(datetime.now(UTC))}
+    assert last["d3"] == datetime.fromtimestamp(1_700_000_011, UTC).isoformat()
+    q.process([msg(20, dev="d0")])  # it snapshots (interval 0): the catch-up is saved, not lost again
+    q.db.close()
+    r = make(tmp_path)
+    assert {v["id"]: v["messages"] for v in r.registry.views(datetime.now(UTC))}["d0"] == 5
+
+
 def test_consumer_restart_restores_snapshot_and_replays_the_rest(tmp_path: Path) -> None:
     p = make(tmp_path)
     first = Recorder()

@@ -168,6 +168,21 @@ def test_the_registry_after_a_crash_is_its_saved_state_and_the_journal_after_it(
     assert {v["id"]: v["messages"] for v in r.registry.views(datetime.now(UTC))}["d0"] == 5
 
 
+def test_reading_events_are_built_only_while_somebody_wants_them(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    got: list[tuple[str, dict[str, Any]]] = []
+    wanted = {"reading": False}
+    p.events = lambda kind, data: got.append((kind, data))
+    p.wants = lambda kind: wanted.get(kind, True)
+    p.process([msg(1)])
+    assert got and {k for k, _ in got} == {"device"}  # discovered, online; no reading event for nobody
+    wanted["reading"] = True  # a dashboard opened
+    got.clear()
+    p.process([msg(2, dev="b")])
+    assert [d for k, d in got if k == "reading"] == [
+        {"device": "b", "ts": datetime.fromtimestamp(1_700_000_002, UTC).isoformat(), "metrics": {"value": 2.0}}]
+
+
 def test_consumer_restart_restores_snapshot_and_replays_the_rest(tmp_path: Path) -> None:
     p = make(tmp_path)
     first = Recorder()

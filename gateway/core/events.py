@@ -1,7 +1,9 @@
 """Live event bus: the pipeline thread publishes, each SSE client reads its own bounded queue.
 
-Listeners (`listen`) are called in the publisher's thread for every event, before the SSE queues:
-for a feature that must see every conclusion (the head-office events outbox), not a sample of them.
+Listeners (`listen`) are called in the publisher's thread for every event of the kinds they name,
+before the SSE queues: for a feature that must see every conclusion (the head-office events
+outbox), not a sample of them. `wants(kind)` tells a publisher whether anybody would get an event
+of that kind, so the pipeline builds no per-message "reading" event that nobody reads.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -22,11 +24,26 @@ class EventBus:
         self._lock = threading.Lock()
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
         self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._listened: frozenset[str] | None = frozenset()  # the kinds listeners take (None: all)
 
-    def listen(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
-        """Call `listener(kind, data)` inline for every event from now on (it must be quick)."""
+    def listen(self, listener: Callable[[str, dict[str, Any]], None], kinds: Collection[str] | None = None) -> None:
+        """Call `listener(kind, data)` inline for every event of `kinds` (None: of every kind) from now
+        on; it must be quick."""
         with self._lock:
-            self._listeners = [*self._listeners, listener]
+            if kinds is None:
+                self._listeners = [*self._listeners, listener]
+                self._listened = None
+                return
+            wanted = frozenset(kinds)
+            self._listeners = [*self._listeners,
+                               lambda kind, data: listener(kind, data) if kind in wanted else None]
+            if self._listened is not None:
+                self._listened = self._listened | wanted
+
+    def wants(self, kind: str) -> bool:
+        """Would an event of this kind reach anybody (a listener of the kind, or an SSE client)?"""
+        listened = self._listened
+        return bool(self._subscribers) or listened is None or kind in listened
 
     @property
     def has_subscribers(self) -> bool:

@@ -48,7 +48,7 @@ def attach(gw: Gateway, offline: bool) -> Events | None:
                        health=gw.health, figures=lambda now: health_figures(gw, tickets, reports, now),
                        health_every=config.health_interval, device_every=config.device_interval,
                        background=True)
-    gw.bus.listen(watch.on_bus)
+    gw.bus.listen(watch.on_bus, kinds=("ticket", "round", "device"))
     gw.add_consumer(watch, STAGE_RECORD)
     gw.metrics.registry.register(EventsCollector(outbox.counts, lambda: sender.published, lambda: outbox.dropped))
 

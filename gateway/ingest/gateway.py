@@ -85,7 +85,7 @@ class Gateway:
         self.bus = EventBus()
         self.deadletters = DeadLetters(max_rows=ing.deadletter_max)
         self.pipeline = Pipeline(self.db, self.decoder, self.registry, metrics=self.metrics,
-                                 deadletters=self.deadletters, events=self.bus.publish,
+                                 deadletters=self.deadletters, events=self.bus.publish, wants=self.bus.wants,
                                  max_pending=ing.max_pending, batch_max=ing.batch_max, clock=self.clock)
         # Features hook in here (see gateway/core/plugins.py): health lines, start-up and shutdown
         # steps, and the handle each feature returns from attach() (tickets, patrol, ...) by name.

@@ -70,7 +70,8 @@ def digest(topic: str, payload: bytes) -> int:
 class Pipeline:
     def __init__(self, db: StateDB, decoder: Decoder, registry: Registry, *, metrics: Metrics,
                  deadletters: DeadLetters, ack: Callable[[Sequence[Inbound]], None] = lambda _b: None,
-                 events: EventSink | None = None, max_pending: int = 20_000, batch_max: int = 1000,
+                 events: EventSink | None = None, wants: Callable[[str], bool] = lambda _kind: True,
+                 max_pending: int = 20_000, batch_max: int = 1000,
                  tick_interval: float = 1.0, snapshot_interval: float = 2.0,
                  journal_keep: int = 1_000_000, clock: Clock | None = None) -> None:
         self.db = db
@@ -81,6 +82,7 @@ class Pipeline:
         self.deadletters = deadletters
         self.ack = ack
         self.events = events
+        self.wants = wants  # whether anybody takes events of a kind (the per-message "reading" ones)
         self.consumers: list[Consumer] = []
         self._stages: list[tuple[int, Consumer]] = []
         self.max_pending = max_pending
@@ -329,7 +331,7 @@ class Pipeline:
         self._deliver_in_time(done)
         for event in device_events:
             self._emit("device", event)
-        if self.events is not None:
+        if self.events is not None and self.wants("reading"):
             for p in done:
                 if p.decoded.readings:
                     self._emit("reading", {"device": p.decoded.device, "ts": p.msg.received_at.isoformat(),

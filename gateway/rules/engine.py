@@ -71,6 +71,8 @@ class _Compiled:
         # Asked first at each reading, when the evaluator can tell a reading that moves nothing.
         self.settled_reading = (ev.settled_reading if type(ev).settled_reading is not Evaluator.settled_reading
                                 else None)
+        self.timed = type(ev).deadline is not Evaluator.deadline  # time alone can move its signal
+        self.per_channel = rule.per_channel
         self.tracks: dict[str, Track] = {}
         self.schedule_due: datetime | None = None
         self.threshold = rule.condition.shown_threshold()  # what {threshold} shows
@@ -249,7 +251,7 @@ class RuleEngine:
         rules = self._reading_cache.get((device, metric))
         if rules is None:
             rules = self._reading_cache[(device, metric)] = self._reading_rules(device, metric, base, channel)
-        run: Sequence[_Compiled] = rules.head
+        run: Sequence[_Compiled] = rules.every
         if rules.index is not None:
             # The indexed rules to run: those this value makes hold, and those already holding or
             # firing for the device (they may clear). The rest stay as they are: not holding.
@@ -257,9 +259,9 @@ class RuleEngine:
             if live := self._held.get(device):
                 extra |= live & rules.indexed
             if extra:
-                run = sorted((*rules.head, *extra), key=_order)
-        for cr in (*run, *rules.tail) if rules.tail else run:
-            key = _key(device, channel) if cr.rule.per_channel else device
+                run = (*sorted((*rules.head, *extra), key=_order), *rules.tail)
+        for cr in run:
+            key = _key(device, channel) if cr.per_channel else device
             t = cr.tracks.get(key)
             if t is None:
                 if not cr.ev.traffic_starts_track:
@@ -362,8 +364,11 @@ class RuleEngine:
 
     def _settle(self, cr: _Compiled, device: str, t: Track, was: bool, at: datetime,
                 events: list[AlertEvent]) -> None:
-        if was or t.active or t.firing:  # a condition that holds, held, or whose figures moved
-            self._touched.add(_split(device)[0])
+        if not (was or t.active or t.firing):
+            if cr.timed:  # nothing holds or is pending: only the evaluator's own timer can be due
+                self._schedule(cr, device, t)
+            return
+        self._touched.add(_split(device)[0])  # a condition that holds, held, or whose figures moved
         if t.active:
             if not was or t.since is None:
                 t.since = at
@@ -371,7 +376,7 @@ class RuleEngine:
                 t.firing = True
                 t.fired_at = t.since + cr.for_
                 events.append(self._event(cr, device, t, "firing", t.fired_at))
-        elif was or t.firing:
+        else:  # it held or fired, and no longer holds
             if t.firing:
                 events.append(self._event(cr, device, t, "cleared", at))
             t.firing, t.since, t.fired_at = False, None, None
@@ -620,11 +625,12 @@ class _ReadingRules:
     one by one, and `index` over the `indexed` ones, all in file order; then `tail` (rules of every
     metric, and per-channel rules on channel 2, 3 ...)."""
 
-    __slots__ = ("head", "index", "indexed", "tail")
+    __slots__ = ("every", "head", "index", "indexed", "tail")
 
     def __init__(self, head: tuple[_Compiled, ...], tail: tuple[_Compiled, ...],
                  index: ThresholdIndex[_Compiled] | None, indexed: frozenset[_Compiled]) -> None:
         self.head, self.tail, self.index, self.indexed = head, tail, index, indexed
+        self.every = head + tail  # what runs when no indexed rule does (most readings)
 
 
 def _order(cr: _Compiled) -> int:

@@ -54,6 +54,7 @@ class StateEval(Evaluator):
 
     def __init__(self, terms: list[tuple[str, Term]], *, every: bool) -> None:
         self._terms = terms
+        self._tests = [(metric, term.fast_test()) for metric, term in terms]  # run at every reading
         self.metrics = frozenset(m for m, _ in terms)
         self._all = every
 
@@ -67,9 +68,9 @@ class StateEval(Evaluator):
         first_metric = self._terms[0][0]
         t.metric, t.value = first_metric, latest.get(first_metric)
         hits = 0
-        for metric, term in self._terms:
+        for metric, test in self._tests:
             value = latest.get(metric)
-            if value is not None and term.test(value) is True:
+            if value is not None and test(value) is True:
                 if not hits and not self._all:
                     t.metric, t.value = metric, value  # show the reason, not just the first term
                 hits += 1

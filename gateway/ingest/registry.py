@@ -211,7 +211,7 @@ class Registry:
                                            traffic=bool(decoded.readings or decoded.taps)))
             self._note(state)
             self._dirty.add(decoded.device)
-            if state.info != info_before:
+            if state.info is not info_before and state.info != info_before:  # most keep the same object
                 self._info_version += 1
         return events
 

@@ -61,8 +61,8 @@ class RulesConsumer:
             self._refresh_devices()
             for p in batch:
                 now = p.msg.received_at
-                for r in p.decoded.readings:
-                    out.extend(self.engine.on_reading(r, now))
+                if p.decoded.readings:
+                    out.extend(self.engine.on_readings(p.decoded.readings, now))
                 for reader in {tap.device for tap in p.decoded.taps}:
                     out.extend(self.engine.on_tap(reader, now))
                 if p.decoded.availability is not None:

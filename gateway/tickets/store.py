@@ -267,6 +267,15 @@ class Tx:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # The earliest deadline (check_at, next_escalation_at) among the tickets this transaction
+        # wrote, None if none: TicketService keeps its memoised next deadline at or below every
+        # deadline in the store by taking this in after each commit, instead of reading them all again.
+        self.earliest_written: datetime | None = None
+
+    def _wrote(self, t: Ticket) -> None:
+        for at in (t.check_at, t.next_escalation_at):
+            if at is not None and (self.earliest_written is None or at < self.earliest_written):
+                self.earliest_written = at
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -420,6 +429,7 @@ class Tx:
             raise DuplicateActiveTicket(f"An active ticket already exists for {t.dedup_key}.") from exc
         saved = _copy(t, seq=int(seq), revision=1)
         self._append_history(saved.seq, saved.history)
+        self._wrote(saved)
         return saved
 
     def save(self, t: Ticket, *, base: Ticket) -> Ticket | None:
@@ -441,6 +451,7 @@ class Tx:
         if result.rowcount != 1:
             return None
         self._append_history(t.seq, t.history[len(base.history):])
+        self._wrote(t)
         return _copy(t, seq=base.seq, revision=base.revision + 1)
 
     def _append_history(self, seq: int, entries: Sequence[HistoryEntry]) -> None:

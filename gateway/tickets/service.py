@@ -94,6 +94,9 @@ class TicketService:
         self._next_deadline: datetime | None = None
         self._deadline_read_at: datetime | None = None
         self._deadline_read_mono = 0.0
+        # Write transactions committed, counted after each commit and before its changes are
+        # published (OpenTicketCounts reads the counts once per commit, not once per change).
+        self.commits = 0
 
     def start(self) -> None:
         """Start the webhook deliveries (the gateway's start; never in the constructor)."""
@@ -511,6 +514,7 @@ class TicketService:
             written = tx.earliest_written
             if written is not None and self._next_deadline is not None and written < self._next_deadline:
                 self._next_deadline = written
+        self.commits += 1
         done = [c for group in groups for c in group]
         for change in done:
             ticket = change.ticket

@@ -321,12 +321,14 @@ class Tx:
                            & (tickets.c.status == "resolved"), order=[tickets.c.seq.desc()], limit=1)
         return found[0] if found else None
 
-    def latest_with_key(self, site: str, key: str) -> Ticket | None:
-        """The newest ticket ever held under `key`, whatever its status (a planned occurrence that was
-        done must not open again)."""
-        found = self._load((tickets.c.site == site) & (tickets.c.dedup_key == key), order=[tickets.c.seq.desc()],
-                           limit=1)
-        return found[0] if found else None
+    def keys_held(self, site: str, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` that a ticket holds, whatever its status (a planned occurrence that was done
+        must not open again)."""
+        held: set[str] = set()
+        for i in range(0, len(keys), 500):  # chunked: SQLite caps bound parameters per statement
+            held.update(self.conn.execute(select(tickets.c.dedup_key).distinct().where(
+                (tickets.c.site == site) & tickets.c.dedup_key.in_(keys[i:i + 500]))).scalars())
+        return held
 
     def active(self, site: str) -> list[Ticket]:
         return self._load((tickets.c.site == site) & _active)

@@ -111,6 +111,22 @@ def test_a_due_occurrence_becomes_one_planned_ticket_even_after_a_restart(tmp_pa
     assert len(tickets2.list(source="planned")) == 2
 
 
+def test_a_planned_ticket_is_opened_and_given_its_owners_team_in_one_commit(tmp_path: Path) -> None:
+    tickets, service = make(tmp_path / "t.db", [MONTHLY])
+    told: list[tuple[str, str, int, str | None]] = []
+    tickets.notifier.events = lambda _kind, doc: told.append((doc["id"], doc["change"], len(doc["history"]),
+                                                              doc["team"]))
+    before = tickets.commits
+    [t] = [t for t in service.open_due(at(2026, 2, 26, 8), at(2026, 2, 26, 8)) if t.device_id == "ext-01"]
+    assert [(h.action, h.note) for h in t.history] == [("opened", t.history[0].note),
+                                                       ("assigned", "owner team 消防组 Fire team")]
+    assert (t.team, t.assignee, t.revision) == ("消防组 Fire team", "消防组 Fire team", 2)
+    assert tickets.commits - before == 2  # two tickets, one commit each, assignment included
+    # Told as two changes, the opening first, each as it was then.
+    assert [x for x in told if x[0] == t.id] == [(t.id, "opened", 1, None), (t.id, "assigned", 2, "消防组 Fire team")]
+    assert tickets.get(t.id).to_json() == t.to_json()  # type: ignore[union-attr]
+
+
 def test_the_consumer_opens_on_its_tick_and_catches_up_after_downtime(tmp_path: Path) -> None:
     tickets, service = make(tmp_path / "t.db", [DAILY])
     consumer = MaintenanceConsumer(service, TapPlaces(None))

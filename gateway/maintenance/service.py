@@ -80,14 +80,13 @@ class MaintenanceService:
             category=schedule.category, place=target.place, zone=target.zone, device_id=target.device_id,
             checkpoint=self.checkpoints.get(target.device_id, "") or (schedule.checkpoint or ""),
             reported_at=min(occ.opens_at, now), checklist=tuple(items), key=occ.key, resolve_due=occ.resolve_due)
+        team = schedule.team or target.owner
         try:
-            ticket = self.tickets.create(request, actor=SCHEDULER, now=now)
+            # Assigned in the transaction that opens it: one commit, one read of the open counts.
+            return self.tickets.create(request, actor=SCHEDULER, now=now,
+                                       then=(lambda t: _assigned(t, team, now)) if team else None)
         except DuplicateActiveTicket:
             return None  # another gateway sharing the store opened it a moment ago
-        team = schedule.team or target.owner
-        if team and team != ticket.team:
-            ticket = self._update(ticket.id, lambda t: _assigned(t, team, now))
-        return ticket
 
     # -- results -----------------------------------------------------------------------------------
 

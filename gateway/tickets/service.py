@@ -397,9 +397,12 @@ class TicketService:
             self._deadline_read_at, self._deadline_read_mono = now, self._monotonic()
         return [self._local(t) for t in _latest(done)]
 
-    def create(self, request: changes.Request, *, actor: str, now: datetime) -> Ticket:
+    def create(self, request: changes.Request, *, actor: str, now: datetime,
+               then: Callable[[Ticket], Ticket | None] | None = None) -> Ticket:
         """Register a request from a person (a complaint, a repair): a ticket of its own, on the same
-        lifecycle, deadlines and reports as the sensors' tickets."""
+        lifecycle, deadlines and reports as the sensors' tickets. `then` edits the new ticket in the
+        same transaction, as an update() right after would (a copy with history appended; None:
+        nothing to store), and its change is published after the opening."""
         with self._lock:
             def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
                 fresh = changes.open_request(request, site=self.site, actor=actor, now=now, policy=self.policy,
@@ -408,7 +411,13 @@ class TicketService:
                 staged[opened.dedup_key] = opened
                 self.stats.opened += 1
                 # A call about a leak or a fire is a report of it: it takes part in the zone's 一级/二级/三级.
-                return [[Change(opened, "opened")], self._emergency_levels(tx, staged, [Change(opened, "opened")])]
+                out = [[Change(opened, "opened")], self._emergency_levels(tx, staged, [Change(opened, "opened")])]
+                current = staged.get(opened.dedup_key, opened)  # as its emergency level left it
+                edited = then(current) if then is not None else None
+                if edited is not None:
+                    saved = self._save(tx, staged, Change(edited, edited.history[-1].action), current)
+                    out.append([saved] if saved is not None else [])
+                return out
 
             done = self._transaction(work)
         return self._local(next(c.ticket for c in reversed(done) if c.ticket.dedup_key == done[0].ticket.dedup_key))

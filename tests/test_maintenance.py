@@ -69,6 +69,19 @@ def test_monthly_quarterly_and_yearly_due_dates_over_a_year() -> None:
     assert len(p.due_dates(DAILY, *year)) == 365
 
 
+def test_the_planners_cached_rules_give_the_dates_a_fresh_rule_gives_in_any_order_of_asking() -> None:
+    fortnightly = Schedule(id="f", name="f", rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU", start=date(2024, 3, 5),
+                           kinds=["fire_door"])
+    p = planner([MONTHLY, DAILY, fortnightly])
+    assert {s.id for s, _ in p.plans} == {"ext", "door", "f"}  # all three use the planner's cached rules
+    ranges = [(date(2027, 5, 1), date(2027, 6, 30)), (date(2026, 1, 1), date(2026, 1, 31)),
+              (date(2026, 1, 15), date(2027, 7, 1)), (date(2025, 12, 31), date(2026, 1, 2))]
+    for schedule in (MONTHLY, DAILY, fortnightly):
+        for first, last in ranges * 2:
+            fresh = schedule.rule().between(datetime.combine(first, time()), datetime.combine(last, time()), inc=True)
+            assert p.due_dates(schedule, first, last) == [d.date() for d in fresh]
+
+
 def test_occurrences_open_ahead_by_the_lead_and_are_due_by_the_end_of_the_day() -> None:
     p = planner([MONTHLY])
     # Due 2026-03-01; lead 3 days before 08:00 -> opens 2026-02-26 08:00 site time.

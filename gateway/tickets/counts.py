@@ -5,11 +5,11 @@ Device views are built for the HTTP API and for the pipeline's `equipment_health
 caller must never wait for the tickets database: it gets the counts of the last read at once.
 
 The counts are read again right after every ticket change this gateway commits (`changed()`, on
-the thread that made the change, which has just written that database), so they follow the
-gateway's own clock: in replay and on a fake clock as promptly as live. Only changes made by
-someone else (another gateway on a shared PostgreSQL store) wait for the `ttl`, measured on the real
-clock since that is where those happen: a stale copy starts one read in the background. A slow or
-locked database delays those figures, never ingest nor a request.
+the thread that made the change, which has just written that database; once per commit however many
+changes it holds), so they follow the gateway's own clock: in replay and on a fake clock as promptly
+as live. Only changes made by someone else (another gateway on a shared PostgreSQL store) wait for
+the `ttl`, measured on the real clock since that is where those happen: a stale copy starts one read
+in the background. A slow or locked database delays those figures, never ingest nor a request.
 """
 
 from __future__ import annotations

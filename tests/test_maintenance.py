@@ -69,6 +69,19 @@ def test_monthly_quarterly_and_yearly_due_dates_over_a_year() -> None:
     assert len(p.due_dates(DAILY, *year)) == 365
 
 
+def test_the_planners_cached_rules_give_the_dates_a_fresh_rule_gives_in_any_order_of_asking() -> None:
+    fortnightly = Schedule(id="f", name="f", rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU", start=date(2024, 3, 5),
+                           kinds=["fire_door"])
+    p = planner([MONTHLY, DAILY, fortnightly])
+    assert {s.id for s, _ in p.plans} == {"ext", "door", "f"}  # all three use the planner's cached rules
+    ranges = [(date(2027, 5, 1), date(2027, 6, 30)), (date(2026, 1, 1), date(2026, 1, 31)),
+              (date(2026, 1, 15), date(2027, 7, 1)), (date(2025, 12, 31), date(2026, 1, 2))]
+    for schedule in (MONTHLY, DAILY, fortnightly):
+        for first, last in ranges * 2:
+            fresh = schedule.rule().between(datetime.combine(first, time()), datetime.combine(last, time()), inc=True)
+            assert p.due_dates(schedule, first, last) == [d.date() for d in fresh]
+
+
 def test_occurrences_open_ahead_by_the_lead_and_are_due_by_the_end_of_the_day() -> None:
     p = planner([MONTHLY])
     # Due 2026-03-01; lead 3 days before 08:00 -> opens 2026-02-26 08:00 site time.
@@ -109,6 +122,22 @@ def test_a_due_occurrence_becomes_one_planned_ticket_even_after_a_restart(tmp_pa
     tickets2, service2 = make(db, [MONTHLY])
     assert service2.open_due(at(2026, 2, 26, 8), at(2026, 2, 28, 8)) == []
     assert len(tickets2.list(source="planned")) == 2
+
+
+def test_a_planned_ticket_is_opened_and_given_its_owners_team_in_one_commit(tmp_path: Path) -> None:
+    tickets, service = make(tmp_path / "t.db", [MONTHLY])
+    told: list[tuple[str, str, int, str | None]] = []
+    tickets.notifier.events = lambda _kind, doc: told.append((doc["id"], doc["change"], len(doc["history"]),
+                                                              doc["team"]))
+    before = tickets.commits
+    [t] = [t for t in service.open_due(at(2026, 2, 26, 8), at(2026, 2, 26, 8)) if t.device_id == "ext-01"]
+    assert [(h.action, h.note) for h in t.history] == [("opened", t.history[0].note),
+                                                       ("assigned", "owner team 消防组 Fire team")]
+    assert (t.team, t.assignee, t.revision) == ("消防组 Fire team", "消防组 Fire team", 2)
+    assert tickets.commits - before == 2  # two tickets, one commit each, assignment included
+    # Told as two changes, the opening first, each as it was then.
+    assert [x for x in told if x[0] == t.id] == [(t.id, "opened", 1, None), (t.id, "assigned", 2, "消防组 Fire team")]
+    assert tickets.get(t.id).to_json() == t.to_json()  # type: ignore[union-attr]
 
 
 def test_the_consumer_opens_on_its_tick_and_catches_up_after_downtime(tmp_path: Path) -> None:

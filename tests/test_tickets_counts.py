@@ -110,3 +110,41 @@ def test_a_background_read_that_began_before_a_change_does_not_overwrite_it() ->
     db.release.set()  # the slow read comes back with the state from before the change
     wait_for(lambda: not counts.refreshing, 5, "the background read to end")
     assert counts("lamp-1") == {"minor": 7}
+
+
+class FailingOnce:
+    """Counts `value` minor tickets; the next read after `fail` is set raises."""
+
+    def __init__(self) -> None:
+        self.value, self.reads, self.fail = 1, 0, False
+
+    def open_counts(self) -> dict[str, dict[str, int]]:
+        self.reads += 1
+        if self.fail:
+            self.fail = False
+            raise OSError("database is locked")
+        return {"lamp-1": {"minor": self.value}}
+
+
+def test_the_changes_of_one_commit_cost_one_read() -> None:
+    db, commits = FailingOnce(), [0]
+    counts = OpenTicketCounts(db.open_counts, ttl=None, commits=lambda: commits[0])
+    assert db.reads == 1  # at start-up
+    commits[0], db.value = 1, 2  # one commit, three changes told one by one
+    for _ in range(3):
+        counts.changed()
+        assert counts("lamp-1") == {"minor": 2}
+    assert db.reads == 2
+    commits[0], db.value = 2, 3  # the next commit is read again
+    counts.changed()
+    assert (db.reads, counts("lamp-1")) == (3, {"minor": 3})
+
+
+def test_a_read_that_failed_does_not_count_for_its_commit() -> None:
+    db, commits = FailingOnce(), [0]
+    counts = OpenTicketCounts(db.open_counts, ttl=None, commits=lambda: commits[0])
+    commits[0], db.value, db.fail = 1, 2, True
+    counts.changed()  # fails: the counts of before are kept
+    assert counts("lamp-1") == {"minor": 1}
+    counts.changed()  # the same commit's next change reads it
+    assert (db.reads, counts("lamp-1")) == (3, {"minor": 2})

@@ -82,6 +82,21 @@ def test_resolved_tickets_free_the_key(store: TicketStore) -> None:
         assert tx.latest_resolved("hv", first.dedup_key).seq == first.seq  # type: ignore[union-attr]
 
 
+def test_keys_held_names_the_keys_any_ticket_of_the_site_holds_whatever_its_status(store: TicketStore) -> None:
+    with store.write() as tx:
+        first = tx.insert(new_ticket("ext-1"))
+        done = apply_action(first, "resolve", actor="wang", note="", now=T0 + timedelta(hours=1),
+                            policy=POLICY, tz=TZ)
+        assert tx.save(done, base=first) is not None
+        second = tx.insert(new_ticket("ext-2"))
+        elsewhere = tx.insert(new_ticket("ext-3", site="other-site"))
+    keys = [first.dedup_key, second.dedup_key, elsewhere.dedup_key, "nobody:has-it"]
+    keys += [f"filler:{i}" for i in range(600)]  # more than one statement's worth of parameters
+    with store.read() as tx:
+        assert tx.keys_held("hv", keys) == {first.dedup_key, second.dedup_key}
+        assert tx.keys_held("hv", []) == set()
+
+
 def test_save_refuses_a_stale_revision_and_appends_only_new_history(store: TicketStore) -> None:
     with store.write() as tx:
         base = tx.insert(new_ticket())

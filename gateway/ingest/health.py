@@ -38,6 +38,10 @@ LOW_BATTERY_PCT = 20
 WEAK_SIGNAL = 30
 
 
+_NOTHING: frozenset[str] = frozenset()
+_BATTERY = frozenset({"battery_pct", "battery_low"})
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
     score: float
@@ -47,6 +51,10 @@ class Health:
     # {"kind": "rule", "rule", "severity", "firing", "title", "metric"} | {"kind": "offline", "source"}
     # | {"kind": "battery", "metric"} | {"kind": "signal", "value"}
     causes: tuple[dict[str, Any], ...] = field(default=(), compare=False)  # the reasons say the same
+
+
+_GOOD_LOW, _GOOD_HIGH = RANGE["good"]
+_GOOD = Health(1.0, "good", ())  # immutable: one for every device with nothing to say
 
 
 def assess(state: DeviceState, now: datetime, heartbeat: timedelta,
@@ -63,8 +71,8 @@ def assess(state: DeviceState, now: datetime, heartbeat: timedelta,
                       {"kind": "rule", "rule": c.rule, "severity": c.severity, "firing": c.firing,
                        "title": c.title, "metric": c.metric}))
     # The device's own word on its battery and radio, unless a rule already says it (fire.battery_low).
-    watched = {c.metric for c in conditions}
-    if not watched & {"battery_pct", "battery_low"} and (battery := _low_battery(state.metrics)):
+    watched = {c.metric for c in conditions} if conditions else _NOTHING
+    if not watched & _BATTERY and (battery := _low_battery(state.metrics)):
         metric = "battery_low" if battery.startswith("battery_low") else "battery_pct"
         found.append(("degraded", 0.3, f"{battery} (low battery)", {"kind": "battery", "metric": metric}))
     signal = state.metrics.get("signal")
@@ -72,6 +80,9 @@ def assess(state: DeviceState, now: datetime, heartbeat: timedelta,
     if signal is not None and strength is not None and 0 <= strength < WEAK_SIGNAL:
         found.append(("degraded", 0.1, f"signal {_show(signal)} < {WEAK_SIGNAL} (weak radio link)",
                       {"kind": "signal", "value": strength, "below": WEAK_SIGNAL}))
+    if not found:  # most devices, every site minute (equipment_health): the same figure, less work
+        stale = _staleness(state, now, heartbeat)
+        return _GOOD if stale == 0.0 else Health(round(max(_GOOD_LOW, min(_GOOD_HIGH, 1.0 - stale)), 3), "good", ())
     band = min((f[0] for f in found), key=BANDS.index, default="good")
     low, high = RANGE[band]
     score = 1.0 - _staleness(state, now, heartbeat) - sum(f[1] for f in found)

@@ -342,13 +342,17 @@ class Registry:
         with self._lock:
             ids = sorted(self._devices)
         found: list[DeviceHealth] = []
+        # Bound once, not looked up per device (heartbeat() by hand): this runs for every device
+        # every site minute, on the pipeline thread.
+        devices, conditions, beats, default = self._devices, self._conditions, self._heartbeat, self._default_heartbeat
         for start in range(0, len(ids), HEALTH_SLICE):
             with self._lock:
                 for dev_id in ids[start:start + HEALTH_SLICE]:
-                    s = self._devices.get(dev_id)
+                    s = devices.get(dev_id)
                     if s is not None:
-                        health = assess(s, now, self.heartbeat(s.info.kind), self._conditions.get(dev_id, ()))
-                        found.append(DeviceHealth(s.info, s.online, health))
+                        info = s.info
+                        health = assess(s, now, beats.get(info.kind, default), conditions.get(dev_id, ()))
+                        found.append(DeviceHealth(info, s.online, health))
         return found
 
     @property

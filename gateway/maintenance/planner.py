@@ -68,7 +68,10 @@ class Planner:
         self.tz, self.open_at, self.dates = tz, open_at, dates
         self.plans = [(s, targets(s, inventory)) for s in schedules]
         self.plans = [(s, t) for s, t in self.plans if t]
-        self._rules = {s.id: s.rule() for s, _ in self.plans}
+        # Cached (dateutil keeps the dates it made): a rule is walked from its anchor, years of dates
+        # for a daily one, and each opening asks twice (occurrences, then next_opening); with the
+        # cache only dates not made yet cost their arithmetic.
+        self._rules = {s.id: s.rule().replace(cache=True) for s, _ in self.plans}
         # `next_due` of an asset belongs to the first non-daily per-asset schedule that covers it.
         self._next_due_of: dict[str, str] = {}
         for s, found in self.plans:

@@ -51,17 +51,20 @@ class MaintenanceService:
     def open_due(self, since: datetime, now: datetime) -> list[Ticket]:
         """Open the ticket of every occurrence open as of `now` and not yet past its day as of `since`,
         unless it has one already (open, done or cancelled): safe to call again over the same window."""
-        opened = []
+        opened: list[Ticket] = []
         with self._lock:
-            for occ in self.planner.occurrences(since, now):
-                if occ.key in self._settled:
-                    continue
-                with self.tickets.store.read() as tx:
-                    existing = tx.latest_with_key(self.tickets.site, occ.key)
-                if existing is None:
+            due = [occ for occ in self.planner.occurrences(since, now) if occ.key not in self._settled]
+            if not due:
+                return opened
+            # One query for all of them, not one each (a first start opens a whole site's schedules).
+            with self.tickets.store.read() as tx:
+                held = tx.keys_held(self.tickets.site, [occ.key for occ in due])
+            for occ in due:
+                if occ.key not in held:
                     ticket = self._open(occ, now)
                     if ticket is not None:
                         opened.append(ticket)
+                    held.add(occ.key)
                 self._settled.add(occ.key)
         return opened
 
@@ -77,14 +80,13 @@ class MaintenanceService:
             category=schedule.category, place=target.place, zone=target.zone, device_id=target.device_id,
             checkpoint=self.checkpoints.get(target.device_id, "") or (schedule.checkpoint or ""),
             reported_at=min(occ.opens_at, now), checklist=tuple(items), key=occ.key, resolve_due=occ.resolve_due)
+        team = schedule.team or target.owner
         try:
-            ticket = self.tickets.create(request, actor=SCHEDULER, now=now)
+            # Assigned in the transaction that opens it: one commit, one read of the open counts.
+            return self.tickets.create(request, actor=SCHEDULER, now=now,
+                                       then=(lambda t: _assigned(t, team, now)) if team else None)
         except DuplicateActiveTicket:
             return None  # another gateway sharing the store opened it a moment ago
-        team = schedule.team or target.owner
-        if team and team != ticket.team:
-            ticket = self._update(ticket.id, lambda t: _assigned(t, team, now))
-        return ticket
 
     # -- results -----------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ def attach(gw: Gateway, offline: bool) -> TicketService:
                             emergency_notices=not offline, now=gw.clock.now)
     # Re-read on each change this gateway makes, so the counts keep to its clock (replay, fake
     # clocks); by time only for changes made elsewhere, which a replay's private store never sees.
-    counts = OpenTicketCounts(tickets.open_counts, ttl=None if offline else 2.0)
+    counts = OpenTicketCounts(tickets.open_counts, ttl=None if offline else 2.0, commits=lambda: tickets.commits)
     events.counts_changed = counts.changed
     gw.registry.open_tickets = counts
     inbox = AlertInbox(tickets)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import partial
 from typing import Any
 
@@ -30,9 +31,14 @@ from gateway.tickets.ticket import HistoryEntry, Ticket, localize
 
 log = logging.getLogger(__name__)
 
-_RETRIES = 20
-# How long tick() may trust the earliest deadline it read (another gateway may share the store).
-DEADLINE_RECHECK = timedelta(minutes=1)  # re-reads after a concurrent change before giving up on one event
+_RETRIES = 20  # re-reads after a concurrent change before giving up on one event
+# How long tick() may trust the earliest deadline it read, in real seconds: this service's own writes
+# keep it true (see _transaction), but another gateway sharing the store may write an earlier one.
+# Real time, not the site clock's, because that is where another gateway's writes happen (as the
+# open ticket counts' ttl, gateway/tickets/counts.py): a replay's or a fake clock's site minutes
+# would otherwise make every tick read the store again although nobody else writes it.
+DEADLINE_RECHECK = 60.0
+_NEVER = datetime.max.replace(tzinfo=UTC)  # no deadline pending
 
 
 class TicketNotFound(SitegateError):
@@ -64,11 +70,12 @@ class TicketService:
     def __init__(self, store: TicketStore, *, site_id: str, tz: tzinfo, policy: TicketPolicy,
                  publisher: Publisher | None = None, events: EventSink | None = None,
                  webhooks: Sequence[WebhookConfig] = (), emergency_notices: bool = False,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         """`webhooks` are exactly the ones called: the running gateway passes the policy's, a replay
         none (never the policy's as a fallback, so a replay cannot reach the outside world). Likewise
         the emergency levels' notification lists are only sent with `emergency_notices`; `now` stamps
-        their outcomes in the history (the gateway's clock)."""
+        their outcomes in the history (the gateway's clock). `monotonic` measures DEADLINE_RECHECK."""
         self.store, self.site, self.tz, self.policy = store, site_id, tz, policy
         self.stats = ServiceStats()
         self.notifier = Notifier(site=site_id, tz=tz, publisher=publisher, events=events,
@@ -79,10 +86,17 @@ class TicketService:
         self._lock = threading.RLock()
         with store.read() as tx:
             self._cache: dict[str, Ticket] = {t.dedup_key: t for t in tx.active(site_id)}
-        # The earliest deadline in the store as of `_deadline_read_at`; None: look again. Every
-        # transaction here forgets it; another gateway's writes are seen within DEADLINE_RECHECK.
+        # At or before every deadline in the store (None: look). Read by tick() at site time
+        # `_deadline_read_at`, real time `_deadline_read_mono`; each transaction here lowers it to the
+        # deadlines it wrote, so ticks between deadlines query nothing. Another gateway's writes are
+        # seen within DEADLINE_RECHECK.
+        self._monotonic = monotonic
         self._next_deadline: datetime | None = None
         self._deadline_read_at: datetime | None = None
+        self._deadline_read_mono = 0.0
+        # Write transactions committed, counted after each commit and before its changes are
+        # published (OpenTicketCounts reads the counts once per commit, not once per change).
+        self.commits = 0
 
     def start(self) -> None:
         """Start the webhook deliveries (the gateway's start; never in the constructor)."""
@@ -366,7 +380,7 @@ class TicketService:
         with self._lock:
             read_at, deadline = self._deadline_read_at, self._next_deadline
             if (read_at is not None and deadline is not None and read_at <= now < deadline
-                    and now - read_at < DEADLINE_RECHECK):
+                    and self._monotonic() - self._deadline_read_mono < DEADLINE_RECHECK):
                 return []  # nothing falls due before the earliest deadline: no query each tick
 
             def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
@@ -379,13 +393,16 @@ class TicketService:
 
             done = self._transaction(work)
             with self.store.read() as tx:
-                self._next_deadline = tx.next_deadline(self.site) or now + DEADLINE_RECHECK
-            self._deadline_read_at = now
+                self._next_deadline = tx.next_deadline(self.site) or _NEVER
+            self._deadline_read_at, self._deadline_read_mono = now, self._monotonic()
         return [self._local(t) for t in _latest(done)]
 
-    def create(self, request: changes.Request, *, actor: str, now: datetime) -> Ticket:
+    def create(self, request: changes.Request, *, actor: str, now: datetime,
+               then: Callable[[Ticket], Ticket | None] | None = None) -> Ticket:
         """Register a request from a person (a complaint, a repair): a ticket of its own, on the same
-        lifecycle, deadlines and reports as the sensors' tickets."""
+        lifecycle, deadlines and reports as the sensors' tickets. `then` edits the new ticket in the
+        same transaction, as an update() right after would (a copy with history appended; None:
+        nothing to store), and its change is published after the opening."""
         with self._lock:
             def work(tx: Tx, staged: dict[str, Ticket]) -> builtins.list[builtins.list[Change]]:
                 fresh = changes.open_request(request, site=self.site, actor=actor, now=now, policy=self.policy,
@@ -394,7 +411,13 @@ class TicketService:
                 staged[opened.dedup_key] = opened
                 self.stats.opened += 1
                 # A call about a leak or a fire is a report of it: it takes part in the zone's 一级/二级/三级.
-                return [[Change(opened, "opened")], self._emergency_levels(tx, staged, [Change(opened, "opened")])]
+                out = [[Change(opened, "opened")], self._emergency_levels(tx, staged, [Change(opened, "opened")])]
+                current = staged.get(opened.dedup_key, opened)  # as its emergency level left it
+                edited = then(current) if then is not None else None
+                if edited is not None:
+                    saved = self._save(tx, staged, Change(edited, edited.history[-1].action), current)
+                    out.append([saved] if saved is not None else [])
+                return out
 
             done = self._transaction(work)
         return self._local(next(c.ticket for c in reversed(done) if c.ticket.dedup_key == done[0].ticket.dedup_key))
@@ -492,9 +515,15 @@ class TicketService:
         leaves the cache holding committed tickets only.
         """
         staged: dict[str, Ticket] = {}
-        self._deadline_read_at = None  # a change may set an earlier deadline
         with self.store.write() as tx:
             groups = work(tx, staged)
+            # A deadline written here may come before the one tick() remembers (a new ticket, a
+            # reopened one): lowered before the commit, so even a commit that fails halfway cannot
+            # leave it too late. One moved later only makes a tick look early, for nothing.
+            written = tx.earliest_written
+            if written is not None and self._next_deadline is not None and written < self._next_deadline:
+                self._next_deadline = written
+        self.commits += 1
         done = [c for group in groups for c in group]
         for change in done:
             ticket = change.ticket

@@ -267,6 +267,15 @@ class Tx:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # The earliest deadline (check_at, next_escalation_at) among the tickets this transaction
+        # wrote, None if none: TicketService keeps its memoised next deadline at or below every
+        # deadline in the store by taking this in after each commit, instead of reading them all again.
+        self.earliest_written: datetime | None = None
+
+    def _wrote(self, t: Ticket) -> None:
+        for at in (t.check_at, t.next_escalation_at):
+            if at is not None and (self.earliest_written is None or at < self.earliest_written):
+                self.earliest_written = at
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -312,12 +321,14 @@ class Tx:
                            & (tickets.c.status == "resolved"), order=[tickets.c.seq.desc()], limit=1)
         return found[0] if found else None
 
-    def latest_with_key(self, site: str, key: str) -> Ticket | None:
-        """The newest ticket ever held under `key`, whatever its status (a planned occurrence that was
-        done must not open again)."""
-        found = self._load((tickets.c.site == site) & (tickets.c.dedup_key == key), order=[tickets.c.seq.desc()],
-                           limit=1)
-        return found[0] if found else None
+    def keys_held(self, site: str, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` that a ticket holds, whatever its status (a planned occurrence that was done
+        must not open again)."""
+        held: set[str] = set()
+        for i in range(0, len(keys), 500):  # chunked: SQLite caps bound parameters per statement
+            held.update(self.conn.execute(select(tickets.c.dedup_key).distinct().where(
+                (tickets.c.site == site) & tickets.c.dedup_key.in_(keys[i:i + 500]))).scalars())
+        return held
 
     def active(self, site: str) -> list[Ticket]:
         return self._load((tickets.c.site == site) & _active)
@@ -420,6 +431,7 @@ class Tx:
             raise DuplicateActiveTicket(f"An active ticket already exists for {t.dedup_key}.") from exc
         saved = _copy(t, seq=int(seq), revision=1)
         self._append_history(saved.seq, saved.history)
+        self._wrote(saved)
         return saved
 
     def save(self, t: Ticket, *, base: Ticket) -> Ticket | None:
@@ -441,6 +453,7 @@ class Tx:
         if result.rowcount != 1:
             return None
         self._append_history(t.seq, t.history[len(base.history):])
+        self._wrote(t)
         return _copy(t, seq=base.seq, revision=base.revision + 1)
 
     def _append_history(self, seq: int, entries: Sequence[HistoryEntry]) -> None:

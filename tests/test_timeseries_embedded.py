@@ -192,8 +192,13 @@ def test_an_out_of_order_point_is_added_when_new_and_replaces_when_stored(store:
                   reading("d", T0 + timedelta(seconds=40), v=6)])  # a repeat within the batch: the last wins
     span: dict[str, Any] = {"start": T0, "end": T0 + HOUR}
     assert values(store.query("reading", "v", **span)) == [2, 4, 6]
+    write(store, [reading("d", T0 + timedelta(seconds=50), v=1), reading("d", T0 + timedelta(seconds=50), v="x"),
+                  reading("d", T0 + timedelta(seconds=50), v=5)])  # repeats of mixed types: the last wins
+    assert values(store.query("reading", "v", **span)) == [2, 4, 6, 5]
+    write(store, [reading("d", T0 + timedelta(seconds=50), v=7)])
+    assert values(store.query("reading", "v", **span)) == [2, 4, 6, 7]
     for step in (timedelta(minutes=1), HOUR):
-        assert _count_and_avg(store, step) == (3, 4)
+        assert _count_and_avg(store, step) == (4, 19 / 4)
     _assert_rollups_recount_raw(store.path)
 
 

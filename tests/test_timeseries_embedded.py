@@ -167,8 +167,8 @@ def _count_and_avg(store: EmbeddedStore, step: timedelta) -> tuple[object, objec
 
 
 def test_a_point_redelivered_after_a_restart_replaces_and_is_counted_once(tmp_path: Path, clock: FakeClock) -> None:
-    # The new store knows no series' latest time (its marks are empty): the journal replays points
-    # it already committed, some in the same batch as new ones.
+    # The journal replays points the store already committed after a restart, some in the same
+    # batch as new ones (before the sealed mark or after it, by the clock fixture).
     first = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
     first.start()
     write(first, [reading("d", T0 + timedelta(seconds=s), v=10) for s in range(3)])

@@ -16,7 +16,7 @@ commit (or of a retention sweep, before it deletes raw rows). So a point at or a
 (nearly all: a point reaches the store seconds after its time) is one INSERT OR REPLACE into
 `raw`, whatever it replaces, with no rollup to keep right; the rollups are written in bulk, in
 the B-trees' order, once. The writer's CPU per message of the demo mix: 27.5 -> 20 us replaying the
-same commits, 31 -> 24.5 in the whole process (bench/README.md, "The store's writer: rollups
+same commits, 30 -> 24 in the whole process (bench/README.md, "The store's writer: rollups
 sealed an hour at a time").
 
 A point before the mark (late by over an hour, a redelivery after a long stop) is staged in a

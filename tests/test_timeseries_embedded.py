@@ -392,9 +392,13 @@ from pathlib import Path
 from gateway.core.clock import FakeClock
 from gateway.timeseries.embedded import EmbeddedStore
 from tests.test_timeseries_embedded import T0, reading
-store = EmbeddedStore(Path(sys.argv[1]), clock=FakeClock(T0 + timedelta(hours=float(sys.argv[2]))))
+follow = sys.argv[2] == "follow"  # the clock follows the points: the mark moves, hours get sealed
+clock = FakeClock(T0 + timedelta(hours=0 if follow else float(sys.argv[2])))
+store = EmbeddedStore(Path(sys.argv[1]), clock=clock)
 store.start()
 for i in range(0, 100_000, 500):  # far more than it commits before the kill
+    if follow:
+        clock.set(T0 + timedelta(seconds=i))
     store.write([reading(f"d{j % 7}", T0 + timedelta(seconds=j), v=j % 13, on=j % 2 == 0)
                  for j in range(i, i + 500)])
     store.flush(10)
@@ -403,20 +407,22 @@ for i in range(0, 100_000, 500):  # far more than it commits before the kill
 """
 
 
-@pytest.mark.parametrize("writer_hours", [0, 24], ids=["writer-after-mark", "writer-before-mark"])
+@pytest.mark.parametrize("writer_hours", ["0", "24", "follow"],
+                         ids=["writer-after-mark", "writer-before-mark", "writer-sealing"])
 def test_kill_9_mid_commits_then_a_replay_of_everything_stores_it_once(tmp_path: Path, clock: FakeClock,
-                                                                      writer_hours: int) -> None:
+                                                                      writer_hours: str) -> None:
     # The journal's promise: after kill -9 everything is written again (what was committed and what
     # was not); the old store's last transaction was cut anywhere. The killed writer's points lie
     # after its sealed mark (raw only) or before it; the new store's clock moves the mark or not.
     path = tmp_path / "ts.sqlite3"
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path), str(writer_hours)],
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path), writer_hours],
                             stdout=subprocess.PIPE,
                             cwd=Path(__file__).resolve().parent.parent)
     assert proc.stdout is not None and proc.stdout.readline() == b"committing\n"
     time.sleep(random.Random(3).uniform(0.05, 0.3))
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
+    _assert_rollups_recount_raw(path)  # what the killed writer committed: the rollups match its raw rows
     store = EmbeddedStore(path, clock=clock)  # a clock within raw retention: no sweep in between
     store.start()
     try:

@@ -13,6 +13,7 @@ An answer never hides a cut: `truncated` is true when more points than `limit` m
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -107,15 +108,17 @@ class SeriesQuery:
                 else:
                     # A rollup row counts when its bucket starts before the end: so do the raw rows
                     # of a bucket that does (the end rounded up to a bucket). CAST: rollup columns
-                    # are REAL, and SQLite's sum/sum of integers would divide as integers.
+                    # are REAL, and SQLite's sum/sum of integers would divide as integers. The union's
+                    # columns take the first SELECT's names (`bucket`); the ids are one JSON
+                    # parameter, read twice (not twice as many parameters: SQLite caps them, 32,766 by default).
                     e_bucket = -((-e_us) // width) * width
-                    sql = (f"SELECT {b} AS b, {expr} FROM ("
+                    sql = (f"WITH ids(id) AS (SELECT value FROM json_each(?)) SELECT {b} AS b, {expr} FROM ("
                            f"SELECT bucket, vsum, vmin, vmax, n FROM {table} "
-                           f"WHERE series IN ({marks}) AND bucket >= ? AND bucket < ? UNION ALL "
+                           "WHERE series IN ids AND bucket >= ? AND bucket < ? UNION ALL "
                            "SELECT ts, CAST(value AS REAL), CAST(value AS REAL), CAST(value AS REAL), 1 "
-                           f"FROM raw WHERE series IN ({marks}) AND ts >= max(?, (SELECT before FROM sealed)) "
+                           "FROM raw WHERE series IN ids AND ts >= max(?, (SELECT before FROM sealed)) "
                            f"AND ts < ? AND {_NUMERIC}) GROUP BY b ORDER BY b LIMIT ?")
-                    args = [*ids, s_us, e_us, *ids, s_us, e_bucket]
+                    args = [json.dumps(ids), s_us, e_us, s_us, e_bucket]
                 rows = conn.execute(sql, [*args, limit + 1]).fetchall()
         finally:
             conn.close()

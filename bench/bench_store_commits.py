@@ -26,10 +26,12 @@ import sqlite3
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gateway.core.clock import FakeClock
 from gateway.timeseries.embedded import EmbeddedStore
 from gateway.timeseries.point import Point
 
@@ -73,12 +75,24 @@ def digest(path: Path) -> str:
 
 
 def replay(batches: list[list[Point]]) -> tuple[float, str]:
-    """CPU seconds of this thread for committing every batch into a fresh store, and its digest."""
+    """CPU seconds of this thread for committing every batch into a fresh store, and its digest.
+
+    The store's clock follows the points, as profile_ingest's fake clock does (the store seals its
+    rollups an hour at a time by that clock). A last empty commit a day later seals the last hours
+    too, inside the timing: the rollups then hold every point, as a store before the sealed mark
+    left them, so the digests of the two versions compare."""
+    times = [max((p.ts for p in batch), default=None) for batch in batches]
+    start = min(t for t in times if t is not None)
     with tempfile.TemporaryDirectory() as tmp:
-        store = EmbeddedStore(Path(tmp) / "ts.sqlite3")
+        clock = FakeClock(start)
+        store = EmbeddedStore(Path(tmp) / "ts.sqlite3", clock=clock)
         cpu0 = time.thread_time()
-        for batch in batches:
+        for batch, at in zip(batches, times, strict=True):
+            if at is not None and at > clock.now():
+                clock.set(at)
             store._commit(batch)
+        clock.advance(timedelta(days=1))
+        store._commit([])
         cpu = time.thread_time() - cpu0
         store.close()
         return cpu, digest(Path(tmp) / "ts.sqlite3")

@@ -26,9 +26,12 @@ def reading(device: str, ts: datetime, zone: str = "north", **fields: float | in
     return Point("reading", {"site": "hv", "device": device, "kind": "extinguisher", "zone": zone}, fields, ts)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0 + timedelta(days=1))
+# The points of most tests lie at T0 and a few hours after. A clock a day later puts them all before
+# the sealed mark (the staged path: checked against raw, rollups kept right at once); a clock half
+# an hour after T0 puts them after it (raw only, sealed into the rollups later).
+@pytest.fixture(params=[timedelta(days=1), timedelta(minutes=30)], ids=["before-mark", "after-mark"])
+def clock(request: pytest.FixtureRequest) -> FakeClock:
+    return FakeClock(T0 + request.param)
 
 
 @pytest.fixture
@@ -116,11 +119,18 @@ def _rollups(path: Path, table: str) -> list[tuple[object, ...]]:
         return sorted(conn.execute(f"SELECT series, bucket, round(vsum, 6), vmin, vmax, n FROM {table}"))
 
 
+def _sealed(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT before FROM sealed").fetchone()[0])
+
+
 def _from_raw(path: Path, width_us: int) -> list[tuple[object, ...]]:
+    """The rollups recounted from raw: of the points before the sealed mark (later ones are in raw
+    only, and queries aggregate them there)."""
     with sqlite3.connect(path) as conn:
         return sorted(conn.execute(
             f"SELECT series, ts - ts % {width_us} AS b, round(sum(value), 6), min(value), max(value), count(*) "
-            "FROM raw WHERE typeof(value) IN ('integer', 'real') GROUP BY series, b"))
+            "FROM raw WHERE typeof(value) IN ('integer', 'real') AND ts < ? GROUP BY series, b", (_sealed(path),)))
 
 
 def test_incremental_rollups_equal_a_recount_from_raw_even_with_rewrites(store: EmbeddedStore) -> None:
@@ -157,8 +167,8 @@ def _count_and_avg(store: EmbeddedStore, step: timedelta) -> tuple[object, objec
 
 
 def test_a_point_redelivered_after_a_restart_replaces_and_is_counted_once(tmp_path: Path, clock: FakeClock) -> None:
-    # The new store knows no series' latest time (its marks are empty): the journal replays points
-    # it already committed, some in the same batch as new ones.
+    # The journal replays points the store already committed after a restart, some in the same
+    # batch as new ones (before the sealed mark or after it, by the clock fixture).
     first = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
     first.start()
     write(first, [reading("d", T0 + timedelta(seconds=s), v=10) for s in range(3)])
@@ -182,14 +192,18 @@ def test_an_out_of_order_point_is_added_when_new_and_replaces_when_stored(store:
                   reading("d", T0 + timedelta(seconds=40), v=6)])  # a repeat within the batch: the last wins
     span: dict[str, Any] = {"start": T0, "end": T0 + HOUR}
     assert values(store.query("reading", "v", **span)) == [2, 4, 6]
+    write(store, [reading("d", T0 + timedelta(seconds=50), v=1), reading("d", T0 + timedelta(seconds=50), v="x"),
+                  reading("d", T0 + timedelta(seconds=50), v=5)])  # repeats of mixed types: the last wins
+    assert values(store.query("reading", "v", **span)) == [2, 4, 6, 5]
+    write(store, [reading("d", T0 + timedelta(seconds=50), v=7)])
+    assert values(store.query("reading", "v", **span)) == [2, 4, 6, 7]
     for step in (timedelta(minutes=1), HOUR):
-        assert _count_and_avg(store, step) == (3, 4)
+        assert _count_and_avg(store, step) == (4, 19 / 4)
     _assert_rollups_recount_raw(store.path)
 
 
 def test_a_row_stored_behind_the_writers_back_is_replaced_not_counted_twice(tmp_path: Path, clock: FakeClock) -> None:
-    # Two stores on one file (not a supported setup): the first's mark of the series is too low, so
-    # it takes a stored row for new; the plain INSERT refuses it and the batch goes the staged way.
+    # Two stores on one file (not a supported setup): each reads the sealed mark in its transaction.
     one = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
     other = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
     one.start()
@@ -210,22 +224,165 @@ def test_a_row_stored_behind_the_writers_back_is_replaced_not_counted_twice(tmp_
 def test_rollups_equal_a_recount_across_restarts_with_redeliveries(tmp_path: Path, clock: FakeClock) -> None:
     rng = random.Random(11)
     t = 0
-    for _ in range(6):  # each store instance starts with no marks
+    seals = set()
+    for _ in range(6):
         store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
         store.start()
         try:
             for _ in range(5):  # mostly newer points, some replayed or late ones, as after a restart
                 batch = []
                 for _ in range(rng.randrange(1, 200)):
-                    t += rng.randrange(0, 20)
-                    late = rng.random() < 0.1
-                    at = max(0, t - rng.randrange(0, 600)) if late else t
+                    t += rng.randrange(0, 40)
+                    late = rng.random() < 0.1  # some by minutes, some by hours: before the mark
+                    at = max(0, t - rng.randrange(0, rng.choice([600, 4 * 3600]))) if late else t
                     batch.append(reading(rng.choice("abc"), T0 + timedelta(seconds=at), v=rng.randrange(100),
                                          on=rng.random() < 0.5, fw=rng.choice(["1.0", "1.1"])))
+                clock.set(max(clock.now(), T0 + timedelta(seconds=t)))  # the clock follows the points
                 write(store, batch)
+                seals.add(_sealed(store.path))
         finally:
             store.close()
         _assert_rollups_recount_raw(tmp_path / "ts.sqlite3")
+    if clock.now() - T0 < timedelta(days=1):  # after the mark: it moved (points sealed) between batches
+        assert len(seals) > 3
+
+
+# --- the sealed mark: rollups written an hour at a time ------------------------------------------
+
+def _truth(points: dict[tuple[str, int], float], step_s: int, agg: str, start_s: int, end_s: int,
+           width_s: int) -> list[tuple[int, float]]:
+    """What a query with a step must answer, computed here from the points written (the last value
+    of each (device, second) wins): one aggregate per step over every point whose bucket of the
+    answering resolution (`width_s`: 60, 3600, or 1 for raw) starts in [start rounded down, end)."""
+    start_s -= start_s % step_s
+    by_step: dict[int, list[float]] = {}
+    for (_device, at), v in points.items():
+        if start_s <= at - at % width_s < end_s:
+            by_step.setdefault(at - at % step_s, []).append(v)
+    out = []
+    for b in sorted(by_step):
+        vs = by_step[b]
+        out.append((b, {"avg": sum(vs) / len(vs), "min": min(vs), "max": max(vs), "count": len(vs)}[agg]))
+    return out
+
+
+def _answers(store: EmbeddedStore, step_s: int, agg: str, start_s: int, end_s: int) -> list[tuple[int, object]]:
+    answer = store.query("reading", "v", start=T0 + timedelta(seconds=start_s), end=T0 + timedelta(seconds=end_s),
+                         step=timedelta(seconds=step_s), agg=agg, limit=100_000)
+    return [(int((datetime.fromisoformat(str(t)) - T0).total_seconds()), v) for t, v in answer["points"]]
+
+
+_STEPS = [(30, 1), (60, 60), (300, 60), (3600, 3600), (7200, 3600)]  # (step, width of the table that answers)
+
+
+def _assert_answers_recount(store: EmbeddedStore, points: dict[tuple[str, int], float], until_s: int) -> None:
+    for step_s, width_s in _STEPS:
+        for agg in ("avg", "min", "max", "count"):
+            for start_s, end_s in ((0, until_s), (1_234, until_s - 4_321)):  # and edges inside buckets
+                want = _truth(points, step_s, agg, start_s, end_s, width_s)
+                got = _answers(store, step_s, agg, start_s, end_s)
+                assert [b for b, _v in got] == [b for b, _v in want], (step_s, agg, start_s)
+                assert [v for _b, v in got] == [pytest.approx(v, rel=1e-12) for _b, v in want], (step_s, agg)
+                if agg != "count" and width_s > 1:  # a float, as the REAL rollup columns always answered
+                    assert all(isinstance(v, float) for _b, v in got), (step_s, agg, got)
+
+
+def test_answers_with_a_step_equal_a_recount_of_the_points_while_the_mark_moves(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
+    store.start()
+    rng = random.Random(5)
+    points: dict[tuple[str, int], float] = {}
+    t = 0
+    try:
+        for _ in range(40):  # ~10 hours: the mark moves 9 times; some points late by hours, some rewrites
+            batch = []
+            for _ in range(rng.randrange(50, 150)):
+                t += rng.randrange(0, 12)
+                at = max(0, t - rng.randrange(0, 3 * 3600)) if rng.random() < 0.05 else t
+                device = rng.choice("abc")
+                v: float = rng.choice([rng.randrange(-50, 50), rng.uniform(-1, 1), rng.random() < 0.5])
+                batch.append(reading(device, T0 + timedelta(seconds=at), v=v))
+                points[(device, at)] = float(v)
+            clock.set(T0 + timedelta(seconds=t))
+            write(store, batch)
+        assert _sealed(store.path) == epoch_us(T0) + (t - 3600) // 3600 * 3_600_000_000  # whole hours, 1-2 h behind
+        assert t > 5 * 3600
+        _assert_rollups_recount_raw(store.path)
+        _assert_answers_recount(store, points, t + 1)
+        clock.set(T0 + timedelta(days=2))  # everything sealed now: the same answers from the rollups
+        store.sweep()
+        assert _sealed(store.path) > epoch_us(T0) + t * 1_000_000
+        _assert_rollups_recount_raw(store.path)
+        _assert_answers_recount(store, points, t + 1)
+    finally:
+        store.close()
+
+
+def test_points_after_the_mark_are_in_raw_only_until_the_clock_seals_their_hour(tmp_path: Path) -> None:
+    clock = FakeClock(T0 + timedelta(minutes=10))
+    store = EmbeddedStore(tmp_path / "ts.sqlite3", clock=clock)
+    store.start()
+    try:
+        assert _sealed(store.path) == epoch_us(T0 - HOUR)  # the last whole hour at least an hour ago
+        write(store, [reading("d", T0 + timedelta(minutes=m), v=m) for m in range(90)])
+        write(store, [reading("d", T0, v=100)])  # a rewrite after the mark: raw only, nothing to fix
+        assert _rollups(store.path, "rollup_1m") == [] and _rollups(store.path, "rollup_1h") == []
+        span: dict[str, Any] = {"start": T0, "end": T0 + 2 * HOUR}
+        assert values(store.query("reading", "v", step=HOUR, agg="max", **span)) == [100.0, 89.0]
+        clock.set(T0 + 2 * HOUR + timedelta(minutes=5))  # the next commit seals T0's hour, not the next
+        write(store, [reading("d", T0 + 2 * HOUR, v=7)])
+        assert _sealed(store.path) == epoch_us(T0 + HOUR)
+        assert [r[1:] for r in _rollups(store.path, "rollup_1h")] == [
+            (epoch_us(T0), round(sum(range(1, 60)) + 100, 6), 1.0, 100.0, 60)]
+        assert len(_rollups(store.path, "rollup_1m")) == 60
+        _assert_rollups_recount_raw(store.path)
+        assert values(store.query("reading", "v", step=HOUR, agg="count", **span)) == [60, 30]
+    finally:
+        store.close()
+
+
+def test_a_file_written_before_the_sealed_mark_existed_opens_and_answers_the_same(tmp_path: Path) -> None:
+    # Such a file's rollups hold every point stored. Made here from a new file: its rollups filled
+    # with the recount of every raw row, the mark's table dropped (both as the old store left them).
+    path = tmp_path / "ts.sqlite3"
+    clock = FakeClock(T0 + HOUR)
+    store = EmbeddedStore(path, clock=clock)
+    store.start()
+    points: dict[tuple[str, int], float] = {}
+    for s in range(0, 3 * 3600, 7):
+        points[("a", s)] = float(s % 97)
+    write(store, [reading(d, T0 + timedelta(seconds=s), v=v) for (d, s), v in points.items()])
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM rollup_1m")
+        conn.execute("DELETE FROM rollup_1h")
+        for table, width in (("rollup_1m", 60_000_000), ("rollup_1h", 3_600_000_000)):
+            conn.execute(f"INSERT INTO {table} SELECT series, ts - ts % {width} AS b, sum(value), min(value), "
+                         f"max(value), count(*) FROM raw GROUP BY series, b")
+        conn.execute("DROP TABLE sealed")
+    again = EmbeddedStore(path, clock=clock)
+    again.start()
+    try:
+        assert _sealed(path) == epoch_us(T0 + 3 * HOUR)  # after the newest point: nothing counted twice
+        _assert_answers_recount(again, points, 3 * 3600)
+        # New points, a rewrite of an old one (before the mark: staged) and the clock moving on.
+        write(again, [reading("a", T0 + timedelta(seconds=7), v=500)])
+        points[("a", 7)] = 500.0
+        pending = []
+        for s in range(3 * 3600, 6 * 3600, 11):  # 100 points a commit, the clock following them
+            clock.set(T0 + timedelta(seconds=s))
+            points[("a", s)] = float(s % 89)
+            pending.append(reading("a", T0 + timedelta(seconds=s), v=s % 89))
+            if len(pending) == 100:
+                write(again, pending)
+                pending = []
+        write(again, pending)
+        assert _sealed(path) == epoch_us(T0 + 4 * HOUR)
+        _assert_rollups_recount_raw(path)
+        _assert_answers_recount(again, points, 6 * 3600)
+    finally:
+        again.close()
 
 
 _KILLED_WRITER = """
@@ -235,9 +392,13 @@ from pathlib import Path
 from gateway.core.clock import FakeClock
 from gateway.timeseries.embedded import EmbeddedStore
 from tests.test_timeseries_embedded import T0, reading
-store = EmbeddedStore(Path(sys.argv[1]), clock=FakeClock(T0 + timedelta(days=1)))
+follow = sys.argv[2] == "follow"  # the clock follows the points: the mark moves, hours get sealed
+clock = FakeClock(T0 + timedelta(hours=0 if follow else float(sys.argv[2])))
+store = EmbeddedStore(Path(sys.argv[1]), clock=clock)
 store.start()
 for i in range(0, 100_000, 500):  # far more than it commits before the kill
+    if follow:
+        clock.set(T0 + timedelta(seconds=i))
     store.write([reading(f"d{j % 7}", T0 + timedelta(seconds=j), v=j % 13, on=j % 2 == 0)
                  for j in range(i, i + 500)])
     store.flush(10)
@@ -246,16 +407,22 @@ for i in range(0, 100_000, 500):  # far more than it commits before the kill
 """
 
 
-def test_kill_9_mid_commits_then_a_replay_of_everything_stores_it_once(tmp_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize("writer_hours", ["0", "24", "follow"],
+                         ids=["writer-after-mark", "writer-before-mark", "writer-sealing"])
+def test_kill_9_mid_commits_then_a_replay_of_everything_stores_it_once(tmp_path: Path, clock: FakeClock,
+                                                                      writer_hours: str) -> None:
     # The journal's promise: after kill -9 everything is written again (what was committed and what
-    # was not); the new store has no marks, the old one's last transaction was cut anywhere.
+    # was not); the old store's last transaction was cut anywhere. The killed writer's points lie
+    # after its sealed mark (raw only) or before it; the new store's clock moves the mark or not.
     path = tmp_path / "ts.sqlite3"
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path), writer_hours],
+                            stdout=subprocess.PIPE,
                             cwd=Path(__file__).resolve().parent.parent)
     assert proc.stdout is not None and proc.stdout.readline() == b"committing\n"
     time.sleep(random.Random(3).uniform(0.05, 0.3))
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
+    _assert_rollups_recount_raw(path)  # what the killed writer committed: the rollups match its raw rows
     store = EmbeddedStore(path, clock=clock)  # a clock within raw retention: no sweep in between
     store.start()
     try:

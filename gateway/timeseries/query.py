@@ -5,11 +5,15 @@ devices of a zone, say). With a step it is one aggregate per step over all match
 `from` is rounded down to a multiple of the step (steps are aligned to the Unix epoch, UTC), and
 the coarsest table that can answer exactly is read: 1-hour rollups when the step is a whole
 number of hours, 1-minute rollups when it is a whole number of minutes, raw rows otherwise.
+The rollups hold the points before the store's sealed mark (a whole hour, one to two hours ago;
+see embedded.py); the points from it on are aggregated from raw rows, as rollup rows of one point
+each, in the same statement (one snapshot of the file).
 An answer never hides a cut: `truncated` is true when more points than `limit` matched.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +33,7 @@ AGGREGATES: Final[dict[str, tuple[str, str]]] = {
     "count": ("count(value)", "sum(n)"),
 }
 MAX_LIMIT: Final = 1_000_000
+_NUMERIC: Final = "typeof(value) IN ('integer', 'real')"
 
 
 class SeriesAnswer(TypedDict):
@@ -95,11 +100,26 @@ class SeriesQuery:
                     if step_us % width == 0:
                         table, col, resolution, expr = tab, "bucket", name, AGGREGATES[agg][1]
                         break
-                numeric = " AND typeof(value) IN ('integer', 'real')" if table == "raw" else ""
                 b = f"({col} - ((({col} % {step_us}) + {step_us}) % {step_us}))"
-                sql = (f"SELECT {b} AS b, {expr} FROM {table} WHERE series IN ({marks}) AND {col} >= ? "
-                       f"AND {col} < ?{numeric} GROUP BY b ORDER BY b LIMIT ?")
-                rows = conn.execute(sql, [*ids, s_us, e_us, limit + 1]).fetchall()
+                if table == "raw":
+                    sql = (f"SELECT {b} AS b, {expr} FROM raw WHERE series IN ({marks}) AND ts >= ? "
+                           f"AND ts < ? AND {_NUMERIC} GROUP BY b ORDER BY b LIMIT ?")
+                    args = [*ids, s_us, e_us]
+                else:
+                    # A rollup row counts when its bucket starts before the end: so do the raw rows
+                    # of a bucket that does (the end rounded up to a bucket). CAST: rollup columns
+                    # are REAL, and SQLite's sum/sum of integers would divide as integers. The union's
+                    # columns take the first SELECT's names (`bucket`); the ids are one JSON
+                    # parameter, read twice (not twice as many parameters: SQLite caps them, 32,766 by default).
+                    e_bucket = -((-e_us) // width) * width
+                    sql = (f"WITH ids(id) AS (SELECT value FROM json_each(?)) SELECT {b} AS b, {expr} FROM ("
+                           f"SELECT bucket, vsum, vmin, vmax, n FROM {table} "
+                           "WHERE series IN ids AND bucket >= ? AND bucket < ? UNION ALL "
+                           "SELECT ts, CAST(value AS REAL), CAST(value AS REAL), CAST(value AS REAL), 1 "
+                           "FROM raw WHERE series IN ids AND ts >= max(?, (SELECT before FROM sealed)) "
+                           f"AND ts < ? AND {_NUMERIC}) GROUP BY b ORDER BY b LIMIT ?")
+                    args = [json.dumps(ids), s_us, e_us, s_us, e_bucket]
+                rows = conn.execute(sql, [*args, limit + 1]).fetchall()
         finally:
             conn.close()
         return {"points": [[iso(int(ts)), value] for ts, value in rows[:limit]],

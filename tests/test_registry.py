@@ -271,14 +271,21 @@ def test_a_link_quality_of_zero_is_the_weakest_and_a_negative_signal_is_rssi_in_
     assert assess(state, T0, timedelta(hours=1), ()) == Health(1.0, "good", ())
 
 
-def test_healths_say_what_the_views_say_in_the_same_order() -> None:
-    # The minutely equipment_health points read healths(), not views(): same devices, same figures.
+def mixed_devices(heartbeat: timedelta) -> Registry:
+    """An extinguisher with a firing major condition, an idle inventory device, a discovered one with
+    a low battery and one whose availability says offline; all at T0."""
     reg = Registry({"ext-1": DeviceInfo("ext-1", kind="extinguisher", zone="b1"), "idle": DeviceInfo("idle")},
-                   heartbeat={"extinguisher": timedelta(minutes=5)})
+                   heartbeat={"extinguisher": heartbeat})
     reg.apply(reading("ext-1", "pressure_mpa", 1.2), T0)
     reg.apply(reading("d", "battery_pct", 5), T0)
     reg.apply(avail("z", False), T0)
     reg.set_conditions({"ext-1": [LiveCondition("fire.extinguisher_low", "major", True, "pressure low")]})
+    return reg
+
+
+def test_healths_say_what_the_views_say_in_the_same_order() -> None:
+    # The minutely equipment_health points read healths(), not views(): same devices, same figures.
+    reg = mixed_devices(timedelta(minutes=5))
     for at in (T0, T0 + timedelta(minutes=7)):
         reg.sweep(at)
         assert [(h.info.id, h.info.kind, h.info.zone, h.online, h.health.score, h.health.band)

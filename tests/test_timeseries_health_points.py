@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from gateway.core.model import DeviceInfo, LiveCondition
+from gateway.core.model import DeviceInfo
 from gateway.ingest.registry import Registry
 from gateway.timeseries.consumer import TimeSeriesConsumer
 from gateway.timeseries.point import Point
-from tests.test_registry import T0, avail, reading
+from tests.test_registry import T0, mixed_devices
 
 MIN = timedelta(minutes=1)
 
@@ -37,12 +37,7 @@ def fields(point: Point) -> tuple[Any, ...]:
 
 
 def test_equipment_health_points_say_each_devices_health_online_and_open_tickets() -> None:
-    reg = Registry({"ext-1": DeviceInfo("ext-1", kind="extinguisher", zone="b1"), "idle": DeviceInfo("idle")},
-                   heartbeat={"extinguisher": timedelta(minutes=10)})
-    reg.apply(reading("ext-1", "pressure_mpa", 1.2), T0)
-    reg.apply(reading("d", "battery_pct", 5), T0)
-    reg.apply(avail("z", False), T0)
-    reg.set_conditions({"ext-1": [LiveCondition("fire.extinguisher_low", "major", True, "pressure low")]})
+    reg = mixed_devices(timedelta(minutes=10))
     ts, writer = consumer(reg, {"ext-1": {"major": 1, "minor": 2}})
     at = T0 + 7 * MIN  # ext-1 is getting stale (past half its heartbeat)
     ts.tick(at)

@@ -179,3 +179,41 @@ def test_sqlite_runs_in_wal_mode(store: TicketStore) -> None:
         pytest.skip("WAL is a SQLite setting")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_the_alert_paths_lookups_bind_their_values_per_call(store: TicketStore) -> None:
+    """find_active, active_at, active_matching and open_counts run statements built once: each call
+    must still see only its own site, key, device, zones and seqs (hand-worked below)."""
+    def add(device: str, *, site: str = "hv", zone: str = "b1", status: str = "open", cleared: bool = False,
+            severity: str = "minor", key: str = "") -> Ticket:
+        t = new_ticket(device, site=site)
+        t.dedup_key = key or t.dedup_key
+        t.zone, t.status, t.condition_cleared, t.severity = zone, status, cleared, severity
+        with store.write() as tx:
+            return tx.insert(t)
+
+    a = add("lamp-1")
+    b = add("lamp-1", zone="b2", cleared=True, key="fire.silent:lamp-1")  # another fault, same device
+    c = add("lamp-2", zone="b2", status="acknowledged", severity="major")
+    add("lamp-3", status="resolved")
+    other = add("lamp-1", site="other")
+    assert a.dedup_key == other.dedup_key  # same key, another site
+    with store.read() as tx:
+        assert tx.find_active("hv", a.dedup_key).seq == a.seq  # type: ignore[union-attr]
+        assert tx.find_active("hv", "fire.silent:lamp-1").seq == b.seq  # type: ignore[union-attr]
+        assert tx.find_active("other", a.dedup_key).seq == other.seq  # type: ignore[union-attr]
+        assert tx.find_active("hv", "fire.pressure_low:lamp-3") is None  # resolved only
+        assert [t.seq for t in tx.active_at("hv", "lamp-1")] == [a.seq, b.seq]
+        assert [t.seq for t in tx.active_at("other", "lamp-1")] == [other.seq]
+        assert tx.active_at("hv", "lamp-3") == []
+        assert tx.active_at("hv", "lamp-1")[0].history == a.history  # loaded with their history
+        every = lambda _rule, _labels: True  # noqa: E731
+        assert [t.seq for t in tx.active_matching("hv", every)] == [a.seq, b.seq, c.seq]
+        assert [t.seq for t in tx.active_matching("hv", every, holding=True)] == [a.seq, c.seq]
+        assert [t.seq for t in tx.active_matching("hv", every, zones={"b2"})] == [b.seq, c.seq]
+        assert [t.seq for t in tx.active_matching("hv", every, zones={"b2"}, holding=True)] == [c.seq]
+        assert [t.seq for t in tx.active_matching("hv", every, zones=set(), seqs={a.seq})] == [a.seq]
+        assert tx.active_matching("hv", every, zones=set()) == []
+        assert tx.active_matching("hv", lambda _rule, labels: labels.get("circuit") == "C4") == []
+        assert tx.open_counts("hv") == {"lamp-1": {"minor": 2}, "lamp-2": {"major": 1}}
+        assert tx.open_counts("other") == {"lamp-1": {"minor": 1}}

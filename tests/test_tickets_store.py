@@ -217,3 +217,19 @@ def test_the_alert_paths_lookups_bind_their_values_per_call(store: TicketStore) 
         assert tx.active_matching("hv", lambda _rule, labels: labels.get("circuit") == "C4") == []
         assert tx.open_counts("hv") == {"lamp-1": {"minor": 2}, "lamp-2": {"major": 1}}
         assert tx.open_counts("other") == {"lamp-1": {"minor": 1}}
+
+
+def test_latest_resolved_is_the_newest_resolved_ticket_of_the_key_at_the_site(store: TicketStore) -> None:
+    def add(status: str, *, site: str = "hv") -> Ticket:
+        t = new_ticket("ext-9", site=site)
+        t.status = status
+        with store.write() as tx:
+            return tx.insert(t)
+
+    add("resolved")
+    newer = add("resolved")
+    add("open")  # active: not a resolved one
+    add("resolved", site="other")  # newest of all, but another site's
+    with store.read() as tx:
+        assert tx.latest_resolved("hv", newer.dedup_key).seq == newer.seq  # type: ignore[union-attr]
+        assert tx.latest_resolved("hv", "fire.pressure_low:ext-0") is None

@@ -203,6 +203,9 @@ _FIND_ACTIVE = select(tickets).where(
 _ACTIVE_AT = select(tickets).where(
     (tickets.c.site == bindparam("b_site")) & (tickets.c.device_id == bindparam("b_device")) & _active
 ).order_by(tickets.c.seq)
+_LATEST_RESOLVED = select(tickets).where(
+    (tickets.c.site == bindparam("b_site")) & (tickets.c.dedup_key == bindparam("b_key"))
+    & (tickets.c.status == "resolved")).order_by(tickets.c.seq.desc()).limit(1)
 _BY_SEQS = select(tickets).where(tickets.c.seq.in_(bindparam("b_seqs", expanding=True))).order_by(tickets.c.seq)
 # active_matching's scan: (holding, by zone) -> statement.
 _SCAN = {(holding, zoned): select(tickets.c.seq, tickets.c.rule, tickets.c.labels).where(
@@ -311,7 +314,7 @@ class Tx:
         return found
 
     def _load_bound(self, query: Any, params: dict[str, Any]) -> list[Ticket]:
-        """_load for a statement built once (_FIND_ACTIVE, _ACTIVE_AT) and its bound values."""
+        """_load for a statement built once (_FIND_ACTIVE, _ACTIVE_AT, ...) and its bound values."""
         found = [Ticket(**row) for row in self.conn.execute(query, params).mappings().all()]
         if found:
             self._attach_history(found)
@@ -343,8 +346,7 @@ class Tx:
         return found[0] if found else None
 
     def latest_resolved(self, site: str, key: str) -> Ticket | None:
-        found = self._load((tickets.c.site == site) & (tickets.c.dedup_key == key)
-                           & (tickets.c.status == "resolved"), order=[tickets.c.seq.desc()], limit=1)
+        found = self._load_bound(_LATEST_RESOLVED, {"b_site": site, "b_key": key})
         return found[0] if found else None
 
     def keys_held(self, site: str, keys: Sequence[str]) -> set[str]:

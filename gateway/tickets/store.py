@@ -206,6 +206,7 @@ _ACTIVE_AT = select(tickets).where(
 _LATEST_RESOLVED = select(tickets).where(
     (tickets.c.site == bindparam("b_site")) & (tickets.c.dedup_key == bindparam("b_key"))
     & (tickets.c.status == "resolved")).order_by(tickets.c.seq.desc()).limit(1)
+_HISTORY = select(history).where(history.c.ticket_seq.in_(bindparam("b_seqs", expanding=True))).order_by(history.c.id)
 _BY_SEQS = select(tickets).where(tickets.c.seq.in_(bindparam("b_seqs", expanding=True))).order_by(tickets.c.seq)
 # active_matching's scan: (holding, by zone) -> statement.
 _SCAN = {(holding, zoned): select(tickets.c.seq, tickets.c.rule, tickets.c.labels).where(
@@ -326,9 +327,7 @@ class Tx:
         # Chunked: SQLite caps bound parameters per statement.
         for i in range(0, len(seqs), 500):
             chunk = seqs[i:i + 500]
-            rows = self.conn.execute(
-                select(history).where(history.c.ticket_seq.in_(chunk)).order_by(history.c.id)
-            ).mappings().all()
+            rows = self.conn.execute(_HISTORY, {"b_seqs": chunk}).mappings().all()
             for row in rows:
                 by_seq[row["ticket_seq"]].history.append(HistoryEntry(
                     at=row["at"], actor=row["actor"], action=row["action"], note=row["note"],

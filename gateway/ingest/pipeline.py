@@ -31,7 +31,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -141,16 +141,13 @@ class Pipeline:
             return self._next_seq - 1
         after = int(orjson.loads(raw)["seq"])
         count = 0
-        cursor = self.db.writer.execute(
-            "SELECT topic, payload, received_at FROM journal WHERE seq > ? ORDER BY seq", (after,))
-        while rows := cursor.fetchmany(self.batch_max):
-            for topic, payload, received_at in rows:
-                received = datetime.fromtimestamp(received_at, UTC)
-                decoded = self.decoder.decode(RawMessage(topic, bytes(payload), received))
+        for batch in self._journaled_after(after):
+            for p in batch:
+                decoded = p.decoded
                 if decoded.device is None or decoded.rejected:
                     continue
                 try:
-                    self.registry.apply(decoded, received)  # its events were published the first time
+                    self.registry.apply(decoded, p.msg.received_at)  # its events were published the first time
                 except DeviceLimitReached:
                     continue  # rejected the first time too, for the same reason
                 count += 1
@@ -160,6 +157,13 @@ class Pipeline:
 
     def _replay(self, consumer: Consumer, after: int) -> int:
         count = 0
+        for batch in self._journaled_after(after):
+            consumer.handle(batch)
+            count += len(batch)
+        return count
+
+    def _journaled_after(self, after: int) -> Iterator[list[Processed]]:
+        """The journal after seq `after`, decoded again, in batches of at most batch_max."""
         cursor = self.db.writer.execute(
             "SELECT seq, topic, payload, received_at FROM journal WHERE seq > ? ORDER BY seq", (after,))
         while rows := cursor.fetchmany(self.batch_max):
@@ -167,9 +171,7 @@ class Pipeline:
             for seq, topic, payload, received_at in rows:
                 msg = RawMessage(topic, bytes(payload), datetime.fromtimestamp(received_at, UTC))
                 batch.append(Processed(seq, msg, self.decoder.decode(msg)))
-            consumer.handle(batch)
-            count += len(batch)
-        return count
+            yield batch
 
     # -- network thread side --------------------------------------------------------------------
     def submit(self, item: Inbound) -> None:

@@ -724,3 +724,10 @@ def test_a_snapshot_leaves_defaults_out_and_the_full_form_still_restores() -> No
         assert second.snapshot()["tracks"] == saved["tracks"]
         assert second.next_deadline() == first.next_deadline()
         assert states(second.tick(at(10))) == [("low", "ext-1", "firing")]
+
+
+def test_a_naive_time_is_refused_also_after_aware_ones() -> None:
+    engine = RuleEngine([low_pressure()], site=SITE)
+    read(engine, "ext-1", "pressure_mpa", 1.2, at(0))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        read(engine, "ext-1", "pressure_mpa", 1.2, datetime(2026, 11, 20, 10, 1))

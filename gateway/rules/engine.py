@@ -244,8 +244,8 @@ class RuleEngine:
         events: list[AlertEvent] = []
         shapes, latest_of_device, cache, held = self._shapes, self._latest, self._reading_cache, self._held
         for r in readings:
-            if (self._now is None or now > self._now or self._unbaselined or now.tzinfo is None
-                    or (self._heap and self._heap[0][0] <= now)):
+            if (now.tzinfo is None or self._now is None or now > self._now or self._unbaselined
+                    or (self._heap and self._heap[0][0] <= now)):  # else _see(now) would do nothing
                 events += self._see(now)
             device, metric, value = r.device, r.metric, r.value
             shape = shapes.get(metric)
